@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both create the virtualenv and install
+# the locked dependencies first, so they work on a fresh machine with only Python 3.11+.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: install demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: .venv/.installed
+
+demo: install
+	.venv/bin/loyalty demo
+
+lint: install
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/pytest
+
+bench: install
+	.venv/bin/python -m bench.confirm
+
+clean:
+	rm -rf .venv .tools

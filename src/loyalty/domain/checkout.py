@@ -1,0 +1,302 @@
+"""The checkout quote: what a cart may pay with points and what it earns, per line, with the reasons.
+
+`quote` is pure; `calculate` returns it as is and `confirm` records exactly the same numbers, so the price the
+customer was shown and the price charged never differ by a rounding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from loyalty.domain.allocation import allocate
+from loyalty.domain.errors import FieldProblem, InsufficientPoints, InvalidInput
+from loyalty.domain.money import format_money, round_points
+from loyalty.domain.program import Program
+from loyalty.domain.rules import OrderContext
+
+
+@dataclass(frozen=True)
+class CartLine:
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: int  # minor units
+    discount: int = 0  # minor units, off this line
+
+    @property
+    def gross(self) -> int:
+        return self.quantity * self.unit_price - self.discount
+
+
+@dataclass(frozen=True)
+class Cart:
+    lines: tuple[CartLine, ...]
+    occurred_at: datetime
+    channel: str | None = None
+    store: str | None = None
+    discount: int = 0  # an order-wide discount, spread over the lines in proportion to their amounts
+
+    def validate(self) -> None:
+        problems: list[FieldProblem] = []
+        if not self.lines:
+            problems.append(FieldProblem("lines", "an order needs at least one line"))
+        seen: set[str] = set()
+        for i, line in enumerate(self.lines):
+            if line.quantity <= 0:
+                problems.append(FieldProblem(f"lines[{i}].quantity", f"must be positive, got {line.quantity}"))
+            if line.unit_price < 0:
+                problems.append(FieldProblem(f"lines[{i}].price", "must not be negative"))
+            if line.discount < 0 or line.discount > line.quantity * max(line.unit_price, 0):
+                problems.append(FieldProblem(f"lines[{i}].discount", "must be between zero and the line amount"))
+            if line.line_id in seen:
+                problems.append(FieldProblem(f"lines[{i}].line_id", f"duplicate line id {line.line_id!r}"))
+            seen.add(line.line_id)
+        if self.occurred_at.tzinfo is None:
+            problems.append(FieldProblem("occurred_at", "must carry a time zone offset"))
+        gross = sum(line.gross for line in self.lines)
+        if self.discount < 0 or (not problems and self.discount > gross):
+            problems.append(FieldProblem("discount", "must be between zero and the order amount"))
+        if problems:
+            raise InvalidInput(problems)
+
+    def line_amounts(self) -> list[int]:
+        """Each line's amount after its own discount and its part of the order-wide discount."""
+        gross = [line.gross for line in self.lines]
+        if self.discount == 0:
+            return gross
+        shares = allocate(self.discount, gross, gross)
+        return [g - s for g, s in zip(gross, shares, strict=True)]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One line of the explanation: which rule or policy fired or blocked, and what it did."""
+
+    source: str
+    outcome: str  # "applied" | "blocked" | "limited"
+    message: str
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class RulePoints:
+    rule_id: str
+    points: int
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: int
+    amount: int
+    points_applied: int
+    amount_to_pay: int
+    points_earned: int
+    earned_by: tuple[RulePoints, ...]
+
+
+@dataclass(frozen=True)
+class Quote:
+    total: int
+    max_points: int
+    points_applied: int
+    points_money: int
+    amount_to_pay: int
+    points_to_earn: int
+    available_at: datetime
+    expires_at: datetime | None
+    lines: tuple[QuoteLine, ...]
+    reasons: tuple[Reason, ...]
+
+    @property
+    def earned_by_rule(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for line in self.lines:
+            for part in line.earned_by:
+                totals[part.rule_id] = totals.get(part.rule_id, 0) + part.points
+        return totals
+
+
+def quote(
+    program: Program,
+    cart: Cart,
+    *,
+    available: int,
+    requested: int,
+    is_member: bool,
+    member_attributes: dict[str, object] | None = None,
+) -> Quote:
+    """Price `cart` for a member who has `available` spendable points and asks to pay `requested` of them.
+
+    Asking for more than `available` is an error; asking for more than the policy allows is limited to the
+    maximum and explained. Points applied never exceed any line's amount; earned and applied points are
+    allocated to lines by largest remainder and add up to the order's totals exactly.
+    """
+    cart.validate()
+    if requested < 0:
+        raise InvalidInput.at("points", "must not be negative")
+    if requested > 0 and not is_member:
+        raise InvalidInput.at("points", "only a member can pay with points")
+    if requested > available:
+        raise InsufficientPoints.at("points", f"{requested} requested but only {available} available")
+    amounts = cart.line_amounts()
+    total = sum(amounts)
+    money = program.point_value
+    reasons: list[Reason] = []
+    policy_max = _max_payable(program, cart, amounts, total, is_member, reasons)
+    max_points = min(policy_max, available)
+    applied = min(requested, max_points)
+    if requested > max_points and requested <= available:
+        reasons.append(
+            Reason(
+                "redemption",
+                "limited",
+                f"{requested} points requested, at most {max_points} can pay for this order",
+                applied,
+            )
+        )
+    eligible = [
+        a if line.category not in program.redemption.excluded_categories else 0
+        for line, a in zip(cart.lines, amounts, strict=True)
+    ]
+    spent = allocate(applied, eligible, [a // money for a in eligible]) if applied else [0] * len(amounts)
+    context = OrderContext(
+        cart.occurred_at,
+        cart.occurred_at.astimezone(program.timezone).date(),
+        cart.channel,
+        cart.store,
+        total,
+        is_member,
+        money,
+        program.exponent,
+        member_attributes or {},
+    )
+    earned = _earn(program, cart, amounts, spent, applied, context, reasons)
+    lines = tuple(
+        QuoteLine(
+            line.line_id,
+            line.sku,
+            line.category,
+            line.quantity,
+            amount,
+            spent_i,
+            amount - spent_i * money,
+            sum(p.points for p in parts),
+            tuple(parts),
+        )
+        for line, amount, spent_i, parts in zip(cart.lines, amounts, spent, earned, strict=True)
+    )
+    available_at = cart.occurred_at + timedelta(days=program.earning.pending_days)
+    expires_at = program.expiry.expires_at(cart.occurred_at, available_at, program.timezone)
+    return Quote(
+        total,
+        max_points,
+        applied,
+        applied * money,
+        total - applied * money,
+        sum(line.points_earned for line in lines),
+        available_at,
+        expires_at,
+        lines,
+        tuple(reasons),
+    )
+
+
+def _max_payable(
+    program: Program, cart: Cart, amounts: list[int], total: int, is_member: bool, reasons: list[Reason]
+) -> int:
+    policy = program.redemption
+    if not is_member:
+        reasons.append(Reason("redemption", "blocked", "not a member: the order cannot be paid with points"))
+        return 0
+    if total < policy.min_check:
+        reasons.append(
+            Reason(
+                "redemption.min_check",
+                "blocked",
+                f"below the {format_money(policy.min_check, program.exponent)} {program.currency} minimum check",
+            )
+        )
+        return 0
+    eligible = [
+        a for line, a in zip(cart.lines, amounts, strict=True) if line.category not in policy.excluded_categories
+    ]
+    if len(eligible) < len(amounts):
+        reasons.append(
+            Reason(
+                "redemption.excluded_categories",
+                "limited",
+                "lines in excluded categories cannot be paid with points",
+            )
+        )
+    by_share = int(sum(eligible) * policy.max_share) // program.point_value
+    whole_points = sum(a // program.point_value for a in eligible)
+    if policy.max_share < 1:
+        reasons.append(
+            Reason(
+                "redemption.max_share_percent",
+                "limited",
+                f"points can pay at most {(policy.max_share * 100).normalize():f}% of the order",
+                min(by_share, whole_points),
+            )
+        )
+    return min(by_share, whole_points)
+
+
+def _earn(
+    program: Program,
+    cart: Cart,
+    amounts: list[int],
+    spent: list[int],
+    applied: int,
+    context: OrderContext,
+    reasons: list[Reason],
+) -> list[list[RulePoints]]:
+    earned: list[list[RulePoints]] = [[] for _ in amounts]
+    policy = program.earning
+    if not context.is_member and policy.members_only:
+        reasons.append(Reason("earning", "blocked", "not a member: the order earns no points"))
+        return earned
+    if applied and program.redemption.earn_or_spend:
+        reasons.append(
+            Reason(
+                "redemption.earn_or_spend",
+                "blocked",
+                "earn or spend: an order paid partly with points earns no points",
+            )
+        )
+        return earned
+    # The part of a line paid with points never earns, and neither do the excluded categories.
+    base = [
+        0 if line.category in policy.excluded_categories else amount - s * program.point_value
+        for line, amount, s in zip(cart.lines, amounts, spent, strict=True)
+    ]
+    for rule in policy.rules:
+        blocked = rule.blocks_order(context)
+        if blocked is not None:
+            reasons.append(Reason(rule.id, "blocked", f"{rule.name}: {blocked}"))
+            continue
+        weights = [b if rule.admits_line(line) else 0 for line, b in zip(cart.lines, base, strict=True)]
+        rule_base = sum(weights)
+        if rule_base == 0:
+            continue
+        points = round_points(rule.effect.points(rule_base, context), policy.rounding)
+        if rule.max_points_per_order is not None and points > rule.max_points_per_order:
+            points = rule.max_points_per_order
+            reasons.append(Reason(rule.id, "limited", f"{rule.name}: capped at {points} points per order", points))
+        reasons.append(
+            Reason(
+                rule.id,
+                "applied",
+                f"{rule.name}: {rule.effect.describe(context)} of "
+                f"{format_money(rule_base, program.exponent)} {program.currency}",
+                points,
+            )
+        )
+        for i, part in enumerate(allocate(points, weights)):
+            if part:
+                earned[i].append(RulePoints(rule.id, part))
+    return earned

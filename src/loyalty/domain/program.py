@@ -1,0 +1,143 @@
+"""The loyalty program: one immutable version of the published rules, as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from loyalty.domain.money import Rounding
+from loyalty.domain.rules import EarningRule
+
+
+class ExpiryKind(StrEnum):
+    NEVER = "never"
+    AFTER_DAYS = "after_days"
+    FIXED_DATE = "fixed_date"
+
+
+class ExpiryStart(StrEnum):
+    """Whether the life of pending points counts from the purchase or from when they become spendable."""
+
+    ACCRUAL = "accrual"
+    AVAILABLE = "available"
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """When accrued points burn.
+
+    `after_days`: N days after the start (accrual or availability). `fixed_date`: at the end of a calendar day
+    in the program's time zone, either a given date or the next occurrence of a month and day ("everything burns
+    at the end of November"). Points are spendable strictly before `expires_at`, not at that instant.
+    """
+
+    kind: ExpiryKind = ExpiryKind.NEVER
+    days: int | None = None
+    on_date: date | None = None
+    month: int | None = None
+    day: int | None = None
+    starts: ExpiryStart = ExpiryStart.ACCRUAL
+
+    def expires_at(self, accrued_at: datetime, available_at: datetime, tz: ZoneInfo) -> datetime | None:
+        start = accrued_at if self.starts is ExpiryStart.ACCRUAL else available_at
+        if self.kind is ExpiryKind.NEVER:
+            return None
+        if self.kind is ExpiryKind.AFTER_DAYS:
+            assert self.days is not None
+            return start + timedelta(days=self.days)
+        burn_day = self.on_date or _next_month_day(start.astimezone(tz).date(), self.month or 12, self.day or 31)
+        return datetime.combine(burn_day + timedelta(days=1), time(0), tz).astimezone(start.tzinfo)
+
+
+def _next_month_day(today: date, month: int, day: int) -> date:
+    """The first date on or after `today` that is `month`/`day` (29 February falls back to the 28th)."""
+    for year in (today.year, today.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            candidate = date(year, month, day - 1)
+        if candidate >= today:
+            return candidate
+    raise AssertionError("unreachable: a month and day recur within a year")
+
+
+@dataclass(frozen=True)
+class EarningPolicy:
+    """How orders earn. Every matching rule adds its points (stacking by sum); `excluded_categories` never form
+    part of the earning base (delivery, gift cards), so points cannot be farmed on them."""
+
+    rules: tuple[EarningRule, ...]
+    excluded_categories: frozenset[str] = frozenset()
+    rounding: Rounding = Rounding.DOWN
+    pending_days: int = 0
+    members_only: bool = True
+
+
+@dataclass(frozen=True)
+class RedemptionPolicy:
+    """How points pay for an order."""
+
+    min_check: int = 0  # minor units; below it no points can be spent
+    max_share: Decimal = Decimal(1)  # the part of the eligible amount payable with points, 0..1
+    excluded_categories: frozenset[str] = frozenset()
+    earn_or_spend: bool = False  # an order paid partly with points earns nothing
+
+
+class CapPeriod(StrEnum):
+    LIFETIME = "lifetime"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+@dataclass(frozen=True)
+class ActionBonus:
+    """Points for an action (registration, review, referral...), at most `cap_count` times per `cap_period`."""
+
+    action: str
+    points: int
+    cap_count: int | None = 1
+    cap_period: CapPeriod = CapPeriod.LIFETIME
+    pending_days: int = 0
+
+
+class Shortfall(StrEnum):
+    """What a return does when the points it must take back were already spent.
+
+    NEGATIVE_BALANCE: the account goes into debt, repaid first from later accruals.
+    RECORD_SHORTFALL: take what there is, record the rest on the return, the balance stays at zero or above.
+    """
+
+    NEGATIVE_BALANCE = "negative_balance"
+    RECORD_SHORTFALL = "record_shortfall"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    currency: str
+    exponent: int
+    point_value: int  # minor units of money one point is worth
+    timezone: ZoneInfo
+    earning: EarningPolicy
+    redemption: RedemptionPolicy
+    expiry: ExpiryPolicy
+    actions: dict[str, ActionBonus]
+    shortfall: Shortfall = Shortfall.NEGATIVE_BALANCE
+
+    def rule(self, rule_id: str) -> EarningRule | None:
+        return next((r for r in self.earning.rules if r.id == rule_id), None)
+
+
+@dataclass(frozen=True)
+class ProgramVersion:
+    """A published version: immutable, in force from `effective_from` until the next version's date."""
+
+    number: int
+    effective_from: datetime
+    program: Program
+    document: dict[str, object]

@@ -1,0 +1,371 @@
+"""Reading a program document (the dict of a YAML or JSON file) into a `Program`.
+
+Every problem is collected with the dotted path of the field and the reason, so a marketer fixes the whole
+document in one pass. The format is documented in README.md ("The program document").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from loyalty.domain.errors import FieldProblem, InvalidInput
+from loyalty.domain.money import Rounding, currency_exponent, parse_decimal, parse_money
+from loyalty.domain.program import (
+    ActionBonus,
+    CapPeriod,
+    EarningPolicy,
+    ExpiryKind,
+    ExpiryPolicy,
+    ExpiryStart,
+    Program,
+    RedemptionPolicy,
+    Shortfall,
+)
+from loyalty.domain.rules import (
+    Band,
+    BandsEffect,
+    CategoryCondition,
+    ChannelCondition,
+    Condition,
+    EarningRule,
+    Effect,
+    FixedEffect,
+    MinimumOrderCondition,
+    PercentEffect,
+    PerStepEffect,
+    SkuCondition,
+    StoreCondition,
+)
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_EFFECTS = ("percent", "bands", "per_step", "fixed_points")
+_RULE_KEYS = {
+    "id",
+    "name",
+    "max_points_per_order",
+    "categories",
+    "exclude_categories",
+    "skus",
+    "exclude_skus",
+    "channels",
+    "stores",
+    "min_order_amount",
+    *_EFFECTS,
+}
+
+
+class _Reader:
+    """Reads typed fields out of nested dicts, recording a problem for each bad one instead of stopping."""
+
+    def __init__(self, exponent: int = 2) -> None:
+        self.problems: list[FieldProblem] = []
+        self.exponent = exponent
+
+    def fail(self, path: str, reason: str) -> None:
+        self.problems.append(FieldProblem(path, reason))
+
+    def mapping(self, value: object, path: str, allowed: set[str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, "must be a mapping")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.fail(f"{path}.{key}" if path else str(key), f"unknown field; expected one of {sorted(allowed)}")
+        return value
+
+    def integer(self, value: object, path: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(path, "must be an integer")
+            return None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.fail(path, f"must be {bound}, got {value}")
+            return None
+        return value
+
+    def decimal(self, value: object, path: str, *, minimum: Decimal, maximum: Decimal | None = None) -> Decimal | None:
+        try:
+            number = parse_decimal(value, path)
+        except InvalidInput as error:
+            self.problems.extend(error.problems)
+            return None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.fail(path, f"must be {bound}, got {number}")
+            return None
+        return number
+
+    def money(self, value: object, path: str, *, positive: bool = False) -> int | None:
+        try:
+            amount = parse_money(value, self.exponent, path)
+        except InvalidInput as error:
+            self.problems.extend(error.problems)
+            return None
+        if positive and amount == 0:
+            self.fail(path, "must be greater than zero")
+            return None
+        return amount
+
+    def names(self, value: object, path: str) -> frozenset[str] | None:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            self.fail(path, "must be a non-empty list of names")
+            return None
+        return frozenset(value)
+
+    def choice(self, value: object, path: str, options: type[Any]) -> Any:
+        try:
+            return options(value)
+        except ValueError:
+            self.fail(path, f"must be one of {[o.value for o in options]}, got {value!r}")
+            return None
+
+
+def parse_program(document: object) -> Program:
+    """The `Program` a document describes; raises InvalidInput listing every problem found."""
+    r = _Reader()
+    doc = r.mapping(
+        document,
+        "",
+        {
+            "name",
+            "currency",
+            "point_value",
+            "timezone",
+            "earning",
+            "redemption",
+            "expiry",
+            "actions",
+            "returns",
+        },
+    )
+    if not isinstance(document, dict):
+        raise InvalidInput(r.problems or [FieldProblem("", "the program document must be a mapping")])
+    name = doc.get("name")
+    if not isinstance(name, str) or not name.strip():
+        r.fail("name", "is required: the program's name")
+    currency = doc.get("currency", "RUB")
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        r.fail("currency", "must be a three-letter ISO 4217 code such as RUB")
+        currency = "RUB"
+    r.exponent = currency_exponent(currency)
+    point_value = r.money(doc.get("point_value", "1"), "point_value", positive=True)
+    timezone = _timezone(r, doc.get("timezone", "UTC"))
+    earning = _earning(r, doc.get("earning"))
+    redemption = _redemption(r, doc.get("redemption"))
+    expiry = _expiry(r, doc.get("expiry", "never"))
+    actions = _actions(r, doc.get("actions"))
+    returns = r.mapping(doc.get("returns"), "returns", {"shortfall"})
+    shortfall = r.choice(returns.get("shortfall", "negative_balance"), "returns.shortfall", Shortfall)
+    if r.problems:
+        raise InvalidInput(r.problems)
+    assert point_value is not None and timezone is not None and earning is not None
+    assert redemption is not None and expiry is not None
+    return Program(
+        str(name).strip(),
+        currency,
+        r.exponent,
+        point_value,
+        timezone,
+        earning,
+        redemption,
+        expiry,
+        actions,
+        shortfall,
+    )
+
+
+def _timezone(r: _Reader, value: object) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        r.fail("timezone", f"{value!r} is not an IANA time zone such as Europe/Moscow")
+        return None
+
+
+def _earning(r: _Reader, value: object) -> EarningPolicy | None:
+    section = r.mapping(value, "earning", {"rules", "excluded_categories", "rounding", "pending_days", "members_only"})
+    rules_doc = section.get("rules", [])
+    if not isinstance(rules_doc, list):
+        r.fail("earning.rules", "must be a list of rules")
+        rules_doc = []
+    rules = [_rule(r, rule, f"earning.rules[{i}]") for i, rule in enumerate(rules_doc)]
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if rule is not None and rule.id in seen:
+            r.fail(f"earning.rules[{i}].id", f"duplicate rule id {rule.id!r}")
+        if rule is not None:
+            seen.add(rule.id)
+    excluded = section.get("excluded_categories")
+    excluded_set = r.names(excluded, "earning.excluded_categories") if excluded is not None else frozenset()
+    rounding = r.choice(section.get("rounding", "down"), "earning.rounding", Rounding)
+    pending = r.integer(section.get("pending_days", 0), "earning.pending_days", maximum=3650)
+    members_only = section.get("members_only", True)
+    if not isinstance(members_only, bool):
+        r.fail("earning.members_only", "must be true or false")
+    if any(rule is None for rule in rules) or excluded_set is None or rounding is None or pending is None:
+        return None
+    return EarningPolicy(
+        tuple(rule for rule in rules if rule is not None), excluded_set, rounding, pending, bool(members_only)
+    )
+
+
+def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
+    before = len(r.problems)
+    rule = r.mapping(value, path, _RULE_KEYS)
+    if not isinstance(value, dict):
+        return None
+    rule_id = rule.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        r.fail(f"{path}.id", "is required: lower-case letters, digits, '_', '-' or '.', up to 64 characters")
+    effects = [key for key in _EFFECTS if key in rule]
+    effect: Effect | None = None
+    if len(effects) != 1:
+        r.fail(path, f"needs exactly one effect of {list(_EFFECTS)}, got {effects or 'none'}")
+    else:
+        effect = _effect(r, effects[0], rule[effects[0]], f"{path}.{effects[0]}")
+    conditions = _conditions(r, rule, path)
+    cap = rule.get("max_points_per_order")
+    if cap is not None:
+        cap = r.integer(cap, f"{path}.max_points_per_order", minimum=1)
+    if len(r.problems) > before or effect is None:
+        return None
+    return EarningRule(str(rule_id), str(rule.get("name") or rule_id), effect, conditions, cap)
+
+
+def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition, ...]:
+    conditions: list[Condition] = []
+    include = r.names(rule["categories"], f"{path}.categories") if "categories" in rule else None
+    exclude = (
+        r.names(rule["exclude_categories"], f"{path}.exclude_categories") if "exclude_categories" in rule else None
+    )
+    if include is not None or exclude is not None:
+        conditions.append(CategoryCondition(include, exclude or frozenset()))
+    skus = r.names(rule["skus"], f"{path}.skus") if "skus" in rule else None
+    no_skus = r.names(rule["exclude_skus"], f"{path}.exclude_skus") if "exclude_skus" in rule else None
+    if skus is not None or no_skus is not None:
+        conditions.append(SkuCondition(skus, no_skus or frozenset()))
+    if "channels" in rule and (channels := r.names(rule["channels"], f"{path}.channels")) is not None:
+        conditions.append(ChannelCondition(channels))
+    if "stores" in rule and (stores := r.names(rule["stores"], f"{path}.stores")) is not None:
+        conditions.append(StoreCondition(stores))
+    if "min_order_amount" in rule:
+        amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
+        if amount is not None:
+            conditions.append(MinimumOrderCondition(amount))
+    return tuple(conditions)
+
+
+def _effect(r: _Reader, kind: str, value: object, path: str) -> Effect | None:
+    if kind == "percent":
+        percent = r.decimal(value, path, minimum=Decimal(0), maximum=Decimal(100))
+        return PercentEffect(percent) if percent is not None else None
+    if kind == "fixed_points":
+        points = r.integer(value, path, minimum=1)
+        return FixedEffect(points) if points is not None else None
+    if kind == "per_step":
+        step_doc = r.mapping(value, path, {"every", "points"})
+        step = r.money(step_doc.get("every"), f"{path}.every", positive=True)
+        points = r.integer(step_doc.get("points"), f"{path}.points", minimum=1)
+        return PerStepEffect(step, points) if step is not None and points is not None else None
+    return _bands(r, value, path)
+
+
+def _bands(r: _Reader, value: object, path: str) -> Effect | None:
+    if not isinstance(value, list) or not value:
+        r.fail(path, "must be a non-empty list of {up_to, percent} bands")
+        return None
+    bands: list[Band] = []
+    previous: int | None = None
+    for i, item in enumerate(value):
+        band = r.mapping(item, f"{path}[{i}]", {"up_to", "percent"})
+        percent = r.decimal(band.get("percent"), f"{path}[{i}].percent", minimum=Decimal(0), maximum=Decimal(100))
+        up_to = r.money(band["up_to"], f"{path}[{i}].up_to") if band.get("up_to") is not None else None
+        if up_to is None and i != len(value) - 1 and "up_to" not in band:
+            r.fail(f"{path}[{i}].up_to", "only the last band may be open-ended")
+        if up_to is not None and previous is not None and up_to <= previous:
+            r.fail(f"{path}[{i}].up_to", "bands must be in increasing order of up_to")
+        previous = up_to if up_to is not None else previous
+        if percent is not None:
+            bands.append(Band(up_to, percent))
+    return BandsEffect(tuple(bands)) if len(bands) == len(value) else None
+
+
+def _redemption(r: _Reader, value: object) -> RedemptionPolicy | None:
+    section = r.mapping(value, "redemption", {"min_check", "max_share_percent", "excluded_categories", "earn_or_spend"})
+    min_check = r.money(section.get("min_check", "0"), "redemption.min_check")
+    share = r.decimal(
+        section.get("max_share_percent", 100),
+        "redemption.max_share_percent",
+        minimum=Decimal(0),
+        maximum=Decimal(100),
+    )
+    excluded = section.get("excluded_categories")
+    excluded_set = r.names(excluded, "redemption.excluded_categories") if excluded is not None else frozenset()
+    earn_or_spend = section.get("earn_or_spend", False)
+    if not isinstance(earn_or_spend, bool):
+        r.fail("redemption.earn_or_spend", "must be true or false")
+    if min_check is None or share is None or excluded_set is None:
+        return None
+    return RedemptionPolicy(min_check, share / 100, excluded_set, bool(earn_or_spend))
+
+
+def _expiry(r: _Reader, value: object) -> ExpiryPolicy | None:
+    if value == "never" or value is None:
+        return ExpiryPolicy()
+    section = r.mapping(value, "expiry", {"after_days", "on_date", "every_year_on", "starts"})
+    kinds = [k for k in ("after_days", "on_date", "every_year_on") if k in section]
+    if len(kinds) != 1:
+        r.fail("expiry", "must be 'never' or a mapping with exactly one of after_days, on_date, every_year_on")
+        return None
+    starts = r.choice(section.get("starts", "accrual"), "expiry.starts", ExpiryStart)
+    kind = kinds[0]
+    if kind == "after_days":
+        days = r.integer(section[kind], "expiry.after_days", minimum=1)
+        return ExpiryPolicy(ExpiryKind.AFTER_DAYS, days=days, starts=starts) if days and starts else None
+    text = str(section[kind])
+    if kind == "on_date":
+        try:
+            return ExpiryPolicy(
+                ExpiryKind.FIXED_DATE, on_date=date.fromisoformat(text), starts=starts or ExpiryStart.ACCRUAL
+            )
+        except ValueError:
+            r.fail("expiry.on_date", f"{text!r} is not a date YYYY-MM-DD")
+            return None
+    match = re.fullmatch(r"(\d{2})-(\d{2})", text)
+    if not match:
+        r.fail("expiry.every_year_on", f"{text!r} is not a month and day MM-DD, such as 11-30")
+        return None
+    month, day = int(match[1]), int(match[2])
+    try:
+        date(2000, month, day)  # a leap year, so 02-29 is accepted
+    except ValueError:
+        r.fail("expiry.every_year_on", f"{text!r} is not a real month and day")
+        return None
+    return ExpiryPolicy(ExpiryKind.FIXED_DATE, month=month, day=day, starts=starts or ExpiryStart.ACCRUAL)
+
+
+def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
+    section = value if isinstance(value, dict) else {}
+    if value is not None and not isinstance(value, dict):
+        r.fail("actions", "must be a mapping of action type to its bonus")
+    actions: dict[str, ActionBonus] = {}
+    for action, spec in section.items():
+        path = f"actions.{action}"
+        if not isinstance(action, str) or not _ID.match(action):
+            r.fail(path, "action type must be lower-case letters, digits, '_', '-' or '.'")
+            continue
+        item = r.mapping(spec, path, {"points", "cap", "pending_days"})
+        points = r.integer(item.get("points"), f"{path}.points", minimum=1)
+        cap = r.mapping(item.get("cap", {"count": 1, "per": "lifetime"}), f"{path}.cap", {"count", "per"})
+        count = None if cap.get("count") is None else r.integer(cap["count"], f"{path}.cap.count", minimum=1)
+        period = r.choice(cap.get("per", "lifetime"), f"{path}.cap.per", CapPeriod)
+        pending = r.integer(item.get("pending_days", 0), f"{path}.pending_days", maximum=3650)
+        if points is not None and period is not None and pending is not None:
+            actions[action] = ActionBonus(action, points, count, period, pending)
+    return actions
