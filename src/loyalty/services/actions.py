@@ -1,0 +1,104 @@
+"""Action bonuses (registration, review, referral, subscription, survey, email_open, custom types), exactly once
+per event id and within the program's caps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from loyalty.domain.actions import period_start
+from loyalty.domain.errors import Conflict, InvalidInput
+from loyalty.domain.ledger import EntryKind
+from loyalty.domain.program import ProgramVersion
+from loyalty.services import programs
+from loyalty.services.accounts import Account
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+
+class CapReached(Conflict):
+    kind = "cap-reached"
+
+
+def grant_action(
+    uow: UnitOfWork, account: Account, version: ProgramVersion, action: str, event_key: str, occurred_at: datetime
+) -> dict[str, Any]:
+    """Credit the bonus for one action event on a locked account and record the event. Raises CapReached."""
+    program = version.program
+    bonus = program.actions.get(action)
+    if bonus is None:
+        raise InvalidInput.at("action", f"the program (version {version.number}) gives no bonus for {action!r}")
+    if bonus.cap_count is not None:
+        since = period_start(bonus.cap_period, occurred_at, program.timezone)
+        query = (
+            select(func.count())
+            .select_from(t.action_events)
+            .where(t.action_events.c.account_id == account.account_id, t.action_events.c.action == action)
+        )
+        if since is not None:
+            query = query.where(t.action_events.c.occurred_at >= since)
+        if uow.conn.execute(query).scalar_one() >= bonus.cap_count:
+            raise CapReached(f"{action}: at most {bonus.cap_count} per {bonus.cap_period.value} already granted")
+    available_at = occurred_at + timedelta(days=bonus.pending_days)
+    expires_at = program.expiry.expires_at(occurred_at, available_at, program.timezone)
+    entry_no = account.credit(
+        EntryKind.ACTION,
+        bonus.points,
+        occurred_at,
+        available_at,
+        expires_at,
+        program_version=version.number,
+        rule_id=f"action.{action}",
+        action_key=event_key,
+    )
+    result = {
+        "member_id": account.account_id,
+        "action": action,
+        "event_id": event_key,
+        "points": bonus.points,
+        "entry_no": entry_no,
+        "program_version": version.number,
+        "available_at": available_at.isoformat(),
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
+    uow.conn.execute(
+        t.action_events.insert().values(
+            action=action,
+            event_key=event_key,
+            account_id=account.account_id,
+            occurred_at=occurred_at,
+            points=bonus.points,
+            request_hash=_hash(account.account_id, occurred_at),
+            result=result,
+        )
+    )
+    return result
+
+
+def record_action(
+    uow: UnitOfWork, member_id: int, action: str, event_key: str, occurred_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """Grant the bonus for an action event, once per (action, event id): a retry returns the first result."""
+    if not event_key or len(event_key) > 200:
+        raise InvalidInput.at("event_id", "is required, at most 200 characters")
+    account = Account.lock(uow, member_id, now)
+    existing = uow.conn.execute(
+        select(t.action_events).where(t.action_events.c.action == action, t.action_events.c.event_key == event_key)
+    ).first()
+    if existing is not None:
+        if existing.request_hash != _hash(member_id, occurred_at):
+            raise Conflict(f"event {event_key!r} of {action!r} was already recorded with other details")
+        return dict(existing.result)
+    version = programs.version_at(uow, occurred_at)
+    result = grant_action(uow, account, version, action, event_key, occurred_at)
+    account.flush()
+    return result
+
+
+def _hash(member_id: int, occurred_at: datetime) -> str:
+    body = json.dumps([member_id, occurred_at.isoformat()])
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -1,0 +1,257 @@
+"""The checkout: calculate (no side effects), reserve, confirm (exactly once by order id), release, cancel.
+
+Each writing use case runs in the caller's unit of work: it locks the member's account first, so that two
+requests for one balance are serialised, then reads the order by its id and decides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from loyalty.domain.checkout import Quote, quote
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.ledger import EntryKind
+from loyalty.domain.program import ProgramVersion
+from loyalty.services import members, programs
+from loyalty.services.accounts import Account
+from loyalty.services.orders import OrderRequest, quote_result
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+DEFAULT_HOLD = timedelta(minutes=15)
+
+
+def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str, Any]:
+    """What the cart would pay and earn if confirmed now. Reads only."""
+    member_id = members.resolve(uow, request.member) if request.member is not None else None
+    version = programs.version_at(uow, request.occurred_at)
+    cart = request.cart(version.program)
+    available = 0
+    if member_id is not None:
+        available = Account.read(uow, member_id, now).spendable(request.occurred_at, except_order=request.order_key)
+    q = quote(version.program, cart, available=available, requested=request.points, is_member=member_id is not None)
+    result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
+    result["balance_available"] = available
+    return result
+
+
+def _find(uow: UnitOfWork, order_key: str) -> Row[Any] | None:
+    return uow.conn.execute(select(t.orders).where(t.orders.c.order_key == order_key)).first()
+
+
+def _replay(existing: Row[Any], digest: str, action: str) -> dict[str, Any] | None:
+    """The stored result when `existing` is the same order again; a Conflict when the id is reused."""
+    if existing.request_hash != digest:
+        raise Conflict(f"order {existing.order_key} was already recorded with a different body; nothing was changed")
+    if existing.status == "reserved":
+        return None
+    if existing.status == "released":
+        raise Conflict(f"order {existing.order_key} was reserved and then released; use a new order id to {action}")
+    return dict(existing.result)
+
+
+def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedelta = DEFAULT_HOLD) -> dict[str, Any]:
+    """Hold the points for a checkout until `hold` passes; then the hold lapses by itself."""
+    if request.member is None:
+        raise InvalidInput.at("member", "a reservation holds a member's points, so it needs a member")
+    if not timedelta(seconds=1) <= hold <= timedelta(days=7):
+        raise InvalidInput.at("hold_seconds", "must be between 1 second and 7 days")
+    member_id = members.resolve(uow, request.member)
+    account = Account.lock(uow, member_id, now)
+    version = programs.version_at(uow, request.occurred_at)
+    cart = request.cart(version.program)
+    digest = request.digest(member_id, cart)
+    existing = _find(uow, request.order_key)
+    if existing is not None:
+        replay = _replay(existing, digest, "reserve")
+        return replay if replay is not None else dict(existing.result)
+    available = account.spendable(request.occurred_at, except_order=request.order_key)
+    q = quote(version.program, cart, available=available, requested=request.points, is_member=True)
+    result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
+    result["hold_expires_at"] = (now + hold).isoformat()
+    _insert_order(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
+    return result
+
+
+def confirm(
+    uow: UnitOfWork, request: OrderRequest | None, now: datetime, order_key: str | None = None
+) -> dict[str, Any]:
+    """Record the order and its points exactly once. A retry with the same body returns the first result; the
+    same id with another body is a Conflict that changes nothing. Without a body it confirms a reservation."""
+    if request is None:
+        existing = _find(uow, order_key or "")
+        if existing is None:
+            raise NotFound(f"no order {order_key}; send the order to confirm it")
+        request = _stored_request(existing)
+    member_id = members.resolve(uow, request.member) if request.member is not None else None
+    account = Account.lock(uow, member_id, now) if member_id is not None else None
+    version = programs.version_at(uow, request.occurred_at)
+    cart = request.cart(version.program)
+    digest = request.digest(member_id, cart)
+    existing = _find(uow, request.order_key)
+    if existing is not None:
+        replay = _replay(existing, digest, "confirm")
+        if replay is not None:
+            return replay
+    available = account.spendable(request.occurred_at, except_order=request.order_key) if account else 0
+    q = quote(version.program, cart, available=available, requested=request.points, is_member=account is not None)
+    result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
+    spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
+    if existing is None:
+        _insert_order(uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots)
+    else:
+        # One conditional UPDATE: only a reservation still in that state becomes confirmed.
+        changed = uow.conn.execute(
+            update(t.orders)
+            .where(t.orders.c.order_key == request.order_key, t.orders.c.status == "reserved")
+            .values(
+                status="confirmed",
+                points_applied=q.points_applied,
+                points_earned=q.points_to_earn,
+                hold_points=0,
+                spend_entry_no=spend_entry,
+                earn_lots=earn_lots,
+                result=result,
+                updated_at=now,
+            )
+        ).rowcount
+        if changed != 1:
+            raise Conflict(f"order {request.order_key} is no longer reserved")
+        uow.conn.execute(t.order_lines.delete().where(t.order_lines.c.order_key == request.order_key))
+        uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
+    if account:
+        account.flush()
+    return result
+
+
+def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderRequest) -> tuple[int | None, list[int]]:
+    """The ledger entries of a confirmed order: the spend, then one accrual per rule that earned."""
+    meta = {"program_version": version.number, "order_key": request.order_key}
+    spend_entry = None
+    if q.points_applied:
+        spend_entry = account.spend(
+            q.points_applied, request.occurred_at, except_order=request.order_key, rule_id="redemption", **meta
+        )
+    earn_lots = []
+    for rule_id, points in q.earned_by_rule.items():
+        if points > 0:
+            entry_no = account.credit(
+                EntryKind.EARN, points, request.occurred_at, q.available_at, q.expires_at, rule_id=rule_id, **meta
+            )
+            earn_lots.append(entry_no - 1)  # credit() numbers the lot just before its entry
+    return spend_entry, earn_lots
+
+
+def _insert_order(
+    uow: UnitOfWork,
+    request: OrderRequest,
+    member_id: int | None,
+    version: ProgramVersion,
+    q: Quote,
+    digest: str,
+    status: str,
+    result: dict[str, Any],
+    now: datetime,
+    spend_entry: int | None = None,
+    earn_lots: list[int] | None = None,
+    hold_until: datetime | None = None,
+) -> None:
+    uow.conn.execute(
+        t.orders.insert().values(
+            order_key=request.order_key,
+            account_id=member_id,
+            status=status,
+            occurred_at=request.occurred_at,
+            program_version=version.number,
+            request_hash=digest,
+            total=q.total,
+            points_applied=q.points_applied if status == "confirmed" else 0,
+            points_earned=q.points_to_earn if status == "confirmed" else 0,
+            hold_points=q.points_applied if status == "reserved" else 0,
+            hold_expires_at=hold_until,
+            spend_entry_no=spend_entry,
+            earn_lots=earn_lots or [],
+            channel=request.channel,
+            store=request.store,
+            request=_request_json(request),
+            result=result,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if status == "confirmed":
+        uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
+
+
+def _line_rows(order_key: str, member_id: int | None, q: Quote) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_key": order_key,
+            "line_no": i,
+            "account_id": member_id,
+            "line_id": line.line_id,
+            "sku": line.sku,
+            "category": line.category,
+            "quantity": line.quantity,
+            "amount": line.amount,
+            "points_applied": line.points_applied,
+            "points_earned": line.points_earned,
+            "returned_quantity": 0,
+        }
+        for i, line in enumerate(q.lines)
+    ]
+
+
+def _request_json(request: OrderRequest) -> dict[str, Any]:
+    return {
+        "member": request.member,
+        "occurred_at": request.occurred_at.isoformat(),
+        "points": request.points,
+        "channel": request.channel,
+        "store": request.store,
+        "discount": str(request.discount),
+        "lines": [
+            {
+                "line_id": x.line_id,
+                "sku": x.sku,
+                "category": x.category,
+                "quantity": x.quantity,
+                "price": str(x.price),
+                "discount": str(x.discount),
+            }
+            for x in request.lines
+        ],
+    }
+
+
+def _stored_request(row: Row[Any]) -> OrderRequest:
+    from loyalty.services.orders import parse_order
+
+    data = dict(row.request)
+    return parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
+
+
+def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
+    """Let go of a reservation's hold. Releasing twice is harmless; a confirmed order cannot be released."""
+    existing = _find(uow, order_key)
+    if existing is None:
+        raise NotFound(f"no order {order_key}")
+    if existing.account_id is not None:
+        Account.lock(uow, existing.account_id, now)
+    if existing.status in ("released",):
+        return {
+            "order_id": order_key,
+            "status": "released",
+            "points_released": existing.result.get("points_applied", 0),
+        }
+    if existing.status != "reserved":
+        raise Conflict(f"order {order_key} is {existing.status}; only a reservation can be released")
+    uow.conn.execute(
+        update(t.orders)
+        .where(t.orders.c.order_key == order_key, t.orders.c.status == "reserved")
+        .values(status="released", hold_points=0, updated_at=now)
+    )
+    return {"order_id": order_key, "status": "released", "points_released": existing.hold_points}

@@ -1,0 +1,76 @@
+"""Reading a member's points (balance, pending, next expiries, entries) and manual adjustments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from loyalty.domain.errors import InvalidInput
+from loyalty.services import programs
+from loyalty.services.accounts import Account
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+
+def balance(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
+    """The balance and how it splits: spendable now, pending, held by reservations, burning soon."""
+    account = Account.read(uow, member_id, now)
+    lots = account.lots().values()
+    spendable = sum(lot.remaining for lot in lots if lot.spendable_at(now))
+    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+    expired = sum(lot.remaining for lot in lots if lot.expires_at is not None and lot.expires_at <= now)
+    held = account.held()
+    expiries: dict[str, int] = {}
+    for lot in sorted(lots, key=lambda x: x.expires_at or now):
+        if lot.expires_at is not None and lot.expires_at > now:
+            expiries[lot.expires_at.isoformat()] = expiries.get(lot.expires_at.isoformat(), 0) + lot.remaining
+    return {
+        "member_id": member_id,
+        "balance": account.balance,
+        "available": max(0, spendable - held),
+        "pending": pending,
+        "held": held,
+        "expired_not_yet_written_off": expired,
+        "debt": account.debt,
+        "next_expiries": [{"expires_at": k, "points": v} for k, v in list(expiries.items())[:5]],
+    }
+
+
+def entries(uow: UnitOfWork, member_id: int, *, after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Ledger entries of one account, newest first, paged by entry number."""
+    query = select(t.ledger_entries).where(t.ledger_entries.c.account_id == member_id)
+    if after is not None:
+        query = query.where(t.ledger_entries.c.entry_no < after)
+    rows = uow.conn.execute(query.order_by(t.ledger_entries.c.entry_no.desc()).limit(limit))
+    return [
+        {
+            "entry_no": r.entry_no,
+            "kind": r.kind,
+            "points": r.points,
+            "occurred_at": r.occurred_at.isoformat(),
+            "program_version": r.program_version,
+            "rule": r.rule_id,
+            "order_id": r.order_key,
+            "return_id": r.return_key,
+            "event_id": r.action_key,
+            "operator": r.operator,
+            "reason": r.reason,
+        }
+        for r in rows
+    ]
+
+
+def adjust(uow: UnitOfWork, member_id: int, points: int, operator: str, reason: str, now: datetime) -> dict[str, Any]:
+    """A manual adjustment; it must name the operator and the reason. Added points follow the program's expiry."""
+    if not operator.strip():
+        raise InvalidInput.at("operator", "is required: who makes the adjustment")
+    if not reason.strip():
+        raise InvalidInput.at("reason", "is required: why the balance changes")
+    account = Account.lock(uow, member_id, now)
+    program = programs.version_at(uow, now).program
+    expires_at = program.expiry.expires_at(now, now, program.timezone)
+    entry_no = account.adjust(points, now, operator.strip(), reason.strip(), expires_at)
+    account.flush()
+    return {"member_id": member_id, "entry_no": entry_no, "points": points, "balance": account.balance}

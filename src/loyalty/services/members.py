@@ -1,0 +1,210 @@
+"""Registering members, their identifiers and consents, and finding a member by any identifier."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import select
+
+from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
+from loyalty.domain.ledger import EntryKind
+from loyalty.services import programs
+from loyalty.services.accounts import Account, open_account
+from loyalty.services.actions import grant_action
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+IDENTIFIER_KINDS = ("phone", "email", "card", "external_id")
+CONSENT_KINDS = ("personal_data", "email", "sms")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def phone_region() -> str:
+    return os.environ.get("LOYALTY_PHONE_REGION", "RU")
+
+
+def normalise_identifier(kind: str, value: object, path: str) -> str:
+    """The canonical form of an identifier: phones in E.164, emails lower-cased, the rest trimmed."""
+    if kind not in IDENTIFIER_KINDS:
+        raise InvalidInput.at(path, f"unknown identifier kind {kind!r}; expected one of {list(IDENTIFIER_KINDS)}")
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        raise InvalidInput.at(path, "must be a non-empty string")
+    text = str(value).strip()
+    if kind == "phone":
+        try:
+            number = phonenumbers.parse(text, phone_region())
+        except phonenumbers.NumberParseException:
+            raise InvalidInput.at(path, f"{text!r} is not a phone number") from None
+        if not phonenumbers.is_valid_number(number):
+            raise InvalidInput.at(path, f"{text!r} is not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if kind == "email":
+        if not _EMAIL.match(text):
+            raise InvalidInput.at(path, f"{text!r} is not an email address")
+        return text.lower()
+    if len(text) > 200:
+        raise InvalidInput.at(path, "must be at most 200 characters")
+    return text
+
+
+@dataclass(frozen=True)
+class Consent:
+    kind: str
+    granted: bool
+    source: str
+    at: datetime | None = None
+
+
+@dataclass
+class MemberInput:
+    identifiers: dict[str, str]
+    name: str | None = None
+    gender: str | None = None
+    birth_date: date | None = None
+    consents: list[Consent] = field(default_factory=list)
+    registered_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_member(data: dict[str, Any]) -> MemberInput:
+    """A member from a JSON-like mapping, with every bad field named."""
+    problems: list[FieldProblem] = []
+    identifiers: dict[str, str] = {}
+    for kind in IDENTIFIER_KINDS:
+        if data.get(kind) not in (None, ""):
+            try:
+                identifiers[kind] = normalise_identifier(kind, data[kind], kind)
+            except InvalidInput as error:
+                problems.extend(error.problems)
+    gender = data.get("gender")
+    if gender not in (None, "", "female", "male", "other"):
+        problems.append(FieldProblem("gender", "must be female, male or other"))
+    birth = data.get("birth_date")
+    birth_date = None
+    if birth not in (None, ""):
+        try:
+            birth_date = birth if isinstance(birth, date) else date.fromisoformat(str(birth))
+        except ValueError:
+            problems.append(FieldProblem("birth_date", f"{birth!r} is not a date YYYY-MM-DD"))
+    consents = []
+    for kind, value in (data.get("consents") or {}).items():
+        if kind not in CONSENT_KINDS:
+            problems.append(FieldProblem(f"consents.{kind}", f"unknown consent; expected one of {list(CONSENT_KINDS)}"))
+        elif not isinstance(value, bool):
+            problems.append(FieldProblem(f"consents.{kind}", "must be true or false"))
+        else:
+            consents.append(Consent(kind, value, str(data.get("source") or "api")))
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        problems.append(FieldProblem("name", "must be a string of at most 200 characters"))
+    if not identifiers and not problems:
+        problems.append(FieldProblem("", f"a member needs at least one identifier of {list(IDENTIFIER_KINDS)}"))
+    if problems:
+        raise InvalidInput(problems)
+    return MemberInput(identifiers, name or None, gender or None, birth_date, consents)
+
+
+def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
+    """Create a member with an empty account and grant the registration bonus if the program has one."""
+    taken = find_by_identifiers(uow, member.identifiers)
+    if taken:
+        kind, value = taken
+        raise Conflict(f"{kind} {value} already belongs to another member")
+    registered_at = member.registered_at or now
+    member_id = uow.conn.execute(
+        t.members.insert().values(
+            name=member.name,
+            gender=member.gender,
+            birth_date=member.birth_date,
+            registered_at=registered_at,
+            attributes=member.attributes,
+        )
+    ).inserted_primary_key[0]
+    uow.conn.execute(
+        t.member_identifiers.insert(),
+        [{"kind": k, "value": v, "member_id": member_id} for k, v in member.identifiers.items()],
+    )
+    for consent in member.consents:
+        set_consent(uow, member_id, consent, now)
+    open_account(uow, member_id)
+    version = programs.version_at(uow, registered_at)
+    if "registration" in version.program.actions:
+        account = Account.lock(uow, member_id, now)
+        grant_action(uow, account, version, "registration", f"member-{member_id}", registered_at)
+        account.flush()
+    return int(member_id)
+
+
+def set_consent(uow: UnitOfWork, member_id: int, consent: Consent, now: datetime) -> None:
+    values = {"granted": consent.granted, "at": consent.at or now, "source": consent.source}
+    updated = uow.conn.execute(
+        t.consents.update()
+        .where(t.consents.c.member_id == member_id, t.consents.c.kind == consent.kind)
+        .values(**values)
+    ).rowcount
+    if not updated:
+        uow.conn.execute(t.consents.insert().values(member_id=member_id, kind=consent.kind, **values))
+
+
+def find_by_identifiers(uow: UnitOfWork, identifiers: dict[str, str]) -> tuple[str, str] | None:
+    for kind, value in identifiers.items():
+        if find(uow, kind, value) is not None:
+            return kind, value
+    return None
+
+
+def find(uow: UnitOfWork, kind: str, value: str) -> int | None:
+    if kind == "member_id":
+        found = uow.conn.execute(select(t.members.c.member_id).where(t.members.c.member_id == int(value))).scalar()
+    else:
+        found = uow.conn.execute(
+            select(t.member_identifiers.c.member_id).where(
+                t.member_identifiers.c.kind == kind, t.member_identifiers.c.value == value
+            )
+        ).scalar()
+    return int(found) if found is not None else None
+
+
+def resolve(uow: UnitOfWork, ref: dict[str, Any], path: str = "member") -> int:
+    """The member a reference names: {"member_id": 5} or one identifier such as {"phone": "+7 912 ..."}."""
+    if not isinstance(ref, dict) or len(ref) != 1:
+        raise InvalidInput.at(path, "must name the member by exactly one of member_id, phone, email, card, external_id")
+    ((kind, value),) = ref.items()
+    if kind == "member_id":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput.at(f"{path}.member_id", "must be an integer")
+        found = find(uow, kind, str(value))
+    else:
+        found = find(uow, kind, normalise_identifier(kind, value, f"{path}.{kind}"))
+    if found is None:
+        raise InvalidInput.at(f"{path}.{kind}", f"no member with {kind} {value}")
+    return found
+
+
+def profile(uow: UnitOfWork, member_id: int) -> dict[str, Any]:
+    row = uow.conn.execute(select(t.members).where(t.members.c.member_id == member_id)).first()
+    if row is None:
+        raise InvalidInput.at("member_id", f"no member {member_id}")
+    identifiers = uow.conn.execute(
+        select(t.member_identifiers.c.kind, t.member_identifiers.c.value).where(
+            t.member_identifiers.c.member_id == member_id
+        )
+    )
+    consent_rows = uow.conn.execute(select(t.consents).where(t.consents.c.member_id == member_id))
+    return {
+        "member_id": member_id,
+        "name": row.name,
+        "gender": row.gender,
+        "birth_date": row.birth_date.isoformat() if row.birth_date else None,
+        "registered_at": row.registered_at.isoformat(),
+        "identifiers": {r.kind: r.value for r in identifiers},
+        "consents": {c.kind: {"granted": c.granted, "at": c.at.isoformat(), "source": c.source} for c in consent_rows},
+    }
+
+
+__all__ = ["EntryKind", "MemberInput", "parse_member", "profile", "register", "resolve"]

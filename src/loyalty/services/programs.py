@@ -1,0 +1,123 @@
+"""Publishing program versions and finding the one in force at an instant."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
+from loyalty.domain.program import Program, ProgramVersion
+from loyalty.domain.program_document import parse_program
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+# Versions never change once published, so a parsed version can be shared by every transaction of the process.
+_parsed: dict[str, Program] = {}
+
+
+class NoProgram(Conflict):
+    kind = "no-program"
+
+
+def read_document(text: str, source: str = "document") -> dict[str, Any]:
+    """The mapping in a YAML or JSON text (JSON is YAML)."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InvalidInput(FieldProblem("", f"{source} is not valid YAML or JSON{where}")) from None
+    if not isinstance(document, dict):
+        raise InvalidInput(FieldProblem("", f"{source} must hold a mapping at its top level"))
+    # Dates and numbers YAML reads natively are kept as text, so the document round-trips through JSON.
+    normalised: dict[str, Any] = json.loads(json.dumps(document, default=str))
+    return normalised
+
+
+def read_document_file(path: Path) -> dict[str, Any]:
+    return read_document(path.read_text(encoding="utf-8"), str(path))
+
+
+def checksum(document: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def program_of(document: dict[str, Any], digest: str | None = None) -> Program:
+    digest = digest or checksum(document)
+    program = _parsed.get(digest)
+    if program is None:
+        program = _parsed[digest] = parse_program(document)
+    return program
+
+
+def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime, now: datetime) -> ProgramVersion:
+    """Publish `document` as a new version in force from `effective_from`.
+
+    Versions are immutable and ordered by their dates: a version cannot take effect before the latest one
+    already published. Publishing the same document with the same date again returns the existing version.
+    """
+    program = program_of(document)
+    digest = checksum(document)
+    if effective_from.tzinfo is None:
+        raise InvalidInput.at("effective_from", "must carry a time zone offset")
+    latest = uow.conn.execute(select(t.program_versions).order_by(t.program_versions.c.number.desc()).limit(1)).first()
+    if latest is not None:
+        if latest.checksum == digest and latest.effective_from == effective_from:
+            return ProgramVersion(latest.number, latest.effective_from, program, latest.document)
+        if effective_from < latest.effective_from:
+            raise InvalidInput.at(
+                "effective_from",
+                f"must not be before {latest.effective_from.isoformat()}, when version {latest.number} takes effect",
+            )
+    number = (latest.number if latest else 0) + 1
+    uow.conn.execute(
+        t.program_versions.insert().values(
+            number=number, effective_from=effective_from, published_at=now, checksum=digest, document=document
+        )
+    )
+    return ProgramVersion(number, effective_from, program, document)
+
+
+def version_at(uow: UnitOfWork, at: datetime) -> ProgramVersion:
+    """The version in force at `at`: the latest to take effect at or before it."""
+    row = uow.conn.execute(
+        select(t.program_versions.c.number, t.program_versions.c.effective_from, t.program_versions.c.checksum)
+        .where(t.program_versions.c.effective_from <= at)
+        .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NoProgram(f"no program version is in force at {at.isoformat()}; publish one first")
+    return version(uow, row.number, row.checksum, row.effective_from)
+
+
+def version(
+    uow: UnitOfWork, number: int, digest: str | None = None, effective_from: datetime | None = None
+) -> ProgramVersion:
+    program = _parsed.get(digest or "")
+    if program is None or effective_from is None:
+        row = uow.conn.execute(select(t.program_versions).where(t.program_versions.c.number == number)).first()
+        if row is None:
+            raise NoProgram(f"no program version {number}")
+        return ProgramVersion(row.number, row.effective_from, program_of(row.document, row.checksum), row.document)
+    return ProgramVersion(number, effective_from, program, {})
+
+
+def list_versions(uow: UnitOfWork) -> list[dict[str, Any]]:
+    rows = uow.conn.execute(select(t.program_versions).order_by(t.program_versions.c.number))
+    return [
+        {
+            "version": r.number,
+            "effective_from": r.effective_from.isoformat(),
+            "published_at": r.published_at.isoformat(),
+            "name": r.document.get("name"),
+            "checksum": r.checksum,
+        }
+        for r in rows
+    ]

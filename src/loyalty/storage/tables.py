@@ -1,0 +1,225 @@
+"""The schema. Every hot table leads its key with `account_id`, so the data can be sharded by account (Citus
+needs the distribution column in every key) and no hot-path statement reads across accounts. Account-local
+numbers (`entry_no`, `lot_no`) come from the account's own counter, taken under the account lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite keeps them as naive UTC text that sorts correctly)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; every timestamp must be aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite auto-increments only INTEGER PRIMARY KEY
+
+program_versions = Table(
+    "program_versions",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("effective_from", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(200)),
+    Column("gender", String(16)),
+    Column("birth_date", Date),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("attributes", JSON, nullable=False, default=dict),
+)
+
+member_identifiers = Table(
+    "member_identifiers",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # phone | email | card | external_id
+    Column("value", String(200), primary_key=True),
+    Column("member_id", ID, ForeignKey("members.member_id"), nullable=False, index=True),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("member_id", ID, ForeignKey("members.member_id"), primary_key=True),
+    Column("kind", String(32), primary_key=True),  # personal_data | email | sms
+    Column("granted", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(100), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("debt", BigInteger, nullable=False, default=0),  # points owed after a return found them spent
+    Column("seq", BigInteger, nullable=False, default=0),  # last account-local entry/lot number
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("entry_no", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("program_version", Integer),
+    Column("rule_id", String(64)),
+    Column("order_key", String(100)),
+    Column("return_key", String(100)),
+    Column("action_key", String(200)),
+    Column("lot_no", BigInteger),
+    Column("debt_delta", BigInteger, nullable=False, default=0),  # points that moved the debt, not a lot
+    Column("operator", String(100)),
+    Column("reason", Text),
+    Column("details", JSON),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("lot_no", BigInteger, primary_key=True, autoincrement=False),
+    Column("points", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("entry_no", BigInteger, nullable=False),
+    Column("program_version", Integer),
+    Column("rule_id", String(64)),
+    Column("activated_at", UTCDateTime),  # set by the activate job; availability itself is decided by time
+    CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
+    Index("ix_lots_expires_at", "expires_at"),
+    Index("ix_lots_available_at", "available_at"),
+)
+
+lot_draws = Table(
+    "lot_draws",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("entry_no", BigInteger, primary_key=True, autoincrement=False),
+    Column("lot_no", BigInteger, primary_key=True, autoincrement=False),
+    Column("points", BigInteger, nullable=False),
+    Column("returned", BigInteger, nullable=False, default=0),  # given back to the lot by returns
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_key", String(100), primary_key=True),
+    Column("account_id", ID, index=True),  # null for the orders of non-members
+    Column("status", String(16), nullable=False),  # reserved | confirmed | released | cancelled
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("program_version", Integer, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("points_applied", BigInteger, nullable=False),
+    Column("points_earned", BigInteger, nullable=False),
+    Column("hold_points", BigInteger, nullable=False, default=0),
+    Column("hold_expires_at", UTCDateTime),
+    Column("earn_lots", JSON, nullable=False, default=list),  # the lots this order's points went into
+    Column("spend_entry_no", BigInteger),
+    Column("channel", String(50)),
+    Column("store", String(100)),
+    Column("request", JSON, nullable=False),
+    Column("result", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_orders_account_status", "account_id", "status"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_key", String(100), ForeignKey("orders.order_key"), primary_key=True),
+    Column("line_no", Integer, primary_key=True, autoincrement=False),
+    Column("account_id", ID),
+    Column("line_id", String(100), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("category", String(100)),
+    Column("quantity", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("points_applied", BigInteger, nullable=False),
+    Column("points_earned", BigInteger, nullable=False),
+    Column("returned_quantity", Integer, nullable=False, default=0),
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("return_key", String(100), primary_key=True),
+    Column("order_key", String(100), ForeignKey("orders.order_key"), nullable=False, index=True),
+    Column("account_id", ID),
+    Column("request_hash", String(64), nullable=False),
+    Column("points_taken_back", BigInteger, nullable=False),
+    Column("points_given_back", BigInteger, nullable=False),
+    Column("shortfall", BigInteger, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+action_events = Table(
+    "action_events",
+    metadata,
+    Column("action", String(64), primary_key=True),
+    Column("event_key", String(200), primary_key=True),
+    Column("account_id", ID, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("result", JSON, nullable=False),
+    Index("ix_action_events_account", "account_id", "action", "occurred_at"),
+)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a migrated database on SQLite (always) and on PostgreSQL (when LOYALTY_TEST_DATABASE_URL is
+set), a fixed clock, and helpers that build real state through the same use cases a user calls."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from loyalty.storage.database import make_engine, normalise_url
+from loyalty.storage.migrate import upgrade
+
+PG_URL = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+REQUIRE_PG = os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
+SKIP_REASON = "PostgreSQL tests skipped: set LOYALTY_TEST_DATABASE_URL=postgresql://user@host/db to run them"
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _fresh_pg_database() -> tuple[str, str]:
+    """A new empty database on the test server, so tests never see each other's rows."""
+    assert PG_URL is not None
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    name = f"loyalty_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base = normalise_url(PG_URL).rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+def _drop_pg_database(name: str) -> None:
+    assert PG_URL is not None
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: SQLite in a temporary file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'loyalty.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("LOYALTY_REQUIRE_POSTGRES=1 but LOYALTY_TEST_DATABASE_URL is not set")
+        pytest.skip(SKIP_REASON)
+    url, name = _fresh_pg_database()
+    upgrade(url)
+    yield url
+    _drop_pg_database(name)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI every PostgreSQL test must run: a skipped one fails the session."""
+    if not REQUIRE_PG:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    pg_skips = [r for r in skipped if "PostgreSQL" in str(r.longrepr)]
+    if pg_skips:
+        reporter.write_line(f"{len(pg_skips)} PostgreSQL tests were skipped; CI requires them", red=True)
+        session.exitstatus = 1
