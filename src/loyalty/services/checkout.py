@@ -38,6 +38,10 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     return result
 
 
+def order_exists(uow: UnitOfWork, order_key: str) -> bool:
+    return uow.conn.execute(select(t.orders.c.order_key).where(t.orders.c.order_key == order_key)).first() is not None
+
+
 def _find(uow: UnitOfWork, order_key: str) -> Row[Any] | None:
     return uow.conn.execute(select(t.orders).where(t.orders.c.order_key == order_key)).first()
 

@@ -132,7 +132,10 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
     for consent in member.consents:
         set_consent(uow, member_id, consent, now)
     open_account(uow, member_id)
-    version = programs.version_at(uow, registered_at)
+    try:
+        version = programs.version_at(uow, registered_at)
+    except programs.NoProgram:
+        return int(member_id)  # registered before any program was in force: there is no bonus to give
     if "registration" in version.program.actions:
         account = Account.lock(uow, member_id, now)
         grant_action(uow, account, version, "registration", f"member-{member_id}", registered_at)

@@ -1,0 +1,246 @@
+"""The operator's command line: `loyalty --help`. Commands are thin: they parse arguments, call a use case
+and print its result."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from loyalty.domain.errors import InvalidInput, LoyaltyError
+from loyalty.services import audit as audit_service
+from loyalty.services import imports, jobs, programs
+from loyalty.services.orders import parse_instant
+from loyalty.storage.database import UnitOfWork, database_url, make_engine
+from loyalty.storage.migrate import upgrade
+
+app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+program_app = typer.Typer(help="Program versions: validate and publish documents.", no_args_is_help=True)
+members_app = typer.Typer(help="Members.", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Batch jobs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(program_app, name="program")
+app.add_typer(members_app, name="members")
+app.add_typer(orders_app, name="orders")
+app.add_typer(jobs_app, name="jobs")
+
+out = Console()
+err = Console(stderr=True)
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", help="Database URL (default: $LOYALTY_DATABASE_URL, else sqlite:///loyalty.db)."),
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _instant(value: str, name: str) -> datetime:
+    """A date or date-time from the command line; a bare date means the end of that day in UTC."""
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(hour=23, minute=59, second=59, tzinfo=UTC)
+        return parse_instant(value if ("+" in value[10:] or value.endswith("Z")) else value + "+00:00", name)
+    except (ValueError, InvalidInput):
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD or an ISO date-time", param_hint=name) from None
+
+
+def _fail(error: LoyaltyError) -> None:
+    if isinstance(error, imports.ImportRejected):
+        err.print(f"[red]Rejected:[/red] {error}")
+        for line_error in error.errors:
+            err.print(f"  {line_error}")
+    elif isinstance(error, InvalidInput):
+        err.print("[red]Invalid:[/red]")
+        for problem in error.problems:
+            err.print(f"  {problem}")
+    else:
+        err.print(f"[red]{type(error).__name__}:[/red] {error}")
+    raise typer.Exit(2)
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOption = None) -> None:
+    """Create or migrate the schema to the latest version."""
+    upgrade(database)
+    out.print(f"Database is up to date: {database_url(database)}")
+
+
+@program_app.command("validate")
+def program_validate(file: Path) -> None:
+    """Check a program document (YAML or JSON); list every problem with its field path."""
+    try:
+        program = programs.program_of(programs.read_document_file(file))
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(
+        f"Valid: {program.name} ({len(program.earning.rules)} earning rules, {len(program.actions)} action bonuses)"
+    )
+
+
+@program_app.command("publish")
+def program_publish(
+    file: Path,
+    effective_from: Annotated[str | None, typer.Option(help="When the version takes effect (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Publish a document as a new immutable program version."""
+    now = _now()
+    start = _instant(effective_from, "--effective-from") if effective_from else now
+    try:
+        document = programs.read_document_file(file)
+        with UnitOfWork(make_engine(database)) as uow:
+            version = programs.publish(uow, document, start, now)
+            uow.commit()
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(f"Published version {version.number}, in force from {version.effective_from.isoformat()}")
+
+
+@program_app.command("list")
+def program_list(database: DatabaseOption = None) -> None:
+    """List the published versions."""
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(programs.list_versions(uow))
+
+
+def _with_progress(total: int, label: str) -> tuple[Progress, Any]:
+    progress = Progress(console=err, transient=False)
+    task = progress.add_task(label, total=total)
+    return progress, lambda n: progress.advance(task, n)
+
+
+@members_app.command("import")
+def members_import(file: Path, database: DatabaseOption = None) -> None:
+    """Import members from a CSV (columns: see README). All or nothing; a second import changes nothing."""
+    now = _now()
+    try:
+        rows = imports.read_members(file)
+        progress, step = _with_progress(len(rows), "members")
+        with progress:
+            summary = imports.import_members(make_engine(database), file, now, step)
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(f"Members: {summary.created} created, {summary.unchanged} already there")
+
+
+@orders_app.command("import")
+def orders_import(
+    file: Path,
+    format: Annotated[str, typer.Option("--format", help="generic (CSV) or cdnow.")] = "generic",
+    create_members: Annotated[bool, typer.Option(help="Register unknown members at their first order.")] = False,
+    rate: Annotated[
+        str, typer.Option(help="Multiply amounts by this rate (cdnow: dollars to the program currency).")
+    ] = "1",
+    redeem: Annotated[bool, typer.Option(help="Members pay with as many points as each order allows.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Import purchase history. All or nothing; a second import changes nothing."""
+    now = _now()
+    try:
+        if format == "cdnow":
+            requests = imports.read_cdnow(file, now, Decimal(rate))
+            create_members = True
+        elif format == "generic":
+            requests = imports.read_orders(file, now)
+        else:
+            raise typer.BadParameter("must be generic or cdnow", param_hint="--format")
+        progress, step = _with_progress(len(requests), "orders")
+        with progress:
+            summary = imports.import_orders(
+                make_engine(database), requests, now, create_members=create_members, redeem=redeem, progress=step
+            )
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(
+        f"Orders: {summary.created} imported, {summary.unchanged} already there"
+        + (f", {summary.details['members_created']} members registered" if summary.details else "")
+    )
+
+
+@jobs_app.command("run")
+def jobs_run(
+    job: Annotated[str, typer.Argument(help="activate (pending points become spendable) or expire (burn points).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Run as of this date (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Run a batch job as of a date."""
+    now = _now()
+    at = _instant(as_of, "--as-of") if as_of else now
+    engine = make_engine(database)
+    if job == "activate":
+        result = jobs.activate(engine, at, now)
+    elif job == "expire":
+        result = jobs.expire(engine, at, now)
+    else:
+        raise typer.BadParameter("must be activate or expire", param_hint="JOB")
+    out.print(
+        f"{job} as of {at.isoformat()}: {result['points']} points in "
+        + (f"{result['lots']} lots" if job == "activate" else f"{result['accounts']} accounts")
+    )
+
+
+@app.command("audit")
+def audit(database: DatabaseOption = None) -> None:
+    """Check every ledger invariant; exit 1 and name the account on any violation."""
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        violations, counts = audit_service.run(uow)
+    checked = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if violations:
+        for violation in violations:
+            err.print(f"[red]VIOLATION[/red] {violation}")
+        err.print(f"{len(violations)} violation(s) in {checked}")
+        raise typer.Exit(1)
+    out.print(f"Ledger OK: {checked} checked")
+
+
+@app.command("demo")
+def demo(database: DatabaseOption = None) -> None:
+    """Publish the sample program, import the CDNOW purchase history, run the jobs and print the totals."""
+    from loyalty.services.reports import summary
+
+    now = _now()
+    upgrade(database)
+    engine = make_engine(database)
+    demo_files = files("loyalty.demo")
+    document = programs.read_document(demo_files.joinpath("program.yaml").read_text(encoding="utf-8"), "program.yaml")
+    with UnitOfWork(engine) as uow:
+        version = programs.publish(uow, document, datetime(1997, 1, 1, tzinfo=UTC), now)
+        uow.commit()
+    out.print(f"Program version {version.number}: {version.program.name}")
+    requests = imports.read_cdnow(Path(str(demo_files.joinpath("cdnow_sample.txt"))), now, Decimal(100))
+    progress, step = _with_progress(len(requests), "CDNOW orders")
+    try:
+        with progress:
+            result = imports.import_orders(engine, requests, now, create_members=True, redeem=True, progress=step)
+    except LoyaltyError as error:
+        _fail(error)
+    last = max(r.occurred_at for _, r, _ in requests)
+    end = last.replace(hour=23, minute=59, second=59)
+    jobs.activate(engine, end, now)
+    expired = jobs.expire(engine, end, now)
+    out.print(
+        f"Imported {result.created} orders ({result.unchanged} already there); "
+        f"expired {expired['points']} points as of {end.date()}"
+    )
+    with UnitOfWork(engine, read_only=True) as uow:
+        report = summary(uow, end)
+        violations, _ = audit_service.run(uow)
+    _print_json(report)
+    out.print("Ledger audit: " + ("OK" if not violations else f"{len(violations)} violations"))
+    if violations:
+        raise typer.Exit(1)
