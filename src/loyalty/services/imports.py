@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from loyalty.domain.errors import Conflict, InvalidInput, LoyaltyError
+from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, LoyaltyError
 from loyalty.domain.money import parse_decimal
 from loyalty.services import checkout, members
 from loyalty.services.orders import OrderRequest, parse_order
@@ -118,23 +118,36 @@ def _instant(value: str, column: str) -> datetime | None:
 def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
     parsed, errors = [], []
     for line, row in _rows(path, MEMBER_COLUMNS, {"external_id"}):
-        try:
-            data: dict[str, Any] = {
-                k: row.get(k) for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date")
-            }
-            consents = {}
-            for kind in members.CONSENT_KINDS:
+        problems = []
+        data: dict[str, Any] = {
+            k: row.get(k) for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date")
+        }
+        consents = {}
+        for kind in members.CONSENT_KINDS:
+            try:
                 value = _bool(row.get(f"consent_{kind}", ""), f"consent_{kind}")
-                if value is not None:
-                    consents[kind] = value
-            data["consents"], data["source"] = consents, "import"
-            if not row.get("external_id"):
-                raise InvalidInput.at("external_id", "is required")
-            member = members.parse_member(data)
-            member.registered_at = _instant(row.get("registered_at", ""), "registered_at")
-            parsed.append((line, member))
+            except InvalidInput as error:
+                problems.extend(error.problems)
+                continue
+            if value is not None:
+                consents[kind] = value
+        data["consents"], data["source"] = consents, "import"
+        if not row.get("external_id"):
+            problems.append(FieldProblem("external_id", "is required"))
+        registered_at = None
+        try:
+            registered_at = _instant(row.get("registered_at", ""), "registered_at")
         except InvalidInput as error:
-            errors.extend(LineError(line, str(p)) for p in error.problems)
+            problems.extend(error.problems)
+        try:
+            member = members.parse_member(data)
+            member.registered_at = registered_at
+        except InvalidInput as error:
+            problems.extend(error.problems)
+        if problems:
+            errors.extend(LineError(line, str(p)) for p in problems)
+        else:
+            parsed.append((line, member))
     if errors:
         raise ImportRejected(errors)
     return parsed
@@ -267,6 +280,8 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
                 continue
             customer, day, items, amount = fields[0], fields[-3], fields[-2], fields[-1]
             try:
+                if len(day) != 8 or not day.isdigit():
+                    raise ValueError(day)
                 occurred = datetime.combine(datetime.strptime(day + "+0000", "%Y%m%d%z").date(), time(12), UTC)
             except ValueError:
                 errors.append(LineError(line, f"date: {day!r} is not a date YYYYMMDD"))

@@ -1,0 +1,3 @@
+from loyalty.cli.main import app
+
+app(prog_name="loyalty")

@@ -1,0 +1,220 @@
+"""The operator's commands, run as a user runs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from loyalty.cli.main import app
+from loyalty.storage.database import normalise_url
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "src" / "loyalty" / "demo" / "program.yaml"
+runner = CliRunner()
+
+
+def loyalty(*args: str, database: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args, "--database", database])
+    return result.exit_code, result.output
+
+
+def count(database: str, table: str) -> int:
+    engine = create_engine(normalise_url(database))
+    with engine.connect() as conn:
+        value = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+def scalar(database: str, sql: str) -> int:
+    engine = create_engine(normalise_url(database))
+    with engine.connect() as conn:
+        value = conn.execute(text(sql)).scalar_one()
+    engine.dispose()
+    return int(value or 0)
+
+
+@pytest.fixture
+def published(database_url: str) -> str:
+    code, output = loyalty(
+        "program", "publish", str(PROGRAM), "--effective-from", "1997-01-01T00:00:00+00:00", database=database_url
+    )
+    assert code == 0, output
+    return database_url
+
+
+def test_validate_names_every_bad_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: X\nearning:\n  rules:\n    - id: base\n      percent: 150\nexpiry: {after_days: 0}\n"
+        "redemption: {max_share_percent: -1}\n"
+    )
+    result = runner.invoke(app, ["program", "validate", str(bad)])
+    assert result.exit_code == 2
+    assert "earning.rules[0].percent" in result.output
+    assert "expiry.after_days" in result.output
+    assert "redemption.max_share_percent" in result.output
+    assert runner.invoke(app, ["program", "validate", str(PROGRAM)]).exit_code == 0
+
+
+def test_publish_is_versioned_and_refuses_an_earlier_date(published: str) -> None:
+    code, output = loyalty(
+        "program", "publish", str(PROGRAM), "--effective-from", "1997-01-01T00:00:00+00:00", database=published
+    )
+    assert code == 0
+    assert count(published, "program_versions") == 1  # the same document and date again is a no-op
+    code, output = loyalty("program", "publish", str(PROGRAM), "--effective-from", "1996-01-01", database=published)
+    assert code == 2
+    assert "effective_from" in output
+    code, output = loyalty("program", "list", database=published)
+    assert json.loads(output)[0]["version"] == 1
+
+
+MEMBERS = """external_id,name,phone,email,gender,birth_date,registered_at,consent_email
+m1,Anna,8 912 345-67-89,anna@example.com,female,1990-02-01,2026-01-10T10:00:00+03:00,true
+m2,Boris,+7 913 000-00-01,,male,,2026-01-11T10:00:00+03:00,false
+"""
+
+
+def test_members_import_is_all_or_nothing_and_idempotent(published: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(MEMBERS + "m3,Vera,not-a-phone,,,,,\nm4,Gleb,,gleb@@x,unknown,1990-13-01,,maybe\n")
+    code, output = loyalty("members", "import", str(bad), database=published)
+    assert code == 2
+    assert "line 4" in output and "phone" in output
+    assert "line 5" in output and "email" in output and "gender" in output and "birth_date" in output
+    assert count(published, "members") == 0
+
+    good = tmp_path / "members.csv"
+    good.write_text(MEMBERS)
+    code, output = loyalty("members", "import", str(good), database=published)
+    assert code == 0, output
+    assert count(published, "members") == 2
+    assert scalar(published, "SELECT sum(balance) FROM accounts") == 1000  # 500 welcome points each
+    code, output = loyalty("members", "import", str(good), database=published)
+    assert "0 created, 2 already there" in output
+    assert scalar(published, "SELECT sum(balance) FROM accounts") == 1000
+    assert scalar(published, "SELECT count(*) FROM member_identifiers WHERE value = '+79123456789'") == 1
+
+
+ORDERS = """order_id,member_external_id,occurred_at,line_id,sku,category,quantity,price,discount,points
+o1,m1,2026-02-01T12:00:00+03:00,1,coat,clothes,1,8000.00,,
+o1,m1,2026-02-01T12:00:00+03:00,2,scarf,clothes,2,1000.00,,
+o2,,2026-02-02T12:00:00+03:00,1,coat,clothes,1,500.00,,
+"""
+
+
+def test_orders_import_rejects_bad_files_whole_and_replays_good_ones(published: str, tmp_path: Path) -> None:
+    good_members = tmp_path / "members.csv"
+    good_members.write_text(MEMBERS)
+    loyalty("members", "import", str(good_members), database=published)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        ORDERS + "o3,m1,2026-02-03,1,hat,,-1,10.00,,\no4,m1,2026-02-03,1,hat,,1,1.2.3,,\n"
+        "o5,nobody,2026-02-03,1,hat,,1,10.00,,\n"
+    )
+    code, output = loyalty("orders", "import", str(bad), database=published)
+    assert code == 2
+    assert re.search(r"line 5: .*quantity", output)
+    assert re.search(r"line 6: .*price", output)
+    assert count(published, "orders") == 0
+
+    good = tmp_path / "orders.csv"
+    good.write_text(ORDERS)
+    code, output = loyalty("orders", "import", str(good), database=published)
+    assert code == 0, output
+    assert count(published, "orders") == 2
+    # 10,000 ₽ at 5% plus 1,000 points for a full 10,000 ₽ (the demo program's step rule)
+    assert scalar(published, "SELECT sum(points) FROM ledger_entries WHERE kind = 'earn'") == 1500
+    before = count(published, "ledger_entries")
+    code, output = loyalty("orders", "import", str(good), database=published)
+    assert code == 0 and "0 imported, 2 already there" in output
+    assert count(published, "ledger_entries") == before
+
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text(ORDERS.splitlines()[0] + "\no9,nobody,2026-02-03,1,hat,,1,10.00,,\n")
+    code, output = loyalty("orders", "import", str(unknown), database=published)
+    assert code == 2 and "line 2" in output and "no member" in output
+
+
+def test_cdnow_import_jobs_and_audit(published: str, tmp_path: Path) -> None:
+    sample = tmp_path / "cdnow.txt"
+    lines = (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()[:60]
+    sample.write_text("\n".join(lines) + "\n")
+    code, output = loyalty("orders", "import", str(sample), "--format", "cdnow", "--rate", "100", database=published)
+    assert code == 0, output
+    assert count(published, "orders") == 60
+    customers = {line.split()[0] for line in lines}
+    assert count(published, "members") == len(customers)
+    code, output = loyalty("orders", "import", str(sample), "--format", "cdnow", "--rate", "100", database=published)
+    assert "0 imported, 60 already there" in output
+
+    code, output = loyalty("jobs", "run", "activate", "--as-of", "1998-12-31", database=published)
+    assert code == 0, output
+    code, output = loyalty("jobs", "run", "expire", "--as-of", "1999-12-31", database=published)
+    assert code == 0, output
+    assert scalar(published, "SELECT sum(balance) FROM accounts") == 0  # a year later everything has burned
+    code, output = loyalty("audit", database=published)
+    assert code == 0 and "Ledger OK" in output
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text(" 00001 0001 19970101 2 10.00\n 00002 0002 1997013 1 5.00\n 00003 0003 19970101 x 5.00\n")
+    code, output = loyalty("orders", "import", str(broken), "--format", "cdnow", database=published)
+    assert code == 2 and "line 2" in output and "line 3" in output
+
+
+def test_audit_names_the_account_of_a_violation(published: str, tmp_path: Path) -> None:
+    members_file = tmp_path / "members.csv"
+    members_file.write_text(MEMBERS)
+    loyalty("members", "import", str(members_file), database=published)
+    engine = create_engine(normalise_url(published))
+    with engine.begin() as conn:
+        account = conn.execute(text("SELECT min(account_id) FROM accounts")).scalar_one()
+        conn.execute(text("UPDATE accounts SET balance = balance + 7 WHERE account_id = :a"), {"a": account})
+    engine.dispose()
+    code, output = loyalty("audit", database=published)
+    assert code == 1
+    assert f"account {account}" in output
+
+
+def test_demo_runs_from_the_command_line(tmp_path: Path) -> None:
+    """`loyalty demo` as `make demo` runs it: a real process, the embedded SQLite default, twice."""
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    first = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout[first.stdout.index("{") : first.stdout.rindex("}") + 1])
+    assert summary["members"] == 2357
+    assert summary["orders"] == 6919
+    assert (
+        summary["points_issued"]
+        - summary["points_spent"]
+        - summary["points_expired"]
+        - summary["points_taken_back_by_returns"]
+        == summary["points_outstanding"]
+    )
+    assert "Ledger audit: OK" in first.stdout
+    assert (tmp_path / "loyalty.db").exists()
+    second = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stderr
+    assert "0 orders (6919 already there)" in second.stdout.replace("Imported ", "")
