@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -17,9 +17,10 @@ from loyalty.services import audit, checkout, ledger, members, programs, returns
 from loyalty.services.orders import parse_order
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-from tests.conftest import NOW
 
 T = TypeVar("T")
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # the clock of every test, as in tests/conftest.py
 
 # The seed figures: 5% cashback (10,000 ₽ → 500 points), 500 points for registering, 1,000 ₽ minimum check,
 # at most 99% of an order payable with points, earn or spend, 14 pending days, points burn after 365 days.
@@ -61,10 +62,10 @@ def read(engine: Engine, query: Callable[[UnitOfWork], T]) -> T:
         return query(uow)
 
 
-def publish(
-    engine: Engine, document: dict[str, Any] | None = None, effective_from: datetime = PROGRAM_START
-) -> int:
-    return run(engine, lambda uow: programs.publish(uow, document or SEED_PROGRAM, effective_from, effective_from)).number
+def publish(engine: Engine, document: dict[str, Any] | None = None, effective_from: datetime = PROGRAM_START) -> int:
+    return run(
+        engine, lambda uow: programs.publish(uow, document or SEED_PROGRAM, effective_from, effective_from)
+    ).number
 
 
 def register(engine: Engine, phone: str = PHONE, at: datetime = REGISTERED_AT, **profile: Any) -> int:
@@ -168,7 +169,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
     )
 
     def take(uow: UnitOfWork) -> dict[str, Any]:
-        counts = {table.name: uow.conn.execute(select(func.count()).select_from(table)).scalar_one() for table in tables}
+        counts = {
+            table.name: uow.conn.execute(select(func.count()).select_from(table)).scalar_one() for table in tables
+        }
         accounts = [tuple(r) for r in uow.conn.execute(select(t.accounts).order_by(t.accounts.c.account_id))]
         remaining = [
             tuple(r)

@@ -27,11 +27,13 @@ program_app = typer.Typer(help="Program versions: validate and publish documents
 members_app = typer.Typer(help="Members.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Batch jobs.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(program_app, name="program")
 app.add_typer(members_app, name="members")
 app.add_typer(orders_app, name="orders")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 
 out = Console()
 err = Console(stderr=True)
@@ -192,6 +194,80 @@ def jobs_run(
         f"{job} as of {at.isoformat()}: {result['points']} points in "
         + (f"{result['lots']} lots" if job == "activate" else f"{result['accounts']} accounts")
     )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who uses the key, e.g. web-checkout.")],
+    scope: Annotated[str, typer.Option(help="checkout, admin or analytics.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+    from loyalty.services import access
+
+    upgrade(database)
+    try:
+        with UnitOfWork(make_engine(database)) as uow:
+            key, secret = access.create_key(uow, name, scope, _now())
+            uow.commit()
+    except LoyaltyError as error:
+        _fail(error)
+    err.print(f"Created key {key.key_id} ({key.name}, scope {key.scope}). Store it now; it is not shown again:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOption = None) -> None:
+    """List API keys (never their secrets)."""
+    from loyalty.services import access
+
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(access.list_keys(uow))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database: DatabaseOption = None) -> None:
+    """Revoke an API key by its id."""
+    from loyalty.services import access
+
+    with UnitOfWork(make_engine(database)) as uow:
+        revoked = access.revoke_key(uow, key_id, _now())
+        uow.commit()
+    if not revoked:
+        err.print(f"No active key {key_id}")
+        raise typer.Exit(2)
+    out.print(f"Revoked {key_id}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
+    database: DatabaseOption = None,
+) -> None:
+    """Serve the HTTP API (migrating the database first)."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    url = database_url(database)
+    upgrade(url)
+    os.environ["LOYALTY_DATABASE_URL"] = url
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    err.print(f"Serving http://{host}:{port} on {url} with {workers} worker(s); docs at /docs")
+    uvicorn.run("loyalty.api.asgi:app", host=host, port=port, workers=workers, access_log=False, log_level="warning")
+
+
+@app.command("openapi")
+def openapi(output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path("openapi.json")) -> None:
+    """Write the OpenAPI document of the HTTP API."""
+    from loyalty.api.app import openapi_document
+
+    output.write_text(json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    out.print(f"Wrote {output}")
 
 
 @app.command("audit")

@@ -183,7 +183,7 @@ def parse_program(document: object) -> Program:
 def _timezone(r: _Reader, value: object) -> ZoneInfo | None:
     try:
         return ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory of zones, not a zone
         r.fail("timezone", f"{value!r} is not an IANA time zone such as Europe/Moscow")
         return None
 
@@ -217,11 +217,14 @@ def _earning(r: _Reader, value: object) -> EarningPolicy | None:
 
 def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
     before = len(r.problems)
+    if value is None:  # an empty list item ("- " in YAML) is not a rule
+        r.fail(path, "must be a rule: a mapping with an id and one effect")
+        return None
     rule = r.mapping(value, path, _RULE_KEYS)
     if not isinstance(value, dict):
         return None
     rule_id = rule.get("id")
-    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+    if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
         r.fail(f"{path}.id", "is required: lower-case letters, digits, '_', '-' or '.', up to 64 characters")
     effects = [key for key in _EFFECTS if key in rule]
     effect: Effect | None = None
@@ -286,7 +289,7 @@ def _bands(r: _Reader, value: object, path: str) -> Effect | None:
         band = r.mapping(item, f"{path}[{i}]", {"up_to", "percent"})
         percent = r.decimal(band.get("percent"), f"{path}[{i}].percent", minimum=Decimal(0), maximum=Decimal(100))
         up_to = r.money(band["up_to"], f"{path}[{i}].up_to") if band.get("up_to") is not None else None
-        if up_to is None and i != len(value) - 1 and "up_to" not in band:
+        if band.get("up_to") is None and i != len(value) - 1:
             r.fail(f"{path}[{i}].up_to", "only the last band may be open-ended")
         if up_to is not None and previous is not None and up_to <= previous:
             r.fail(f"{path}[{i}].up_to", "bands must be in increasing order of up_to")
@@ -357,7 +360,7 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
     actions: dict[str, ActionBonus] = {}
     for action, spec in section.items():
         path = f"actions.{action}"
-        if not isinstance(action, str) or not _ID.match(action):
+        if not isinstance(action, str) or not _ID.fullmatch(action):
             r.fail(path, "action type must be lower-case letters, digits, '_', '-' or '.'")
             continue
         item = r.mapping(spec, path, {"points", "cap", "pending_days"})

@@ -192,7 +192,10 @@ class Account:
         return taken, missing - debt
 
     def give_back(self, points: int, occurred_at: datetime, spend_entry_no: int, **meta: Any) -> None:
-        """Give back points of a spend into the lots it drew from (longest-lived first)."""
+        """Give back points of a spend into the lots it drew from (longest-lived first). A debt left by an earlier
+        return is repaid first, as by any credit, so the points given back never let the balance be overdrawn."""
+        repaid = min(self.debt, points)
+        self.debt -= repaid
         rows = self.uow.conn.execute(
             select(t.lot_draws.c.lot_no, t.lot_draws.c.points, t.lot_draws.c.returned)
             .where(t.lot_draws.c.account_id == self.account_id, t.lot_draws.c.entry_no == spend_entry_no)
@@ -200,8 +203,8 @@ class Account:
         ).all()
         self._ensure_lots({r.lot_no for r in rows})
         spent = sorted((Draw(r.lot_no, r.points) for r in rows), key=lambda d: _spend_rank(self.lots()[d.lot_no]))
-        draws = give_back(self.lots(), spent, {r.lot_no: r.returned for r in rows}, points)
-        entry_no = self._entry(EntryKind.RETURN_SPENT, points, occurred_at, **meta)
+        draws = give_back(self.lots(), spent, {r.lot_no: r.returned for r in rows}, points - repaid)
+        entry_no = self._entry(EntryKind.RETURN_SPENT, points, occurred_at, debt_delta=-repaid, **meta)
         self._record_draws(entry_no, [Draw(d.lot_no, -d.points) for d in draws])
         self._returned.extend({"a": self.account_id, "e": spend_entry_no, "l": d.lot_no, "n": d.points} for d in draws)
 

@@ -6,6 +6,7 @@ requests for one balance are serialised, then reads the order by its id and deci
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,8 +53,12 @@ def _replay(existing: Row[Any], digest: str, action: str) -> dict[str, Any] | No
         raise Conflict(f"order {existing.order_key} was already recorded with a different body; nothing was changed")
     if existing.status == "reserved":
         return None
-    if existing.status == "released":
-        raise Conflict(f"order {existing.order_key} was reserved and then released; use a new order id to {action}")
+    if existing.status == "released" or (
+        existing.status == "cancelled" and existing.result.get("status") == "reserved"
+    ):
+        raise Conflict(
+            f"order {existing.order_key} was reserved and then {existing.status}; use a new order id to {action}"
+        )
     return dict(existing.result)
 
 
@@ -92,10 +97,13 @@ def confirm(
         request = _stored_request(existing)
     member_id = members.resolve(uow, request.member) if request.member is not None else None
     account = Account.lock(uow, member_id, now) if member_id is not None else None
+    existing = _find(uow, request.order_key)
+    if existing is not None and not request.occurred_at_given:
+        # A body without occurred_at that confirms a reservation (or retries) happened when it was first sent.
+        request = replace(request, occurred_at=existing.occurred_at)
     version = programs.version_at(uow, request.occurred_at)
     cart = request.cart(version.program)
     digest = request.digest(member_id, cart)
-    existing = _find(uow, request.order_key)
     if existing is not None:
         replay = _replay(existing, digest, "confirm")
         if replay is not None:
@@ -213,6 +221,7 @@ def _request_json(request: OrderRequest) -> dict[str, Any]:
     return {
         "member": request.member,
         "occurred_at": request.occurred_at.isoformat(),
+        "occurred_at_given": request.occurred_at_given,
         "points": request.points,
         "channel": request.channel,
         "store": request.store,
@@ -235,7 +244,9 @@ def _stored_request(row: Row[Any]) -> OrderRequest:
     from loyalty.services.orders import parse_order
 
     data = dict(row.request)
-    return parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
+    given = bool(data.pop("occurred_at_given", True))
+    request = parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
+    return replace(request, occurred_at_given=given)
 
 
 def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
@@ -259,3 +270,43 @@ def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
         .values(status="released", hold_points=0, updated_at=now)
     )
     return {"order_id": order_key, "status": "released", "points_released": existing.hold_points}
+
+
+def get_order(uow: UnitOfWork, order_key: str) -> dict[str, Any]:
+    """An order with its result, what was returned of each line, and its ledger entries."""
+    from loyalty.services.ledger import entry_json
+
+    order = _find(uow, order_key)
+    if order is None:
+        raise NotFound(f"no order {order_key}")
+    returned = {
+        r.line_id: r.returned_quantity
+        for r in uow.conn.execute(
+            select(t.order_lines.c.line_id, t.order_lines.c.returned_quantity).where(
+                t.order_lines.c.order_key == order_key
+            )
+        )
+    }
+    entries = []
+    if order.account_id is not None:
+        entries = [
+            entry_json(r)
+            for r in uow.conn.execute(
+                select(t.ledger_entries)
+                .where(t.ledger_entries.c.account_id == order.account_id, t.ledger_entries.c.order_key == order_key)
+                .order_by(t.ledger_entries.c.entry_no)
+            )
+        ]
+    return {
+        "order_id": order_key,
+        "status": order.status,
+        "member_id": order.account_id,
+        "result": order.result,
+        "returned": returned,
+        "entries": entries,
+    }
+
+
+def is_reserved(uow: UnitOfWork, order_key: str) -> bool:
+    order = _find(uow, order_key)
+    return order is not None and order.status == "reserved"

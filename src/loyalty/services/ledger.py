@@ -44,22 +44,23 @@ def entries(uow: UnitOfWork, member_id: int, *, after: int | None = None, limit:
     if after is not None:
         query = query.where(t.ledger_entries.c.entry_no < after)
     rows = uow.conn.execute(query.order_by(t.ledger_entries.c.entry_no.desc()).limit(limit))
-    return [
-        {
-            "entry_no": r.entry_no,
-            "kind": r.kind,
-            "points": r.points,
-            "occurred_at": r.occurred_at.isoformat(),
-            "program_version": r.program_version,
-            "rule": r.rule_id,
-            "order_id": r.order_key,
-            "return_id": r.return_key,
-            "event_id": r.action_key,
-            "operator": r.operator,
-            "reason": r.reason,
-        }
-        for r in rows
-    ]
+    return [entry_json(r) for r in rows]
+
+
+def entry_json(r: Any) -> dict[str, Any]:
+    return {
+        "entry_no": r.entry_no,
+        "kind": r.kind,
+        "points": r.points,
+        "occurred_at": r.occurred_at.isoformat(),
+        "program_version": r.program_version,
+        "rule": r.rule_id,
+        "order_id": r.order_key,
+        "return_id": r.return_key,
+        "event_id": r.action_key,
+        "operator": r.operator,
+        "reason": r.reason,
+    }
 
 
 def adjust(uow: UnitOfWork, member_id: int, points: int, operator: str, reason: str, now: datetime) -> dict[str, Any]:

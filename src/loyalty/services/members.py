@@ -143,6 +143,37 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
     return int(member_id)
 
 
+def update(uow: UnitOfWork, member_id: int, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Change the profile fields given in `data` and record the consents it carries, with time and source."""
+    profile(uow, member_id)
+    problems: list[FieldProblem] = []
+    values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = data["name"] or None
+    if "gender" in data:
+        if data["gender"] not in (None, "female", "male", "other"):
+            problems.append(FieldProblem("gender", "must be female, male or other"))
+        values["gender"] = data["gender"]
+    if "birth_date" in data:
+        try:
+            values["birth_date"] = date.fromisoformat(data["birth_date"]) if data["birth_date"] else None
+        except (TypeError, ValueError):
+            problems.append(FieldProblem("birth_date", f"{data['birth_date']!r} is not a date YYYY-MM-DD"))
+    consents = []
+    for kind, granted in (data.get("consents") or {}).items():
+        if kind not in CONSENT_KINDS:
+            problems.append(FieldProblem(f"consents.{kind}", f"unknown consent; expected one of {list(CONSENT_KINDS)}"))
+        elif granted is not None:
+            consents.append(Consent(kind, bool(granted), str(data.get("source") or "api")))
+    if problems:
+        raise InvalidInput(problems)
+    if values:
+        uow.conn.execute(t.members.update().where(t.members.c.member_id == member_id).values(**values))
+    for consent in consents:
+        set_consent(uow, member_id, consent, now)
+    return profile(uow, member_id)
+
+
 def set_consent(uow: UnitOfWork, member_id: int, consent: Consent, now: datetime) -> None:
     values = {"granted": consent.granted, "at": consent.at or now, "source": consent.source}
     updated = uow.conn.execute(

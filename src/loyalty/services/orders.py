@@ -37,6 +37,7 @@ class OrderRequest:
     channel: str | None = None
     store: str | None = None
     discount: object = 0
+    occurred_at_given: bool = True  # False: the body had no occurred_at and `occurred_at` is the time it arrived
 
     def cart(self, program: Program) -> Cart:
         """The cart in the program's minor units; malformed money is named by its path."""
@@ -64,7 +65,8 @@ class OrderRequest:
         body = [
             self.order_key,
             member_id,
-            self.occurred_at.isoformat(),
+            # A body without occurred_at means "now": its retry, a moment later, must still be the same order.
+            self.occurred_at.isoformat() if self.occurred_at_given else None,
             self.points,
             self.channel,
             self.store,
@@ -147,7 +149,17 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
     if problems:
         raise InvalidInput(problems)
     assert key is not None
-    return OrderRequest(key, member, occurred_at, tuple(lines), points, channel, store, data.get("discount") or 0)
+    return OrderRequest(
+        key,
+        member,
+        occurred_at,
+        tuple(lines),
+        points,
+        channel,
+        store,
+        data.get("discount") or 0,
+        data.get("occurred_at") is not None,
+    )
 
 
 def _line(raw: object, i: int, problems: list[FieldProblem]) -> LineInput | None:

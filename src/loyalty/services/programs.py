@@ -36,8 +36,24 @@ def read_document(text: str, source: str = "document") -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidInput(FieldProblem("", f"{source} must hold a mapping at its top level"))
     # Dates and numbers YAML reads natively are kept as text, so the document round-trips through JSON.
-    normalised: dict[str, Any] = json.loads(json.dumps(document, default=str))
+    normalised: dict[str, Any] = _exact(json.loads(json.dumps(document, default=str)))
     return normalised
+
+
+def _exact(value: Any) -> Any:
+    """Numbers written with a decimal point become decimal strings, so 5.5% stays exactly 5.5."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
+
+
+def read_document_json(document: dict[str, Any]) -> dict[str, Any]:
+    """A document received as JSON, normalised like a file's."""
+    return read_document(json.dumps(document), "document")
 
 
 def read_document_file(path: Path) -> dict[str, Any]:

@@ -223,3 +223,34 @@ action_events = Table(
     Column("result", JSON, nullable=False),
     Index("ix_action_events_account", "account_id", "action", "occurred_at"),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),  # the public part of the key, shown in logs
+    Column("name", String(100), nullable=False),
+    Column("scope", String(20), nullable=False),  # checkout | admin | analytics
+    Column("secret_hash", String(64), nullable=False),  # sha256 of the whole key; the key itself is never stored
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),  # the API key that sent the request
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("method", String(10), nullable=False),
+    Column("path", String(300), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,158 @@
+"""The HTTP application: routers, problem+json errors, request ids, JSON access logs, metrics and offline docs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine, text
+
+from loyalty.api import errors, events, jobs, members, metrics, orders, program
+from loyalty.storage.database import make_engine
+
+access_log = logging.getLogger("loyalty.access")
+
+DESCRIPTION = """A bonus-points program engine. Authenticate with `Authorization: Bearer <API key>`
+(create one with `loyalty keys create --name NAME --scope checkout|admin|analytics`). Money is a decimal string
+in the program's currency (`"1000.50"`), never a JSON number; points are integers. Errors are RFC 9457
+`application/problem+json` with each bad field's `path` and `reason`. Confirm, cancel and returns are
+idempotent by the order id (and the return id); every other POST accepts an `Idempotency-Key` header."""
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("loyalty.access", "loyalty.api"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    app = FastAPI(title="Loyalty API", version="1.0.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app.state.engine = engine or make_engine()
+    app.state.clock = clock or (lambda: datetime.now(UTC))
+    app.state.key_cache = {}
+    errors.install(app)
+    for router in (members.router, orders.router, events.router, program.router, jobs.router):
+        app.include_router(
+            router,
+            responses={
+                401: {"model": None, "description": "Missing or unknown API key (problem+json)"},
+                403: {"model": None, "description": "The key lacks the route's scope (problem+json)"},
+                422: {"model": None, "description": "Invalid input: each field's path and reason (problem+json)"},
+            },
+        )
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id[:100]
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        metrics.LATENCY.labels(request.method, template).observe(elapsed)
+        response.headers["X-Request-ID"] = request.state.request_id
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request.state.request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "route": template,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                    "key_id": getattr(request.state, "key_id", None),
+                }
+            },
+        )
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        try:
+            with request.app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as error:  # any database failure means not ready
+            return JSONResponse({"status": "unavailable", "database": str(error)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint() -> Response:
+        collected = metrics.registry()
+        data = generate_latest(collected) if collected is not None else generate_latest()
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Loyalty API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    return app
+
+
+def _with_problem_schema(app: FastAPI) -> None:
+    """Every error is problem+json: drop FastAPI's default 422 schema and register ours."""
+    from fastapi.openapi.utils import get_openapi
+
+    from loyalty.api.schemas import Problem
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def openapi_document(app: FastAPI | None = None) -> dict[str, Any]:
+    return (app or create_app(make_engine("sqlite://"))).openapi()

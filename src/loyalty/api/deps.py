@@ -1,0 +1,157 @@
+"""What every route needs: the engine, the clock, the caller's API key or member token, and idempotent replays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.api.errors import ApiError
+from loyalty.services import access
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+_KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this time
+
+
+def engine(request: Request) -> Engine:
+    value: Engine = request.app.state.engine
+    return value
+
+
+def now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def api_key(request: Request) -> access.ApiKey | None:
+    token = _bearer(request)
+    if not token or not token.startswith("lk_"):
+        return None
+    cache: dict[str, tuple[float, access.ApiKey | None]] = request.app.state.key_cache
+    hit = cache.get(token)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    with UnitOfWork(engine(request), read_only=True) as uow:
+        key = access.authenticate(uow, token)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[token] = (time.monotonic() + _KEY_CACHE_SECONDS, key)
+    return key
+
+
+def _unauthorised(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", "Authentication required", detail, {"WWW-Authenticate": "Bearer"})
+
+
+bearer = HTTPBearer(auto_error=False, description="An API key (lk_...) or, on member routes, a member token (mt_...)")
+
+
+def require(scope: str) -> Callable[..., access.ApiKey]:
+    def dependency(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> access.ApiKey:
+        if not _bearer(request):
+            raise _unauthorised("send an API key as 'Authorization: Bearer lk_...'")
+        key = api_key(request)
+        if key is None:
+            raise _unauthorised("the API key is unknown or revoked")
+        if not key.allows(scope):
+            raise ApiError(
+                403, "forbidden", "Missing scope", f"this route needs the {scope} scope; the key has {key.scope}"
+            )
+        request.state.key_id = key.key_id
+        return key
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+def bearer_documented(_: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    """Declares the bearer scheme in OpenAPI on routes that check the caller themselves."""
+
+
+def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -> None:
+    """A checkout key may read any member; a member token only its own member."""
+    token = _bearer(request)
+    if not token:
+        raise _unauthorised("send an API key or a member token as 'Authorization: Bearer ...'")
+    if token.startswith("mt_"):
+        with UnitOfWork(engine(request)) as uow:
+            secret = access.signing_secret(uow)
+            uow.commit()
+        owner = access.verify_member_token(secret, token, now(request))
+        if owner is None:
+            raise _unauthorised("the member token is invalid or expired")
+        if owner != member_id:
+            raise ApiError(403, "forbidden", "Not your member", "a member token reads only its own member")
+        return
+    require(scope)(request)
+
+
+def body_hash(method: str, path: str, body: Any) -> str:
+    return hashlib.sha256(json.dumps([method, path, body], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotent(
+    request: Request, key: access.ApiKey, body: Any, status: int, run: Callable[[UnitOfWork], Any]
+) -> JSONResponse:
+    """Run `run` in one transaction. With an Idempotency-Key header the response is stored in that same
+    transaction; a replay returns it, the same key with another body is 409. Refused requests store nothing."""
+    idem = request.headers.get("idempotency-key")
+    if idem is not None and not 1 <= len(idem) <= 200:
+        raise ApiError(422, "invalid-input", "The request is invalid", "Idempotency-Key: must be 1 to 200 characters")
+    digest = body_hash(request.method, request.url.path, body)
+    for _attempt in range(2):
+        try:
+            with UnitOfWork(engine(request)) as uow:
+                if idem is not None:
+                    stored = uow.conn.execute(
+                        select(t.idempotency_keys).where(
+                            t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
+                        )
+                    ).first()
+                    if stored is not None:
+                        if stored.request_hash != digest:
+                            raise ApiError(
+                                409,
+                                "idempotency-key-reused",
+                                "Conflict",
+                                f"Idempotency-Key {idem!r} was used for a different request; nothing was changed",
+                            )
+                        return JSONResponse(
+                            stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+                        )
+                result = run(uow)
+                if idem is not None:
+                    uow.conn.execute(
+                        t.idempotency_keys.insert().values(
+                            key_id=key.key_id,
+                            idempotency_key=idem,
+                            method=request.method,
+                            path=request.url.path,
+                            request_hash=digest,
+                            status_code=status,
+                            response=result,
+                            created_at=now(request),
+                        )
+                    )
+                uow.commit()
+                return JSONResponse(result, status_code=status)
+        except IntegrityError:
+            continue  # a concurrent request wrote the same key or order first: the retry replays or refuses it
+    raise ApiError(409, "conflict", "Conflict", "a concurrent request changed the same data; retry")

@@ -1,0 +1,106 @@
+"""Every error answers as RFC 9457 application/problem+json: a type, a title, the status and, for bad input,
+each field's path and reason."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from loyalty.domain.errors import Conflict, InsufficientPoints, InvalidInput, LoyaltyError, NotFound
+
+TYPE_BASE = "https://loyalty.dev/problems/"
+log = logging.getLogger("loyalty.api")
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, kind: str, title: str, detail: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status, self.kind, self.title, self.detail, self.headers = status, kind, title, detail, headers
+        super().__init__(detail or title)
+
+
+def problem(
+    request: Request,
+    status: int,
+    kind: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_BASE + kind, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body["request_id"] = getattr(request.state, "request_id", None)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    """`("body", "lines", 0, "price")` → `lines[0].price`."""
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("str-", "constrained-")):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or (str(loc[0]) if loc else "")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = []
+        for item in error.errors():
+            reason = str(item.get("msg", "is invalid"))
+            if item.get("type") == "missing":
+                reason = "is required"
+            elif item.get("type") == "extra_forbidden":
+                reason = "is not a known field"
+            elif item.get("type") == "json_invalid":
+                reason = "the body is not valid JSON"
+            errors.append({"path": _path(tuple(item.get("loc", ()))), "reason": reason})
+        return problem(
+            request,
+            422,
+            "invalid-input",
+            "The request is invalid",
+            "; ".join(f"{e['path']}: {e['reason']}" for e in errors),
+            errors,
+        )
+
+    @app.exception_handler(LoyaltyError)
+    async def _domain(request: Request, error: LoyaltyError) -> JSONResponse:
+        if isinstance(error, InvalidInput):
+            errors = [{"path": p.path, "reason": p.reason} for p in error.problems]
+            title = "Not enough points" if isinstance(error, InsufficientPoints) else "The request is invalid"
+            return problem(request, 422, error.kind, title, str(error), errors)
+        if isinstance(error, NotFound):
+            return problem(request, 404, error.kind, "Not found", str(error))
+        if isinstance(error, Conflict):
+            return problem(request, 409, error.kind, "Conflict", str(error))
+        return problem(request, 400, error.kind, "Request refused", str(error))
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, error: ApiError) -> JSONResponse:
+        return problem(request, error.status, error.kind, error.title, error.detail, headers=error.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> JSONResponse:
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem(request, error.status_code, kind, str(error.detail), headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        return problem(request, 500, "internal-error", "Internal error", "the error was logged; nothing was changed")

@@ -1,0 +1,35 @@
+"""Action events: review, referral, subscription, survey, email_open and custom types earn their bonus."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from loyalty.api import deps, schemas
+from loyalty.services import access, actions, members
+from loyalty.services.orders import parse_instant
+from loyalty.storage.database import UnitOfWork
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.ActionResult,
+    summary="Record an action event",
+    description="Grants the program's bonus for the action, once per (type, event_id) and within the "
+    "program's caps (409 cap-reached when a cap is reached).",
+)
+def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONResponse:
+    now = deps.now(request)
+    occurred_at = parse_instant(body.occurred_at, "occurred_at") if body.occurred_at else now
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        member_id = members.resolve(uow, body.member.as_ref())
+        return actions.record_action(uow, member_id, body.type, body.event_id, occurred_at, now)
+
+    return deps.idempotent(request, key, body.model_dump(), 201, run)

@@ -1,0 +1,44 @@
+"""Admin jobs over HTTP: activate, expire, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+
+from loyalty.api import deps, schemas
+from loyalty.services import access, audit, jobs
+from loyalty.services.orders import parse_instant
+from loyalty.storage.database import UnitOfWork
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
+
+
+@router.post(
+    "/jobs/{job}",
+    response_model=schemas.JobResult,
+    summary="Run a job as of an instant",
+    description="`activate` records lots whose pending period ended; `expire` writes off expired points. "
+    "Running a job again as of the same instant changes nothing.",
+)
+def run_job(
+    job: Literal["activate", "expire"], request: Request, _: Admin, body: schemas.JobRequest | None = None
+) -> dict[str, Any]:
+    now = deps.now(request)
+    as_of = parse_instant(body.as_of, "as_of") if body and body.as_of else now
+    engine = deps.engine(request)
+    result = jobs.activate(engine, as_of, now) if job == "activate" else jobs.expire(engine, as_of, now)
+    return {"job": job, "as_of": as_of.isoformat(), **result}
+
+
+@router.get(
+    "/audit",
+    response_model=schemas.AuditResult,
+    summary="Audit the ledger",
+    description="Checks every ledger invariant; lists each violation with its account or order.",
+)
+def run_audit(request: Request, _: Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        violations, counts = audit.run(uow)
+    return {"ok": not violations, "violations": [str(v) for v in violations], "checked": counts}

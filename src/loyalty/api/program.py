@@ -1,0 +1,86 @@
+"""Program versions: validate, publish, list, and the version in force at a date."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from loyalty.api import deps, schemas
+from loyalty.services import access, programs
+from loyalty.services.orders import parse_instant
+from loyalty.storage.database import UnitOfWork
+
+router = APIRouter(prefix="/v1/program", tags=["program"])
+Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
+Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
+
+
+@router.post(
+    "/validate",
+    response_model=schemas.ValidationResult,
+    summary="Validate a program document",
+    description="Checks the document without publishing it; a bad one is 422 with each field's path.",
+)
+def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
+    program = programs.program_of(programs.read_document_json(body.document))
+    return {
+        "valid": True,
+        "name": program.name,
+        "rules": len(program.earning.rules),
+        "actions": sorted(program.actions),
+    }
+
+
+@router.post(
+    "/versions",
+    status_code=201,
+    response_model=schemas.ProgramVersion,
+    summary="Publish a program version",
+    description="Publishes an immutable version in force from `effective_from`. Publishing the same "
+    "document with the same date again returns the existing version.",
+)
+def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSONResponse:
+    now = deps.now(request)
+    start = parse_instant(body.effective_from, "effective_from") if body.effective_from else now
+    document = programs.read_document_json(body.document)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        version = programs.publish(uow, document, start, now)
+        return {
+            "version": version.number,
+            "effective_from": version.effective_from.isoformat(),
+            "name": version.program.name,
+            "checksum": programs.checksum(document),
+            "document": document,
+        }
+
+    return deps.idempotent(request, key, body.model_dump(), 201, run)
+
+
+@router.get("/versions", response_model=list[schemas.ProgramVersion], summary="List program versions")
+def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return programs.list_versions(uow)
+
+
+@router.get(
+    "/versions/current",
+    response_model=schemas.ProgramVersion,
+    summary="The version in force at an instant",
+    description="The version that evaluates an order occurring at `at` (default: now), with its document.",
+)
+def current(
+    request: Request, _: Checkout, at: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None
+) -> dict[str, Any]:
+    instant = parse_instant(at, "at") if at else deps.now(request)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        version = programs.version_at(uow, instant)
+        full = programs.version(uow, version.number)
+    return {
+        "version": full.number,
+        "effective_from": full.effective_from.isoformat(),
+        "name": full.program.name,
+        "document": full.document,
+    }

@@ -1,0 +1,529 @@
+"""The HTTP contract: request and response bodies. Money is a decimal string in the program's currency
+("1000.50"), never a JSON number; points are integers; instants are ISO 8601 with an offset."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Money = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{1,13}(\.\d{1,4})?$",
+        description='A decimal string in major units, e.g. "1000.50"; never a JSON number.',
+        examples=["1000.00"],
+    ),
+]
+Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
+Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
+Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberRef(Strict):
+    """Exactly one way to name the member."""
+
+    member_id: int | None = Field(None, ge=1)
+    phone: Identifier | None = None
+    email: Identifier | None = None
+    card: Identifier | None = None
+    external_id: Identifier | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"phone": "+79123456789"}]})
+
+    def as_ref(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class OrderLine(Strict):
+    line_id: Key | None = Field(None, description="Your id of the line, used by returns (default: 1, 2, ...)")
+    sku: Identifier
+    category: Annotated[str, Field(max_length=100)] | None = None
+    quantity: int = Field(1, ge=1, le=1_000_000)
+    price: Money = Field(description="Unit price")
+    discount: Money | None = Field(None, description="Discount off the whole line")
+
+
+ORDER_EXAMPLE = {
+    "order_id": "A-1001",
+    "member": {"phone": "+79123456789"},
+    "occurred_at": "2026-11-23T12:00:00+03:00",
+    "points": 300,
+    "lines": [
+        {"line_id": "1", "sku": "coat-42", "category": "clothes", "quantity": 1, "price": "8000.00"},
+        {"line_id": "2", "sku": "scarf", "category": "clothes", "quantity": 2, "price": "1000.00"},
+    ],
+    "channel": "web",
+    "store": "online",
+}
+
+
+class Order(Strict):
+    order_id: Key
+    member: MemberRef | None = Field(None, description="Absent for a non-member's order")
+    occurred_at: Instant | None = Field(None, description="When the purchase happened (default: now)")
+    points: Points = Field(0, description="Points the member wants to pay with")
+    lines: list[OrderLine] = Field(min_length=1, max_length=1000)
+    discount: Money | None = Field(None, description="An order-wide discount, spread over the lines")
+    channel: Annotated[str, Field(max_length=50)] | None = None
+    store: Annotated[str, Field(max_length=100)] | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ORDER_EXAMPLE]})
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        if self.member is not None:
+            data["member"] = self.member.as_ref()
+        return data
+
+
+class Reservation(Order):
+    hold_seconds: int = Field(900, ge=1, le=7 * 24 * 3600, description="How long the points are held")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{**ORDER_EXAMPLE, "hold_seconds": 600}]})
+
+
+class EarnedBy(BaseModel):
+    rule: str
+    points: int
+
+
+class QuoteLine(BaseModel):
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: int
+    amount: Money
+    points_applied: int
+    amount_to_pay: Money
+    points_to_earn: int
+    earned_by: list[EarnedBy]
+
+
+class Reason(BaseModel):
+    source: str = Field(description="The rule or policy, e.g. base or redemption.min_check")
+    outcome: Literal["applied", "blocked", "limited"]
+    message: str
+    points: int
+
+
+class OrderResult(BaseModel):
+    order_id: str
+    status: Literal["quote", "reserved", "confirmed", "released", "cancelled"]
+    member_id: int | None
+    occurred_at: str
+    program_version: int
+    currency: str
+    total: Money
+    max_points: int
+    points_applied: int
+    points_value: Money
+    amount_to_pay: Money
+    points_to_earn: int
+    points_available_at: str | None
+    points_expire_at: str | None
+    lines: list[QuoteLine]
+    explanation: list[Reason]
+    balance_available: int | None = None
+    hold_expires_at: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "A-1001",
+                    "status": "confirmed",
+                    "member_id": 1,
+                    "occurred_at": "2026-11-23T09:00:00+00:00",
+                    "program_version": 1,
+                    "currency": "RUB",
+                    "total": "10000.00",
+                    "max_points": 9900,
+                    "points_applied": 0,
+                    "points_value": "0.00",
+                    "amount_to_pay": "10000.00",
+                    "points_to_earn": 500,
+                    "points_available_at": "2026-12-07T09:00:00+00:00",
+                    "points_expire_at": "2027-11-23T09:00:00+00:00",
+                    "lines": [
+                        {
+                            "line_id": "1",
+                            "sku": "coat-42",
+                            "category": "clothes",
+                            "quantity": 1,
+                            "amount": "10000.00",
+                            "points_applied": 0,
+                            "amount_to_pay": "10000.00",
+                            "points_to_earn": 500,
+                            "earned_by": [{"rule": "base", "points": 500}],
+                        }
+                    ],
+                    "explanation": [
+                        {
+                            "source": "base",
+                            "outcome": "applied",
+                            "message": "5% cashback: 5% of the eligible amount of 10000.00 RUB",
+                            "points": 500,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class Released(BaseModel):
+    order_id: str
+    status: Literal["released", "cancelled"]
+    points_released: int
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"order_id": "A-1001", "status": "released", "points_released": 300}]}
+    )
+
+
+class ReturnLine(Strict):
+    line_id: Key
+    quantity: int = Field(ge=1, le=1_000_000)
+
+
+class ReturnRequest(Strict):
+    return_id: Key = Field(description="Your id of this return; a retry with the same id returns the first result")
+    lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"return_id": "R-1", "lines": [{"line_id": "2", "quantity": 1}]}]},
+    )
+
+
+class ReturnedLine(BaseModel):
+    line_id: str
+    quantity: int
+    points_taken_back: int
+    points_given_back: int
+    amount_refunded: Money
+
+
+class ReturnResult(BaseModel):
+    order_id: str
+    return_id: str | None = None
+    status: str | None = None
+    points_taken_back: int = 0
+    points_given_back: int = 0
+    shortfall: int = Field(0, description="Points that could not be taken back (program setting record_shortfall)")
+    balance: int | None = None
+    lines: list[ReturnedLine] = []
+    points_released: int | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "A-1001",
+                    "return_id": "R-1",
+                    "points_taken_back": 50,
+                    "points_given_back": 0,
+                    "shortfall": 0,
+                    "balance": 950,
+                    "lines": [
+                        {
+                            "line_id": "2",
+                            "quantity": 1,
+                            "points_taken_back": 50,
+                            "points_given_back": 0,
+                            "amount_refunded": "1000.00",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class Entry(BaseModel):
+    entry_no: int
+    kind: str
+    points: int
+    occurred_at: str
+    program_version: int | None
+    rule: str | None
+    order_id: str | None
+    return_id: str | None
+    event_id: str | None
+    operator: str | None
+    reason: str | None
+
+
+class OrderDetail(BaseModel):
+    order_id: str
+    status: str
+    member_id: int | None
+    result: OrderResult | None
+    returned: dict[str, int] = Field(description="Quantity returned so far per line id")
+    entries: list[Entry]
+
+
+class Consents(Strict):
+    personal_data: bool | None = None
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class NewMember(Strict):
+    name: Annotated[str, Field(max_length=200)] | None = None
+    gender: Literal["female", "male", "other"] | None = None
+    birth_date: Annotated[str, Field(description="YYYY-MM-DD", examples=["1990-05-17"])] | None = None
+    phone: Identifier | None = None
+    email: Identifier | None = None
+    card: Identifier | None = None
+    external_id: Identifier | None = None
+    consents: Consents | None = None
+    source: Annotated[str, Field(max_length=100)] | None = Field(None, description="Where consents were given")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Anna",
+                    "gender": "female",
+                    "birth_date": "1990-05-17",
+                    "phone": "+7 912 345-67-89",
+                    "email": "anna@example.com",
+                    "consents": {"personal_data": True, "email": True, "sms": False},
+                    "source": "web-signup",
+                }
+            ]
+        },
+    )
+
+
+class MemberUpdate(Strict):
+    name: Annotated[str, Field(max_length=200)] | None = None
+    gender: Literal["female", "male", "other"] | None = None
+    birth_date: Annotated[str, Field(examples=["1990-05-17"])] | None = None
+    consents: Consents | None = None
+    source: Annotated[str, Field(max_length=100)] | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Anna K.", "consents": {"sms": True}, "source": "app-settings"}]},
+    )
+
+
+class Consent(BaseModel):
+    granted: bool
+    at: str
+    source: str
+
+
+class Member(BaseModel):
+    member_id: int
+    name: str | None
+    gender: str | None
+    birth_date: str | None
+    registered_at: str
+    identifiers: dict[str, str]
+    consents: dict[str, Consent]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 1,
+                    "name": "Anna",
+                    "gender": "female",
+                    "birth_date": "1990-05-17",
+                    "registered_at": "2026-11-23T09:00:00+00:00",
+                    "identifiers": {"phone": "+79123456789"},
+                    "consents": {"email": {"granted": True, "at": "2026-11-23T09:00:00+00:00", "source": "web-signup"}},
+                }
+            ]
+        }
+    )
+
+
+class Expiry(BaseModel):
+    expires_at: str
+    points: int
+
+
+class Balance(BaseModel):
+    member_id: int
+    balance: int = Field(description="All points: available + pending + held + not yet written off − debt")
+    available: int = Field(description="Spendable now")
+    pending: int
+    held: int = Field(description="Held by live reservations")
+    expired_not_yet_written_off: int
+    debt: int
+    next_expiries: list[Expiry]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 1,
+                    "balance": 1000,
+                    "available": 500,
+                    "pending": 500,
+                    "held": 0,
+                    "expired_not_yet_written_off": 0,
+                    "debt": 0,
+                    "next_expiries": [{"expires_at": "2027-11-23T09:00:00+00:00", "points": 1000}],
+                }
+            ]
+        }
+    )
+
+
+class EntryPage(BaseModel):
+    entries: list[Entry]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null at the end")
+
+
+class MemberToken(BaseModel):
+    token: str
+    expires_at: str
+
+
+class TokenRequest(Strict):
+    ttl_seconds: int = Field(3600, ge=60, le=30 * 24 * 3600)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl_seconds": 3600}]})
+
+
+class Adjustment(Strict):
+    points: int = Field(ge=-(10**12), le=10**12, description="Positive adds, negative removes; never zero")
+    operator: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"points": 200, "operator": "support:olga", "reason": "compensation for a late delivery, ticket 5512"}
+            ]
+        },
+    )
+
+
+class AdjustmentResult(BaseModel):
+    member_id: int
+    entry_no: int
+    points: int
+    balance: int
+
+
+class ActionEvent(Strict):
+    type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", examples=["review"])]
+    event_id: Key = Field(description="Your id of the event; a retry with the same id grants nothing more")
+    member: MemberRef
+    occurred_at: Instant | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "review",
+                    "event_id": "review-77812",
+                    "member": {"member_id": 1},
+                    "occurred_at": "2026-11-23T12:00:00+03:00",
+                }
+            ]
+        },
+    )
+
+
+class ActionResult(BaseModel):
+    member_id: int
+    action: str
+    event_id: str
+    points: int
+    entry_no: int
+    program_version: int
+    available_at: str
+    expires_at: str | None
+
+
+class ProgramDocument(BaseModel):
+    document: dict[str, Any] = Field(description="The program document (see the README)")
+    effective_from: Instant | None = Field(None, description="When the version takes effect (default: now)")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "document": {
+                        "name": "Base program",
+                        "currency": "RUB",
+                        "timezone": "Europe/Moscow",
+                        "earning": {"pending_days": 14, "rules": [{"id": "base", "percent": 5}]},
+                        "redemption": {"min_check": "1000", "max_share_percent": 99, "earn_or_spend": True},
+                        "expiry": {"after_days": 365},
+                        "actions": {"registration": {"points": 500}},
+                    },
+                    "effective_from": "2026-12-01T00:00:00+03:00",
+                }
+            ]
+        },
+    )
+
+
+class ValidationResult(BaseModel):
+    valid: Literal[True]
+    name: str
+    rules: int
+    actions: list[str]
+
+
+class ProgramVersion(BaseModel):
+    version: int
+    effective_from: str
+    published_at: str | None = None
+    name: str | None = None
+    checksum: str | None = None
+    document: dict[str, Any] | None = None
+
+
+class JobRequest(Strict):
+    as_of: Instant | None = Field(None, description="Run as of this instant (default: now)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30T23:59:59+03:00"}]})
+
+
+class JobResult(BaseModel):
+    job: str
+    as_of: str
+    points: int
+    lots: int | None = None
+    accounts: int | None = None
+
+
+class AuditResult(BaseModel):
+    ok: bool
+    violations: list[str]
+    checked: dict[str, int]
+
+
+class FieldError(BaseModel):
+    path: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+    request_id: str | None = None
