@@ -61,15 +61,20 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.key_cache = {}
     errors.install(app)
+    problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    documented = {
+        400: "The body could not be read (not JSON, wrong encoding)",
+        401: "Missing or unknown API key or token",
+        403: "The key lacks the route's scope",
+        404: "No such member, order or version",
+        409: "Conflicts with what is recorded (same id, other body; wrong state; a cap reached)",
+        422: "Invalid input: each field's path and reason",
+    }
     for router in (members.router, orders.router, events.router, program.router, jobs.router):
         app.include_router(
-            router,
-            responses={
-                401: {"model": None, "description": "Missing or unknown API key (problem+json)"},
-                403: {"model": None, "description": "The key lacks the route's scope (problem+json)"},
-                422: {"model": None, "description": "Invalid input: each field's path and reason (problem+json)"},
-            },
+            router, responses={code: {"description": text, "content": problem_ref} for code, text in documented.items()}
         )
+    _with_problem_schema(app)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
 
     @app.middleware("http")
@@ -148,6 +153,32 @@ def _with_problem_schema(app: FastAPI) -> None:
         schemas["Problem"] = problem
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]
+
+
+def _with_problem_schema(app: FastAPI) -> None:
+    """Every error is problem+json: drop FastAPI's default 422 schema and register ours."""
+    from fastapi.openapi.utils import get_openapi
+
+    from loyalty.api.schemas import Problem
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                # FastAPI adds its own 422 schema; ours is problem+json
+                operation.get("responses", {}).get("422", {}).get("content", {}).pop("application/json", None)
         app.openapi_schema = document
         return document
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Money = Annotated[
     str,
@@ -13,6 +13,7 @@ Money = Annotated[
         pattern=r"^\d{1,13}(\.\d{1,4})?$",
         description='A decimal string in major units, e.g. "1000.50"; never a JSON number.',
         examples=["1000.00"],
+        json_schema_extra={"format": "decimal"},
     ),
 ]
 Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
@@ -23,6 +24,14 @@ Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL; refuse it here, naming the field, rather than fail in the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class MemberRef(Strict):
@@ -45,7 +54,7 @@ class OrderLine(Strict):
     sku: Identifier
     category: Annotated[str, Field(max_length=100)] | None = None
     quantity: int = Field(1, ge=1, le=1_000_000)
-    price: Money = Field(description="Unit price")
+    price: Money = Field(description="Unit price: a decimal string, never a JSON number")
     discount: Money | None = Field(None, description="Discount off the whole line")
 
 
@@ -268,6 +277,35 @@ class OrderDetail(BaseModel):
     returned: dict[str, int] = Field(description="Quantity returned so far per line id")
     entries: list[Entry]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "A-1001",
+                    "status": "confirmed",
+                    "member_id": 1,
+                    "result": None,
+                    "returned": {"1": 0},
+                    "entries": [
+                        {
+                            "entry_no": 4,
+                            "kind": "earn",
+                            "points": 500,
+                            "occurred_at": "2026-11-23T09:00:00+00:00",
+                            "program_version": 1,
+                            "rule": "base",
+                            "order_id": "A-1001",
+                            "return_id": None,
+                            "event_id": None,
+                            "operator": None,
+                            "reason": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
 
 class Consents(Strict):
     personal_data: bool | None = None
@@ -386,10 +424,41 @@ class EntryPage(BaseModel):
     entries: list[Entry]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null at the end")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {
+                            "entry_no": 4,
+                            "kind": "earn",
+                            "points": 500,
+                            "occurred_at": "2026-11-23T09:00:00+00:00",
+                            "program_version": 1,
+                            "rule": "base",
+                            "order_id": "A-1001",
+                            "return_id": None,
+                            "event_id": None,
+                            "operator": None,
+                            "reason": None,
+                        }
+                    ],
+                    "next_cursor": "4",
+                }
+            ]
+        }
+    )
+
 
 class MemberToken(BaseModel):
     token: str
     expires_at: str
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"token": "mt_1.1795000000.k3Jx...", "expires_at": "2026-11-23T10:00:00+00:00"}]
+        }
+    )
 
 
 class TokenRequest(Strict):
@@ -418,6 +487,10 @@ class AdjustmentResult(BaseModel):
     entry_no: int
     points: int
     balance: int
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"member_id": 1, "entry_no": 7, "points": 200, "balance": 1200}]}
+    )
 
 
 class ActionEvent(Strict):
@@ -451,8 +524,25 @@ class ActionResult(BaseModel):
     available_at: str
     expires_at: str | None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 1,
+                    "action": "review",
+                    "event_id": "review-77812",
+                    "points": 50,
+                    "entry_no": 5,
+                    "program_version": 1,
+                    "available_at": "2026-11-23T09:00:00+00:00",
+                    "expires_at": "2027-11-23T09:00:00+00:00",
+                }
+            ]
+        }
+    )
 
-class ProgramDocument(BaseModel):
+
+class ProgramDocument(Strict):
     document: dict[str, Any] = Field(description="The program document (see the README)")
     effective_from: Instant | None = Field(None, description="When the version takes effect (default: now)")
 
@@ -483,6 +573,12 @@ class ValidationResult(BaseModel):
     rules: int
     actions: list[str]
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"valid": True, "name": "Base program", "rules": 1, "actions": ["registration"]}]
+        }
+    )
+
 
 class ProgramVersion(BaseModel):
     version: int
@@ -491,6 +587,21 @@ class ProgramVersion(BaseModel):
     name: str | None = None
     checksum: str | None = None
     document: dict[str, Any] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 2,
+                    "effective_from": "2026-12-01T00:00:00+03:00",
+                    "published_at": "2026-11-23T09:00:00+00:00",
+                    "name": "Base program",
+                    "checksum": "9f2c...",
+                    "document": None,
+                }
+            ]
+        }
+    )
 
 
 class JobRequest(Strict):
@@ -506,11 +617,29 @@ class JobResult(BaseModel):
     lots: int | None = None
     accounts: int | None = None
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"job": "expire", "as_of": "2026-11-30T20:59:59+00:00", "points": 12500, "accounts": 31}]
+        }
+    )
+
 
 class AuditResult(BaseModel):
     ok: bool
     violations: list[str]
     checked: dict[str, int]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "violations": [],
+                    "checked": {"accounts": 2357, "entries": 10017, "lots": 5624, "orders": 6919},
+                }
+            ]
+        }
+    )
 
 
 class FieldError(BaseModel):

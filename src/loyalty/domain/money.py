@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from loyalty.domain.errors import InvalidInput
 
-# ISO 4217 minor-unit exponents of the currencies a program is likely to use; anything else has two.
 # Amounts have at most this many digits in minor units (under 10^15 kopecks: ten trillion roubles).
 MAX_MINOR_DIGITS = 15
 
+# ISO 4217 minor-unit exponents of the currencies a program is likely to use; anything else has two.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "TND": 3}
 
 

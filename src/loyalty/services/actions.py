@@ -13,11 +13,19 @@ from sqlalchemy import func, select
 from loyalty.domain.actions import period_start
 from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.ledger import EntryKind
-from loyalty.domain.program import ProgramVersion
+from loyalty.domain.program import CapPeriod, ProgramVersion
 from loyalty.services import programs
 from loyalty.services.accounts import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
+
+# From the start of a period, a step (in local wall-clock time) that surely lands inside the next period.
+_PAST_PERIOD = {
+    CapPeriod.DAY: timedelta(days=1, hours=12),
+    CapPeriod.WEEK: timedelta(days=8),
+    CapPeriod.MONTH: timedelta(days=32),
+    CapPeriod.YEAR: timedelta(days=367),
+}
 
 
 class CapReached(Conflict):
@@ -40,7 +48,9 @@ def grant_action(
             .where(t.action_events.c.account_id == account.account_id, t.action_events.c.action == action)
         )
         if since is not None:
-            query = query.where(t.action_events.c.occurred_at >= since)
+            # The period has an end too: a late event is counted against its own period, not a later one's.
+            until = period_start(bonus.cap_period, since + _PAST_PERIOD[bonus.cap_period], program.timezone)
+            query = query.where(t.action_events.c.occurred_at >= since, t.action_events.c.occurred_at < until)
         if uow.conn.execute(query).scalar_one() >= bonus.cap_count:
             raise CapReached(f"{action}: at most {bonus.cap_count} per {bonus.cap_period.value} already granted")
     available_at = occurred_at + timedelta(days=bonus.pending_days)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain.checkout import Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
@@ -81,7 +82,10 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     q = quote(version.program, cart, available=available, requested=request.points, is_member=True)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
-    _insert_order(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
+    raced = _insert_new(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
+    if raced is not None:
+        replay = _replay(raced, digest, "reserve")
+        return replay if replay is not None else dict(raced.result)
     return result
 
 
@@ -113,7 +117,14 @@ def confirm(
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
     spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
     if existing is None:
-        _insert_order(uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots)
+        raced = _insert_new(
+            uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
+        )
+        if raced is not None:  # the account's changes are dropped unwritten: the first request's result stands
+            replay = _replay(raced, digest, "confirm")
+            if replay is None:
+                raise Conflict(f"order {request.order_key} is being reserved by another request; retry")
+            return replay
     else:
         # One conditional UPDATE: only a reservation still in that state becomes confirmed.
         changed = uow.conn.execute(
@@ -155,6 +166,21 @@ def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderReq
             )
             earn_lots.append(entry_no - 1)  # credit() numbers the lot just before its entry
     return spend_entry, earn_lots
+
+
+def _insert_new(uow: UnitOfWork, request: OrderRequest, *args: Any, **kwargs: Any) -> Row[Any] | None:
+    """Insert a new order; None when done. Two requests for one order id are serialised by the member's account
+    lock, except the orders of non-members and one id sent for two members: then the second insert fails on the
+    key and the order the first request recorded is returned, for the caller to replay it or refuse."""
+    try:
+        with uow.conn.begin_nested():
+            _insert_order(uow, request, *args, **kwargs)
+    except IntegrityError:
+        raced = _find(uow, request.order_key)
+        if raced is None:
+            raise
+        return raced
+    return None
 
 
 def _insert_order(

@@ -10,6 +10,7 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.ledger import EntryKind
@@ -35,6 +36,8 @@ def normalise_identifier(kind: str, value: object, path: str) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
         raise InvalidInput.at(path, "must be a non-empty string")
     text = str(value).strip()
+    if "\x00" in text:
+        raise InvalidInput.at(path, "must not contain NUL characters")
     if kind == "phone":
         try:
             number = phonenumbers.parse(text, phone_region())
@@ -125,10 +128,16 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
             attributes=member.attributes,
         )
     ).inserted_primary_key[0]
-    uow.conn.execute(
-        t.member_identifiers.insert(),
-        [{"kind": k, "value": v, "member_id": member_id} for k, v in member.identifiers.items()],
-    )
+    try:
+        with uow.conn.begin_nested():
+            uow.conn.execute(
+                t.member_identifiers.insert(),
+                [{"kind": k, "value": v, "member_id": member_id} for k, v in member.identifiers.items()],
+            )
+    except IntegrityError:
+        # A concurrent registration took the identifier after the check above (PostgreSQL); nothing is kept.
+        kind, value = find_by_identifiers(uow, member.identifiers) or next(iter(member.identifiers.items()))
+        raise Conflict(f"{kind} {value} already belongs to another member") from None
     for consent in member.consents:
         set_consent(uow, member_id, consent, now)
     open_account(uow, member_id)

@@ -88,6 +88,8 @@ def _text(
         problems.append(FieldProblem(path, "must be a string"))
         return None
     text = str(value).strip()
+    if "\x00" in text:
+        problems.append(FieldProblem(path, "must not contain NUL characters"))
     if len(text) > limit:
         problems.append(FieldProblem(path, f"must be at most {limit} characters"))
     return text

@@ -35,6 +35,8 @@ def read_document(text: str, source: str = "document") -> dict[str, Any]:
         raise InvalidInput(FieldProblem("", f"{source} is not valid YAML or JSON{where}")) from None
     if not isinstance(document, dict):
         raise InvalidInput(FieldProblem("", f"{source} must hold a mapping at its top level"))
+    if "\\u0000" in json.dumps(document, default=str):
+        raise InvalidInput(FieldProblem("", f"{source} must not contain NUL characters"))
     # Dates and numbers YAML reads natively are kept as text, so the document round-trips through JSON.
     normalised: dict[str, Any] = _exact(json.loads(json.dumps(document, default=str)))
     return normalised
