@@ -91,17 +91,23 @@ def test_a_point_worth_fifty_kopecks_doubles_the_points() -> None:
     assert q.points_to_earn == 995
 
 
-@pytest.mark.parametrize(("amount", "points"), [("800", 40), ("1000", 50), ("1000.01", 100), ("1500", 150), ("2000", 200)])
+@pytest.mark.parametrize(
+    ("amount", "points"), [("800", 40), ("1000", 50), ("1000.01", 100), ("1500", 150), ("2000", 200)]
+)
 def test_amount_bands_pick_the_rate_by_the_order_amount(amount: str, points: int) -> None:
     p = program(
-        earning={"rules": [{"id": "bands", "bands": [{"up_to": "1000", "percent": 5}, {"up_to": "2000", "percent": 10}]}]}
+        earning={
+            "rules": [{"id": "bands", "bands": [{"up_to": "1000", "percent": 5}, {"up_to": "2000", "percent": 10}]}]
+        }
     )
     assert price(p, cart(amount)).points_to_earn == points
 
 
 def test_above_the_last_band_its_rate_still_applies() -> None:
     p = program(
-        earning={"rules": [{"id": "bands", "bands": [{"up_to": "1000", "percent": 5}, {"up_to": "2000", "percent": 10}]}]}
+        earning={
+            "rules": [{"id": "bands", "bands": [{"up_to": "1000", "percent": 5}, {"up_to": "2000", "percent": 10}]}]
+        }
     )
     assert price(p, cart("2500")).points_to_earn == 250
 
@@ -181,7 +187,10 @@ def test_an_order_wide_discount_lowers_the_earning_base_of_every_line() -> None:
 
 
 def test_a_line_discount_lowers_that_line_only() -> None:
-    c = Cart((CartLine("a", "sku-a", "shoes", 2, rub("3000"), rub("1000")), CartLine("b", "sku-b", "bags", 1, rub("1000"))), AT)
+    c = Cart(
+        (CartLine("a", "sku-a", "shoes", 2, rub("3000"), rub("1000")), CartLine("b", "sku-b", "bags", 1, rub("1000"))),
+        AT,
+    )
     q = price(program(), c)
     assert [line.amount for line in q.lines] == [rub("5000"), rub("1000")]
     assert [line.points_earned for line in q.lines] == [250, 50]
@@ -304,7 +313,10 @@ def test_pending_points_become_available_after_the_return_window() -> None:
 def test_the_quote_says_when_the_points_will_expire() -> None:
     assert price(program(), cart("100")).expires_at is None
     assert price(program(expiry={"after_days": 365}), cart("100")).expires_at == AT + timedelta(days=365)
-    pending = program(earning={"rules": [{"id": "base", "percent": 5}], "pending_days": 14}, expiry={"after_days": 365, "starts": "available"})
+    pending = program(
+        earning={"rules": [{"id": "base", "percent": 5}], "pending_days": 14},
+        expiry={"after_days": 365, "starts": "available"},
+    )
     assert price(pending, cart("100")).expires_at == AT + timedelta(days=14 + 365)
     yearly = program(expiry={"every_year_on": "11-30"})
     assert price(yearly, cart("100")).expires_at == datetime(2026, 11, 30, 21, 0, tzinfo=UTC)  # 1 Dec 00:00 MSK

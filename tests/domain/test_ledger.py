@@ -19,8 +19,16 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def lot(lot_no: int, points: int, *, available: float = 0, expires: float | None = None, remaining: int | None = None) -> Lot:
-    return Lot(lot_no, points, points if remaining is None else remaining, day(available), None if expires is None else day(expires))
+def lot(
+    lot_no: int, points: int, *, available: float = 0, expires: float | None = None, remaining: int | None = None
+) -> Lot:
+    return Lot(
+        lot_no,
+        points,
+        points if remaining is None else remaining,
+        day(available),
+        None if expires is None else day(expires),
+    )
 
 
 # --- when points can be spent ------------------------------------------------------------------------------------
@@ -73,7 +81,11 @@ def test_a_spend_skips_pending_and_expired_lots() -> None:
 
 
 def test_ties_in_expiry_go_to_the_lot_available_first_then_the_older_lot() -> None:
-    lots = [lot(3, 10, available=2, expires=100), lot(2, 10, available=1, expires=100), lot(1, 10, available=2, expires=100)]
+    lots = [
+        lot(3, 10, available=2, expires=100),
+        lot(2, 10, available=1, expires=100),
+        lot(1, 10, available=2, expires=100),
+    ]
     assert draw_spend(lots, 25, day(3)) == [Draw(2, 10), Draw(1, 10), Draw(3, 5)]
 
 
@@ -154,7 +166,9 @@ def booking_key(x: Lot) -> tuple[bool, datetime, datetime, int]:
 
 
 @given(lot_lists(), st.integers(min_value=0, max_value=90), st.data())
-def test_a_spend_takes_exactly_the_points_soonest_expiring_first(lots: list[Lot], at_day: int, data: st.DataObject) -> None:
+def test_a_spend_takes_exactly_the_points_soonest_expiring_first(
+    lots: list[Lot], at_day: int, data: st.DataObject
+) -> None:
     at = day(at_day)
     before = {x.lot_no: x.remaining for x in lots}
     could = spendable(lots, at)
@@ -189,7 +203,9 @@ def test_a_spend_beyond_the_spendable_balance_is_always_refused(lots: list[Lot],
 
 @settings(max_examples=300)
 @given(lot_lists(), st.data())
-def test_spends_take_backs_and_give_backs_keep_every_lot_within_its_points(lots: list[Lot], data: st.DataObject) -> None:
+def test_spends_take_backs_and_give_backs_keep_every_lot_within_its_points(
+    lots: list[Lot], data: st.DataObject
+) -> None:
     """A random history of an account: spends, returns of spent points, take-backs of earned points."""
     by_no = {x.lot_no: x for x in lots}
     spends: list[tuple[list[Draw], dict[int, int]]] = []  # each spend and what was already given back per lot

@@ -48,7 +48,10 @@ class ExpiryPolicy:
         if self.kind is ExpiryKind.AFTER_DAYS:
             assert self.days is not None
             return start + timedelta(days=self.days)
-        burn_day = self.on_date or _next_month_day(start.astimezone(tz).date(), self.month or 12, self.day or 31)
+        # A recurring date counts from when the points unlock, so pending points never burn before they could
+        # be spent ("burns at the end of November" on points unlocking on 4 December means next November).
+        unlock = max(start, available_at).astimezone(tz).date()
+        burn_day = self.on_date or _next_month_day(unlock, self.month or 12, self.day or 31)
         return datetime.combine(burn_day + timedelta(days=1), time(0), tz).astimezone(start.tzinfo)
 
 

@@ -366,7 +366,12 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
         item = r.mapping(spec, path, {"points", "cap", "pending_days"})
         points = r.integer(item.get("points"), f"{path}.points", minimum=1)
         cap = r.mapping(item.get("cap", {"count": 1, "per": "lifetime"}), f"{path}.cap", {"count", "per"})
-        count = None if cap.get("count") is None else r.integer(cap["count"], f"{path}.cap.count", minimum=1)
+        # A cap without a count means once per period; an explicit `count: null` means no cap at all.
+        count = (
+            None
+            if "count" in cap and cap["count"] is None
+            else r.integer(cap.get("count", 1), f"{path}.cap.count", minimum=1)
+        )
         period = r.choice(cap.get("per", "lifetime"), f"{path}.cap.per", CapPeriod)
         pending = r.integer(item.get("pending_days", 0), f"{path}.pending_days", maximum=3650)
         if points is not None and period is not None and pending is not None:
