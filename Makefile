@@ -30,7 +30,7 @@ test: lint
 	.venv/bin/pytest
 
 bench: install
-	.venv/bin/python -m bench.confirm
+	@.venv/bin/python -m bench.confirm
 
 clean:
 	rm -rf .venv .tools

@@ -17,8 +17,12 @@ What it measures, on a fresh PostgreSQL database created for the run and dropped
   reports that part), on the same PostgreSQL database with the workers stopped, and on a SQLite file.
 * `quote_p50_ms` / `quote_p99_ms` — the pure loyalty.domain.checkout.quote on the same cart.
 
-The modes alternate over `rounds` windows (raw first in odd rounds, confirm first in even ones), so a table
-growing during the run does not favour either. Nothing here asserts on time; see tests/bench for the smoke test.
+Members are registered through members.register and get their starting points from a confirmed order of the
+use case (which also warms the workers up); the database is then ANALYZEd, as one in service would be, and
+VACUUMed before the latency measurements. The modes alternate over `rounds` windows (raw first in odd rounds,
+confirm first in even ones), so neither profits from a table growing or a neighbour's load changing during the
+run; the load average before and after is reported. `audit_violations` is the ledger audit over everything both
+modes wrote. Nothing here asserts on time; tests/bench holds the smoke test.
 """
 
 from __future__ import annotations
@@ -139,6 +143,11 @@ def publish_program(engine: Engine, now: datetime) -> int:
         version = programs.publish(uow, PROGRAM, now - timedelta(days=60), now)
         uow.commit()
     return version.number
+
+
+def settle(engine: Engine, *, vacuum: bool) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
 
 
 # Orders
@@ -474,6 +483,9 @@ class _Worker:
 
     # Commands
 
+    def ready(self) -> int:
+        return os.getpid()
+
     def register(self, numbers: list[int], registered_at: datetime) -> list[int]:
         return register_members(self.engine, numbers, registered_at)
 
@@ -766,6 +778,7 @@ def sqlite_calculate(config: Config) -> dict[str, float]:
 def run(config: Config) -> dict[str, Any]:
     """Set up, measure, tear down; the result as a JSON-ready dict."""
     began = time.perf_counter()
+    load_before = os.getloadavg()[0]
     now = datetime.now(UTC)
     result: dict[str, Any] = {}
     with fresh_database(config.url, keep=config.keep_database) as url:
@@ -779,6 +792,9 @@ def run(config: Config) -> dict[str, Any]:
             workers = Workers(config.workers, url, config.seed)
             try:
                 t0 = time.perf_counter()
+                workers.call("ready", [{}] * len(workers))
+                log(f"workers ready in {time.perf_counter() - t0:.1f} s")
+                t0 = time.perf_counter()
                 numbers = list(range(1, config.members + 1))
                 ids = workers.call(
                     "register",
@@ -789,12 +805,14 @@ def run(config: Config) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 workers.call("seed", [{"member_ids": s, "now": now} for s in _shares(member_ids, len(workers))])
                 log(f"confirmed their starting orders in {time.perf_counter() - t0:.1f} s")
+                settle(engine, vacuum=False)  # planner statistics, as a database in service has them
                 workers.call(
                     "configure", [{"member_ids": member_ids, "program_version": program_version}] * len(workers)
                 )
                 result.update(measure_throughput(workers, config, now))
             finally:
                 workers.close()
+            settle(engine, vacuum=True)  # the workers' garbage collected now, not during the measurement
             log("measuring calculate on PostgreSQL")
             result.update(
                 measure_calculate(engine, latency_member, config.calc_iterations, config.calc_warmup, "calculate")
@@ -824,6 +842,9 @@ def run(config: Config) -> dict[str, Any]:
             "calc_iterations": config.calc_iterations,
             "quote_iterations": config.quote_iterations,
             "cpu_count": os.cpu_count(),
+            # Other work on the machine shows here: the modes alternate, so their ratio suffers less from it.
+            "load_avg_1m_before": round(load_before, 2),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "postgresql": server_version,
@@ -852,6 +873,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--warmup-orders", type=int, default=defaults.warmup_orders, help="per worker and mode")
     parser.add_argument("--spend-share", type=float, default=defaults.spend_share)
     parser.add_argument("--calc-iterations", type=int, default=defaults.calc_iterations)
+    parser.add_argument("--calc-warmup", type=int, default=defaults.calc_warmup)
     parser.add_argument("--quote-iterations", type=int, default=defaults.quote_iterations)
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite calculate measurement")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
@@ -866,6 +888,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         warmup_orders=args.warmup_orders,
         spend_share=args.spend_share,
         calc_iterations=args.calc_iterations,
+        calc_warmup=args.calc_warmup,
         quote_iterations=args.quote_iterations,
         sqlite=not args.no_sqlite,
         keep_database=args.keep_database,
