@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -88,3 +89,111 @@ def shop(server: Server, admin: httpx.Client) -> Iterator[httpx.Client]:
     assert response.status_code == 201, response.text
     with server.client(server.checkout) as client:
         yield client
+
+
+# Helpers for the HTTP integration tests (test_auth, test_idempotency, test_checkout_api, test_bad_input,
+# test_concurrency_api).
+
+COUNTED_TABLES = (
+    "members",
+    "member_identifiers",
+    "consents",
+    "accounts",
+    "ledger_entries",
+    "lots",
+    "lot_draws",
+    "orders",
+    "order_lines",
+    "returns",
+    "action_events",
+    "idempotency_keys",
+    "program_versions",
+)
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    """How many rows each table holds: compared before and after a request that must write nothing."""
+    from sqlalchemy import func, select
+
+    from loyalty.storage import tables as t
+
+    with UnitOfWork(engine, read_only=True) as uow:
+        return {
+            name: int(uow.conn.execute(select(func.count()).select_from(getattr(t, name))).scalar_one())
+            for name in COUNTED_TABLES
+        }
+
+
+def state_snapshot(engine: Engine) -> dict[str, Any]:
+    """Row counts plus every account's balance and every order's status: equal snapshots mean nothing changed."""
+    from sqlalchemy import select
+
+    from loyalty.storage import tables as t
+
+    with UnitOfWork(engine, read_only=True) as uow:
+        accounts = sorted(tuple(r) for r in uow.conn.execute(select(t.accounts)))
+        orders = sorted(tuple(r) for r in uow.conn.execute(select(t.orders.c.order_key, t.orders.c.status)))
+        members = sorted(
+            tuple(r) for r in uow.conn.execute(select(t.members.c.member_id, t.members.c.name, t.members.c.gender))
+        )
+    return {"counts": table_counts(engine), "accounts": accounts, "orders": orders, "members": members}
+
+
+@dataclass
+class Api:
+    """Short ways to build state over HTTP with the seed program."""
+
+    server: Server
+    shop: httpx.Client
+    admin: httpx.Client
+
+    def register(self, **fields: Any) -> int:
+        response = self.shop.post("/v1/members", json=fields)
+        assert response.status_code == 201, response.text
+        return int(response.json()["member_id"])
+
+    def give(self, member_id: int, points: int, reason: str = "test top-up") -> None:
+        """Spendable points at once, by a manual adjustment."""
+        response = self.admin.post(
+            f"/v1/members/{member_id}/adjustments", json={"points": points, "operator": "tests", "reason": reason}
+        )
+        assert response.status_code == 201, response.text
+
+    def balance(self, member_id: int) -> dict[str, Any]:
+        response = self.shop.get(f"/v1/members/{member_id}/balance")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def confirm(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.shop.post("/v1/orders/confirm", json=body)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def order_body(
+    order_id: str,
+    member_id: int | None,
+    *lines: tuple[str, int, str],
+    points: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An order of (line_id, quantity, unit price) lines for a member (or a non-member when None)."""
+    body: dict[str, Any] = {
+        "order_id": order_id,
+        "points": points,
+        "lines": [
+            {"line_id": line_id, "sku": f"sku-{line_id}", "category": "clothes", "quantity": quantity, "price": price}
+            for line_id, quantity, price in lines
+        ],
+        **extra,
+    }
+    if member_id is not None:
+        body["member"] = {"member_id": member_id}
+    return body
+
+
+@pytest.fixture
+def api(server: Server, shop: httpx.Client, admin: httpx.Client) -> Api:
+    return Api(server, shop, admin)

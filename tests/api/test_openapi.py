@@ -61,16 +61,42 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server: Any,
     import subprocess
     import sys
 
-    published = admin.post("/v1/program/versions", json={"document": {
-        "name": "Fuzz", "earning": {"rules": [{"id": "base", "percent": 5}]}, "actions": {"registration": {"points": 5}}},
-        "effective_from": "2026-01-01T00:00:00+00:00"})
+    published = admin.post(
+        "/v1/program/versions",
+        json={
+            "document": {
+                "name": "Fuzz",
+                "earning": {"rules": [{"id": "base", "percent": 5}]},
+                "actions": {"registration": {"points": 5}},
+            },
+            "effective_from": "2026-01-01T00:00:00+00:00",
+        },
+    )
     assert published.status_code == 201
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
     run = subprocess.run(
-        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
-         "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
-         "--max-examples", "25", "--phases", "examples,fuzzing", "--generation-deterministic",
-         "--header", f"Authorization: Bearer {server.admin}", "--suppress-health-check", "all",
-         "--report-dir", str(tmp_path), "--no-color"],
-        capture_output=True, text=True, timeout=600, env=env)
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+            "--max-examples",
+            "25",
+            "--phases",
+            "examples,fuzzing",
+            "--generation-deterministic",
+            "--header",
+            f"Authorization: Bearer {server.admin}",
+            "--suppress-health-check",
+            "all",
+            "--report-dir",
+            str(tmp_path),
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -164,6 +164,13 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], str]] = [
         "occurred_at",
     ),
     ("no lines", order("bad", member=MEMBER), "lines"),
+    (
+        "duplicate line id",
+        order("bad", ("tv", "2000", 1), ("tv", "10", 1), member=MEMBER)
+        | {"lines": [{"line_id": "1", "sku": "tv", "price": "2000"}, {"line_id": "1", "sku": "cable", "price": "10"}]},
+        "lines[1].line_id",
+    ),
+    ("order discount above the amount", order("bad", ("tv", "2000", 1), member=MEMBER, discount="2000.01"), "discount"),
 ]
 
 

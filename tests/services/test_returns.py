@@ -127,6 +127,20 @@ def test_a_full_return_restores_the_balance_even_after_other_activity(seeded: En
     assert violations(seeded) == []
 
 
+def test_an_order_wide_discount_is_refunded_as_it_was_paid(seeded: Engine, rich_member: int) -> None:
+    body = order("d", ("cup", "333.33", 3), ("pot", "1500", 1), member=MEMBER, points=400, discount="99.99")
+    paid = confirm(seeded, body)
+    assert paid["total"] == "2400.00"  # 2,499.99 less the order's discount, spread over the lines
+    assert paid["amount_to_pay"] == "2000.00"
+    results = [return_lines(seeded, "d", f"r{i}", [("1", 1)]) for i in range(3)]
+    results.append(return_lines(seeded, "d", "r-pot", [("2", 1)]))
+    assert moved(results) == (400, 0)
+    refunded = sum(_minor(line["amount_refunded"]) for r in results for line in r["lines"])
+    assert refunded == 2000_00
+    assert balance(seeded, rich_member)["balance"] == 1000
+    assert violations(seeded) == []
+
+
 # Bad returns write nothing
 
 

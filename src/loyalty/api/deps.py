@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
+from loyalty.domain.errors import LoyaltyError
 from loyalty.services import access
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -116,26 +117,33 @@ def idempotent(
     if idem is not None and not 1 <= len(idem) <= 200:
         raise ApiError(422, "invalid-input", "The request is invalid", "Idempotency-Key: must be 1 to 200 characters")
     digest = body_hash(request.method, request.url.path, body)
+
+    def replay(uow: UnitOfWork) -> JSONResponse | None:
+        """The stored response when this key was used for this request; 409 when for another; else None."""
+        if idem is None:
+            return None
+        stored = uow.conn.execute(
+            select(t.idempotency_keys).where(
+                t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
+            )
+        ).first()
+        if stored is None:
+            return None
+        if stored.request_hash != digest:
+            raise ApiError(
+                409,
+                "idempotency-key-reused",
+                "Conflict",
+                f"Idempotency-Key {idem!r} was used for a different request; nothing was changed",
+            )
+        return JSONResponse(stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
     for _attempt in range(2):
         try:
             with UnitOfWork(engine(request)) as uow:
-                if idem is not None:
-                    stored = uow.conn.execute(
-                        select(t.idempotency_keys).where(
-                            t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
-                        )
-                    ).first()
-                    if stored is not None:
-                        if stored.request_hash != digest:
-                            raise ApiError(
-                                409,
-                                "idempotency-key-reused",
-                                "Conflict",
-                                f"Idempotency-Key {idem!r} was used for a different request; nothing was changed",
-                            )
-                        return JSONResponse(
-                            stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-                        )
+                replayed = replay(uow)
+                if replayed is not None:
+                    return replayed
                 result = run(uow)
                 if idem is not None:
                     uow.conn.execute(
@@ -154,4 +162,13 @@ def idempotent(
                 return JSONResponse(result, status_code=status)
         except IntegrityError:
             continue  # a concurrent request wrote the same key or order first: the retry replays or refuses it
+        except LoyaltyError:
+            # A concurrent request with the same key may be why this one was refused (it took the phone number,
+            # spent the points) before its key could be seen; once it has committed, this request is its replay.
+            if idem is not None:
+                with UnitOfWork(engine(request), read_only=True) as uow:
+                    replayed = replay(uow)
+                if replayed is not None:
+                    return replayed
+            raise
     raise ApiError(409, "conflict", "Conflict", "a concurrent request changed the same data; retry")

@@ -63,13 +63,20 @@ def install(app: FastAPI) -> None:
         errors = []
         for item in error.errors():
             reason = str(item.get("msg", "is invalid"))
+            loc = tuple(item.get("loc", ()))
             if item.get("type") == "missing":
                 reason = "is required"
             elif item.get("type") == "extra_forbidden":
                 reason = "is not a known field"
             elif item.get("type") == "json_invalid":
-                reason = "the body is not valid JSON"
-            errors.append({"path": _path(tuple(item.get("loc", ()))), "reason": reason})
+                # The location is a character offset, not a field: name the body, give the offset in the reason.
+                reason = (
+                    f"the body is not valid JSON (at character {loc[-1]})"
+                    if len(loc) > 1
+                    else "the body is not valid JSON"
+                )
+                loc = ("body",)
+            errors.append({"path": _path(loc), "reason": reason})
         return problem(
             request,
             422,

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.services import access, actions, members
-from loyalty.services.orders import parse_instant
+from loyalty.services.orders import FUTURE_SKEW, parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -27,9 +28,17 @@ Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
     occurred_at = parse_instant(body.occurred_at, "occurred_at") if body.occurred_at else now
+    if occurred_at > now + FUTURE_SKEW:
+        raise InvalidInput.at("occurred_at", "is in the future")
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         member_id = members.resolve(uow, body.member.as_ref())
-        return actions.record_action(uow, member_id, body.type, body.event_id, occurred_at, now)
+        try:
+            return actions.record_action(
+                uow, member_id, body.type, body.event_id, occurred_at, now, occurred_at_given=bool(body.occurred_at)
+            )
+        except InvalidInput as error:  # the use case names the action `action`; this body calls it `type`
+            problems = [FieldProblem("type" if p.path == "action" else p.path, p.reason) for p in error.problems]
+            raise type(error)(problems) from None
 
     return deps.idempotent(request, key, body.model_dump(), 201, run)

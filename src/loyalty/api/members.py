@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
@@ -18,6 +18,7 @@ from loyalty.storage.database import UnitOfWork
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(deps.bearer_documented)])
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
+MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 
 @router.post(
@@ -75,7 +76,7 @@ def _member(request: Request, member_id: int) -> None:
     summary="Get a member's profile",
     description="With a checkout key, or the member's own token.",
 )
-def get_member(member_id: int, request: Request) -> dict[str, Any]:
+def get_member(member_id: MemberId, request: Request) -> dict[str, Any]:
     _member(request, member_id)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return _existing(uow, member_id)
@@ -94,7 +95,7 @@ def _existing(uow: UnitOfWork, member_id: int) -> dict[str, Any]:
     summary="Update a member's profile and consents",
     description="Only the fields sent change. Consents are recorded with the time and `source`.",
 )
-def update_member(member_id: int, body: schemas.MemberUpdate, request: Request, key: Checkout) -> JSONResponse:
+def update_member(member_id: MemberId, body: schemas.MemberUpdate, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_unset=True)
     if body.consents is not None:
         data["consents"] = body.consents.model_dump(exclude_none=True)
@@ -113,7 +114,7 @@ def update_member(member_id: int, body: schemas.MemberUpdate, request: Request, 
     summary="Get a member's points",
     description="Balance, spendable now, pending, held by reservations, debt and the next expiry dates.",
 )
-def balance(member_id: int, request: Request) -> dict[str, Any]:
+def balance(member_id: MemberId, request: Request) -> dict[str, Any]:
     _member(request, member_id)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         _existing(uow, member_id)
@@ -127,7 +128,7 @@ def balance(member_id: int, request: Request) -> dict[str, Any]:
     description="Newest first. Pass `next_cursor` back as `cursor` for the next page.",
 )
 def entries(
-    member_id: int,
+    member_id: MemberId,
     request: Request,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -148,7 +149,9 @@ def entries(
     description="A signed, expiring token that lets the member read only their own profile, balance and "
     "entries (send it as `Authorization: Bearer mt_...`).",
 )
-def token(member_id: int, request: Request, _: Checkout, body: schemas.TokenRequest | None = None) -> dict[str, Any]:
+def token(
+    member_id: MemberId, request: Request, _: Checkout, body: schemas.TokenRequest | None = None
+) -> dict[str, Any]:
     ttl = timedelta(seconds=(body or schemas.TokenRequest()).ttl_seconds)
     with UnitOfWork(deps.engine(request)) as uow:
         _existing(uow, member_id)
@@ -165,7 +168,7 @@ def token(member_id: int, request: Request, _: Checkout, body: schemas.TokenRequ
     summary="Adjust a member's points by hand",
     description="Admin only; names the operator and the reason. Accepts an `Idempotency-Key` header.",
 )
-def adjust(member_id: int, body: schemas.Adjustment, request: Request, key: Admin) -> JSONResponse:
+def adjust(member_id: MemberId, body: schemas.Adjustment, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Strict(BaseModel):
 class MemberRef(Strict):
     """Exactly one way to name the member."""
 
-    member_id: int | None = Field(None, ge=1)
+    member_id: int | None = Field(None, ge=1, le=10**18)
     phone: Identifier | None = None
     email: Identifier | None = None
     card: Identifier | None = None

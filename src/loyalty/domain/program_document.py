@@ -42,6 +42,7 @@ from loyalty.domain.rules import (
 )
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_POINTS = 10**9  # one rule or bonus never gives more than a billion points
 _EFFECTS = ("percent", "bands", "per_step", "fixed_points")
 _RULE_KEYS = {
     "id",
@@ -84,7 +85,7 @@ class _Reader:
             self.fail(path, "must be an integer")
             return None
         if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
             self.fail(path, f"must be {bound}, got {value}")
             return None
         return value
@@ -269,12 +270,12 @@ def _effect(r: _Reader, kind: str, value: object, path: str) -> Effect | None:
         percent = r.decimal(value, path, minimum=Decimal(0), maximum=Decimal(100))
         return PercentEffect(percent) if percent is not None else None
     if kind == "fixed_points":
-        points = r.integer(value, path, minimum=1)
+        points = r.integer(value, path, minimum=1, maximum=MAX_POINTS)
         return FixedEffect(points) if points is not None else None
     if kind == "per_step":
         step_doc = r.mapping(value, path, {"every", "points"})
         step = r.money(step_doc.get("every"), f"{path}.every", positive=True)
-        points = r.integer(step_doc.get("points"), f"{path}.points", minimum=1)
+        points = r.integer(step_doc.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
         return PerStepEffect(step, points) if step is not None and points is not None else None
     return _bands(r, value, path)
 
@@ -329,13 +330,13 @@ def _expiry(r: _Reader, value: object) -> ExpiryPolicy | None:
     starts = r.choice(section.get("starts", "accrual"), "expiry.starts", ExpiryStart)
     kind = kinds[0]
     if kind == "after_days":
-        days = r.integer(section[kind], "expiry.after_days", minimum=1)
+        days = r.integer(section[kind], "expiry.after_days", minimum=1, maximum=36500)
         return ExpiryPolicy(ExpiryKind.AFTER_DAYS, days=days, starts=starts) if days and starts else None
     text = str(section[kind])
     if kind == "on_date":
         try:
             return ExpiryPolicy(
-                ExpiryKind.FIXED_DATE, on_date=date.fromisoformat(text), starts=starts or ExpiryStart.ACCRUAL
+                ExpiryKind.FIXED_DATE, on_date=_bounded_date(text), starts=starts or ExpiryStart.ACCRUAL
             )
         except ValueError:
             r.fail("expiry.on_date", f"{text!r} is not a date YYYY-MM-DD")
@@ -353,6 +354,14 @@ def _expiry(r: _Reader, value: object) -> ExpiryPolicy | None:
     return ExpiryPolicy(ExpiryKind.FIXED_DATE, month=month, day=day, starts=starts or ExpiryStart.ACCRUAL)
 
 
+def _bounded_date(text: str) -> date:
+    """A date between 1900 and 2999 (ValueError otherwise): beyond, instants overflow the databases."""
+    value = date.fromisoformat(text)
+    if not 1900 <= value.year <= 2999:
+        raise ValueError(text)
+    return value
+
+
 def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
     section = value if isinstance(value, dict) else {}
     if value is not None and not isinstance(value, dict):
@@ -364,7 +373,7 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
             r.fail(path, "action type must be lower-case letters, digits, '_', '-' or '.'")
             continue
         item = r.mapping(spec, path, {"points", "cap", "pending_days"})
-        points = r.integer(item.get("points"), f"{path}.points", minimum=1)
+        points = r.integer(item.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
         cap = r.mapping(item.get("cap", {"count": 1, "per": "lifetime"}), f"{path}.cap", {"count", "per"})
         # A cap without a count means once per period; an explicit `count: null` means no cap at all.
         count = (

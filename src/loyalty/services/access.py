@@ -123,7 +123,8 @@ def verify_member_token(secret: bytes, token: str, now: datetime) -> int | None:
     if not token.startswith("mt_"):
         return None
     parts = token[3:].split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    # Headers arrive as latin-1 text: anything outside ASCII is a bad token (compare_digest refuses such text).
+    if len(parts) != 3 or not token.isascii() or not parts[0].isdigit() or not parts[1].isdigit():
         return None
     payload = f"{parts[0]}.{parts[1]}"
     if not hmac.compare_digest(_sign(secret, payload), parts[2]):

@@ -33,7 +33,13 @@ class CapReached(Conflict):
 
 
 def grant_action(
-    uow: UnitOfWork, account: Account, version: ProgramVersion, action: str, event_key: str, occurred_at: datetime
+    uow: UnitOfWork,
+    account: Account,
+    version: ProgramVersion,
+    action: str,
+    event_key: str,
+    occurred_at: datetime,
+    request_hash: str | None = None,
 ) -> dict[str, Any]:
     """Credit the bonus for one action event on a locked account and record the event. Raises CapReached."""
     program = version.program
@@ -82,7 +88,7 @@ def grant_action(
             account_id=account.account_id,
             occurred_at=occurred_at,
             points=bonus.points,
-            request_hash=_hash(account.account_id, occurred_at),
+            request_hash=request_hash or _hash(account.account_id, occurred_at),
             result=result,
         )
     )
@@ -90,25 +96,35 @@ def grant_action(
 
 
 def record_action(
-    uow: UnitOfWork, member_id: int, action: str, event_key: str, occurred_at: datetime, now: datetime
+    uow: UnitOfWork,
+    member_id: int,
+    action: str,
+    event_key: str,
+    occurred_at: datetime,
+    now: datetime,
+    *,
+    occurred_at_given: bool = True,
 ) -> dict[str, Any]:
-    """Grant the bonus for an action event, once per (action, event id): a retry returns the first result."""
+    """Grant the bonus for an action event, once per (action, event id): a retry returns the first result.
+    With `occurred_at_given` false, `occurred_at` is the time the event arrived, and a retry that also leaves it
+    out, a moment later, is still the same event."""
     if not event_key or len(event_key) > 200:
         raise InvalidInput.at("event_id", "is required, at most 200 characters")
     account = Account.lock(uow, member_id, now)
     existing = uow.conn.execute(
         select(t.action_events).where(t.action_events.c.action == action, t.action_events.c.event_key == event_key)
     ).first()
+    digest = _hash(member_id, occurred_at if occurred_at_given else None)
     if existing is not None:
-        if existing.request_hash != _hash(member_id, occurred_at):
+        if existing.request_hash != digest:
             raise Conflict(f"event {event_key!r} of {action!r} was already recorded with other details")
         return dict(existing.result)
     version = programs.version_at(uow, occurred_at)
-    result = grant_action(uow, account, version, action, event_key, occurred_at)
+    result = grant_action(uow, account, version, action, event_key, occurred_at, digest)
     account.flush()
     return result
 
 
-def _hash(member_id: int, occurred_at: datetime) -> str:
-    body = json.dumps([member_id, occurred_at.isoformat()])
+def _hash(member_id: int, occurred_at: datetime | None) -> str:
+    body = json.dumps([member_id, occurred_at.isoformat() if occurred_at else None])
     return hashlib.sha256(body.encode()).hexdigest()

@@ -282,6 +282,8 @@ def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
         raise NotFound(f"no order {order_key}")
     if existing.account_id is not None:
         Account.lock(uow, existing.account_id, now)
+        existing = _find(uow, order_key)  # again under the lock: a concurrent confirm may have just committed
+        assert existing is not None
     if existing.status in ("released",):
         return {
             "order_id": order_key,

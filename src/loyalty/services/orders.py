@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loyalty.domain.checkout import Cart, CartLine, Quote
 from loyalty.domain.errors import FieldProblem, InvalidInput
-from loyalty.domain.money import format_money, parse_decimal, parse_money
+from loyalty.domain.money import MAX_MINOR_DIGITS, format_money, parse_decimal, parse_money
 from loyalty.domain.program import Program, ProgramVersion
 
 MAX_LINES = 1000
 FUTURE_SKEW = timedelta(minutes=5)
+# Instants outside these years are refused: dates near datetime's limits overflow when moved to UTC or when a
+# pending period or an expiry is added to them.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+MONEY_DIGITS = 13  # whole units at most in any amount (the API's Money pattern)
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,21 @@ class OrderRequest:
         """The cart in the program's minor units; malformed money is named by its path."""
         problems: list[FieldProblem] = []
         lines = []
+        # Every amount, a line's and the order's, must fit the database and the API's Money: quantity × price can
+        # exceed both even when each of them is in range.
+        limit = 10 ** min(MAX_MINOR_DIGITS, MONEY_DIGITS + program.exponent)
+        too_large = f"must be less than {format_money(limit, program.exponent)} {program.currency}"
         for i, line in enumerate(self.lines):
             try:
                 price = parse_money(line.price, program.exponent, f"lines[{i}].price")
                 discount = parse_money(line.discount, program.exponent, f"lines[{i}].discount")
                 lines.append(CartLine(line.line_id, line.sku, line.category, line.quantity, price, discount))
+                if line.quantity * price >= limit:
+                    problems.append(FieldProblem(f"lines[{i}]", f"the line amount (quantity × price) {too_large}"))
             except InvalidInput as error:
                 problems.extend(error.problems)
+        if not problems and sum(line.quantity * line.unit_price for line in lines) >= limit:
+            problems.append(FieldProblem("lines", f"the order total {too_large}"))
         try:
             discount = parse_money(self.discount, program.exponent, "discount")
         except InvalidInput as error:
@@ -66,7 +79,7 @@ class OrderRequest:
             self.order_key,
             member_id,
             # A body without occurred_at means "now": its retry, a moment later, must still be the same order.
-            self.occurred_at.isoformat() if self.occurred_at_given else None,
+            self.occurred_at.astimezone(UTC).isoformat() if self.occurred_at_given else None,
             self.points,
             self.channel,
             self.store,
@@ -107,6 +120,12 @@ def parse_instant(value: object, path: str) -> datetime:
         raise InvalidInput.at(path, "must be an ISO 8601 date-time with an offset, such as 2026-11-23T12:00:00+03:00")
     if parsed.tzinfo is None:
         raise InvalidInput.at(path, "must carry a time zone offset, such as +03:00 or Z")
+    try:
+        in_range = EARLIEST <= parsed.astimezone(UTC) < LATEST
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before datetime.min in UTC
+        in_range = False
+    if not in_range:
+        raise InvalidInput.at(path, f"must be between {EARLIEST.year} and {LATEST.year - 1}")
     return parsed
 
 

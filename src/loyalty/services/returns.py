@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from loyalty.domain.allocation import cumulative_share
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
@@ -42,16 +42,37 @@ def parse_return_lines(data: object) -> list[tuple[str, int]]:
     return lines
 
 
+def _lock_order(uow: UnitOfWork, order_key: str, now: datetime) -> tuple[Row[Any], Account | None]:
+    """The order and its member's account, both locked, in the order every use case takes them (the account,
+    then the order), and the order read again under the locks: a concurrent confirm, return or cancel of it has
+    either committed and is seen, or waits. The order's own lock serialises the returns of non-members' orders."""
+    order = uow.conn.execute(select(t.orders.c.account_id).where(t.orders.c.order_key == order_key)).first()
+    if order is None:
+        raise NotFound(f"no order {order_key}")
+    account = Account.lock(uow, order.account_id, now) if order.account_id is not None else None
+    query = select(t.orders).where(t.orders.c.order_key == order_key)
+    locked = uow.conn.execute(query if uow.is_sqlite else query.with_for_update()).one()
+    return locked, account
+
+
+CANCEL_SUFFIX = "#cancel"
+
+
 def return_lines(
-    uow: UnitOfWork, order_key: str, return_key: str, lines: list[tuple[str, int]], now: datetime
+    uow: UnitOfWork,
+    order_key: str,
+    return_key: str,
+    lines: list[tuple[str, int]],
+    now: datetime,
+    *,
+    _cancelling: bool = False,
 ) -> dict[str, Any]:
     """Return some quantity of some lines of a confirmed order, exactly once per `return_key`."""
     if not return_key or len(return_key) > 100:
         raise InvalidInput.at("return_id", "is required, at most 100 characters")
-    order = uow.conn.execute(select(t.orders).where(t.orders.c.order_key == order_key)).first()
-    if order is None:
-        raise NotFound(f"no order {order_key}")
-    account = Account.lock(uow, order.account_id, now) if order.account_id is not None else None
+    if return_key.endswith(CANCEL_SUFFIX) and not _cancelling:
+        raise InvalidInput.at("return_id", f"ids ending in {CANCEL_SUFFIX!r} are kept for cancellations")
+    order, account = _lock_order(uow, order_key, now)
     digest = hashlib.sha256(json.dumps([order_key, sorted(lines)]).encode()).hexdigest()
     existing = uow.conn.execute(select(t.returns).where(t.returns.c.return_key == return_key)).first()
     if existing is not None:
@@ -146,14 +167,12 @@ def return_lines(
 
 def cancel(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
     """Cancel an order: a reservation is released; a confirmed order returns everything not yet returned."""
-    order = uow.conn.execute(select(t.orders).where(t.orders.c.order_key == order_key)).first()
-    if order is None:
-        raise NotFound(f"no order {order_key}")
+    order, _ = _lock_order(uow, order_key, now)
     if order.status in ("reserved", "released"):
         released = checkout.release(uow, order_key, now)
         uow.conn.execute(update(t.orders).where(t.orders.c.order_key == order_key).values(status="cancelled"))
         return {**released, "status": "cancelled"}
-    cancel_key = f"{order_key}#cancel"
+    cancel_key = f"{order_key}{CANCEL_SUFFIX}"
     if order.status == "cancelled":
         existing = uow.conn.execute(select(t.returns.c.result).where(t.returns.c.return_key == cancel_key)).scalar()
         return dict(existing) if existing else {"order_id": order_key, "status": "cancelled"}
@@ -165,7 +184,7 @@ def cancel(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
         if r.quantity > r.returned_quantity
     ]
     if left:
-        result = return_lines(uow, order_key, cancel_key, left, now)
+        result = return_lines(uow, order_key, cancel_key, left, now, _cancelling=True)
     else:
         result = {
             "order_id": order_key,
