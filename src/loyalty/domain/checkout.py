@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from loyalty.domain.allocation import allocate
 from loyalty.domain.errors import FieldProblem, InsufficientPoints, InvalidInput
@@ -296,7 +297,40 @@ def _earn(
                 points,
             )
         )
-        for i, part in enumerate(allocate(points, weights)):
+        parts = allocate(points, weights)
+        for i, part in enumerate(parts):
             if part:
                 earned[i].append(RulePoints(rule.id, part))
+        _tier_bonus(program, rule.name, points, parts, context, earned, reasons)
     return earned
+
+
+def _tier_bonus(
+    program: Program,
+    rule_name: str,
+    points: int,
+    parts: list[int],
+    context: OrderContext,
+    earned: list[list[RulePoints]],
+    reasons: list[Reason],
+) -> None:
+    """The member's tier multiplies what a rule earned; the extra points are the tier's own, line by line, so
+    every point names what produced it."""
+    if program.tiers is None or points == 0:
+        return
+    level = program.tiers.level(_tier_id(context))
+    if level.multiplier == 1:
+        return
+    extra = round_points(Decimal(points) * (level.multiplier - 1), program.earning.rounding)
+    if extra <= 0:
+        return
+    source = f"tier:{level.id}"
+    reasons.append(Reason(source, "applied", f"{level.name}: ×{level.multiplier.normalize():f} on {rule_name}", extra))
+    for i, part in enumerate(allocate(extra, parts)):
+        if part:
+            earned[i].append(RulePoints(source, part))
+
+
+def _tier_id(context: OrderContext) -> str | None:
+    tier = context.member_attributes.get("tier")
+    return tier if isinstance(tier, str) else None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty.domain.money import Rounding
 from loyalty.domain.rules import EarningRule
+from loyalty.domain.tiers import TierPolicy
 
 
 class ExpiryKind(StrEnum):
@@ -131,6 +132,7 @@ class Program:
     expiry: ExpiryPolicy
     actions: dict[str, ActionBonus]
     shortfall: Shortfall = Shortfall.NEGATIVE_BALANCE
+    tiers: TierPolicy | None = None
 
     def rule(self, rule_id: str) -> EarningRule | None:
         return next((r for r in self.earning.rules if r.id == rule_id), None)

@@ -39,7 +39,9 @@ from loyalty.domain.rules import (
     PerStepEffect,
     SkuCondition,
     StoreCondition,
+    TierCondition,
 )
+from loyalty.domain.tiers import TierBasis, TierLevel, TierPeriod, TierPolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_POINTS = 10**9  # one rule or bonus never gives more than a billion points
@@ -55,6 +57,7 @@ _RULE_KEYS = {
     "channels",
     "stores",
     "min_order_amount",
+    "tiers",
     *_EFFECTS,
 }
 
@@ -143,6 +146,7 @@ def parse_program(document: object) -> Program:
             "expiry",
             "actions",
             "returns",
+            "tiers",
         },
     )
     if not isinstance(document, dict):
@@ -163,6 +167,8 @@ def parse_program(document: object) -> Program:
     actions = _actions(r, doc.get("actions"))
     returns = r.mapping(doc.get("returns"), "returns", {"shortfall"})
     shortfall = r.choice(returns.get("shortfall", "negative_balance"), "returns.shortfall", Shortfall)
+    tiers = _tiers(r, doc["tiers"]) if doc.get("tiers") is not None else None
+    _check_tier_references(r, earning, tiers)
     if r.problems:
         raise InvalidInput(r.problems)
     assert point_value is not None and timezone is not None and earning is not None
@@ -178,6 +184,7 @@ def parse_program(document: object) -> Program:
         expiry,
         actions,
         shortfall,
+        tiers,
     )
 
 
@@ -258,6 +265,8 @@ def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition,
         conditions.append(ChannelCondition(channels))
     if "stores" in rule and (stores := r.names(rule["stores"], f"{path}.stores")) is not None:
         conditions.append(StoreCondition(stores))
+    if "tiers" in rule and (tier_ids := r.names(rule["tiers"], f"{path}.tiers")) is not None:
+        conditions.append(TierCondition(tier_ids))
     if "min_order_amount" in rule:
         amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
         if amount is not None:
@@ -386,3 +395,63 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
         if points is not None and period is not None and pending is not None:
             actions[action] = ActionBonus(action, points, count, period, pending)
     return actions
+
+
+def _tiers(r: _Reader, value: object) -> TierPolicy | None:
+    """`tiers: {qualify_by, period, rolling_days, grace_days, levels: [{id, name, from, multiplier, privileges}]}`;
+    the first level starts at 0 and the thresholds strictly increase, so no two levels overlap."""
+    before = len(r.problems)
+    section = r.mapping(value, "tiers", {"qualify_by", "period", "rolling_days", "grace_days", "levels"})
+    basis = r.choice(section.get("qualify_by", "spend"), "tiers.qualify_by", TierBasis)
+    period = r.choice(section.get("period", "lifetime"), "tiers.period", TierPeriod)
+    rolling = r.integer(section.get("rolling_days", 365), "tiers.rolling_days", minimum=1, maximum=3650)
+    grace = r.integer(section.get("grace_days", 0), "tiers.grace_days", maximum=3650)
+    raw_levels = section.get("levels")
+    if not isinstance(raw_levels, list) or not raw_levels:
+        r.fail("tiers.levels", "must be a non-empty list of levels")
+        return None
+    levels: list[TierLevel] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_levels):
+        path = f"tiers.levels[{i}]"
+        level = r.mapping(raw, path, {"id", "name", "from", "multiplier", "privileges"})
+        tier_id = level.get("id")
+        if not isinstance(tier_id, str) or not _ID.fullmatch(tier_id):
+            r.fail(f"{path}.id", "is required: lower-case letters, digits, '_', '-' or '.'")
+            continue
+        if tier_id in seen:
+            r.fail(f"{path}.id", f"duplicate tier id {tier_id!r}")
+        seen.add(tier_id)
+        if basis is TierBasis.ORDERS:
+            threshold = r.integer(level.get("from", 0), f"{path}.from", maximum=10**9)
+        else:
+            threshold = r.money(level.get("from", "0"), f"{path}.from")
+        multiplier = r.decimal(
+            level.get("multiplier", 1), f"{path}.multiplier", minimum=Decimal(1), maximum=Decimal(100)
+        )
+        privileges = level.get("privileges", [])
+        if not isinstance(privileges, list) or not all(isinstance(p, str) and p for p in privileges):
+            r.fail(f"{path}.privileges", "must be a list of names")
+            privileges = []
+        if threshold is None or multiplier is None:
+            continue
+        if i == 0 and threshold != 0:
+            r.fail(f"{path}.from", "the first level must start at 0: it is every member's level")
+        if levels and threshold <= levels[-1].threshold:
+            r.fail(f"{path}.from", f"must be above the previous level's {levels[-1].threshold}: levels may not overlap")
+        levels.append(TierLevel(tier_id, str(level.get("name") or tier_id), threshold, multiplier, tuple(privileges)))
+    if len(r.problems) > before or basis is None or period is None or rolling is None or grace is None:
+        return None
+    return TierPolicy(tuple(levels), basis, period, rolling, grace)
+
+
+def _check_tier_references(r: _Reader, earning: EarningPolicy | None, tiers: TierPolicy | None) -> None:
+    known = {level.id for level in tiers.levels} if tiers else set()
+    for i, rule in enumerate(earning.rules if earning else ()):
+        for condition in rule.conditions:
+            if isinstance(condition, TierCondition):
+                for tier_id in sorted(condition.tiers - known):
+                    r.fail(
+                        f"earning.rules[{i}].tiers",
+                        f"unknown tier {tier_id!r}; the program's tiers are {sorted(known)}",
+                    )

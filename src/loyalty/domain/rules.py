@@ -113,6 +113,22 @@ class MinimumOrderCondition:
         return f"order total is below {format_money(self.amount, order.exponent)}"
 
 
+@dataclass(frozen=True)
+class TierCondition:
+    """Only members holding one of these tiers (the tier is read from the member's attributes)."""
+
+    tiers: frozenset[str]
+
+    def admits_line(self, line: LineView) -> bool:
+        return True
+
+    def blocks_order(self, order: OrderContext) -> str | None:
+        tier = order.member_attributes.get("tier")
+        if tier in self.tiers:
+            return None
+        return f"tier {tier or '(none)'} is not one of {', '.join(sorted(self.tiers))}"
+
+
 class Effect(Protocol):
     """Turns the eligible amount (minor units) of the lines a rule admits into points, before rounding."""
 
