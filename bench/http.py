@@ -95,7 +95,7 @@ async def _load(
                     body = cart_order(rng, f"http-{seed}-{index}-{counter}", member_id, spend_share)
                     path = "/v1/orders/confirm"
                 else:
-                    body = big_cart_order(member_id)
+                    body = big_cart_order(member_id, points=0)  # the confirm load may have spent their points
                     path = "/v1/orders/calculate"
                 t0 = time.perf_counter()
                 response = await client.post(path, json=body)
