@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, schemas
 from loyalty.api.errors import ApiError
 from loyalty.domain.errors import InvalidInput
-from loyalty.services import access, members
+from loyalty.services import access, members, tiers
 from loyalty.services import ledger as ledger_service
 from loyalty.storage.database import UnitOfWork
 
@@ -119,6 +119,20 @@ def balance(member_id: MemberId, request: Request) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         _existing(uow, member_id)
         return ledger_service.balance(uow, member_id, deps.now(request))
+
+
+@router.get(
+    "/{member_id}/tier",
+    response_model=schemas.TierStatus,
+    summary="Get a member's tier",
+    description='The tier and its privileges, the progress to the next one ("2350.00 RUB more to Gold"), the '
+    "date it is kept until, and the tier history. With a checkout key, or the member's own token.",
+)
+def tier(member_id: MemberId, request: Request) -> dict[str, Any]:
+    _member(request, member_id)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        _existing(uow, member_id)
+        return tiers.status(uow, member_id, deps.now(request))
 
 
 @router.get(

@@ -176,7 +176,12 @@ def orders_import(
 
 @jobs_app.command("run")
 def jobs_run(
-    job: Annotated[str, typer.Argument(help="activate (pending points become spendable) or expire (burn points).")],
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="activate (pending points become spendable), expire (burn points) or tiers (re-evaluate tiers)."
+        ),
+    ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Run as of this date (default: now).")] = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -184,12 +189,21 @@ def jobs_run(
     now = _now()
     at = _instant(as_of, "--as-of") if as_of else now
     engine = make_engine(database)
+    if job == "tiers":
+        from loyalty.services import tiers
+
+        counts = tiers.reevaluate(engine, at, now)
+        out.print(
+            f"tiers as of {at.isoformat()}: {counts['members']} members, {counts['upgraded']} up, "
+            f"{counts['downgraded']} down"
+        )
+        return
     if job == "activate":
         result = jobs.activate(engine, at, now)
     elif job == "expire":
         result = jobs.expire(engine, at, now)
     else:
-        raise typer.BadParameter("must be activate or expire", param_hint="JOB")
+        raise typer.BadParameter("must be activate, expire or tiers", param_hint="JOB")
     out.print(
         f"{job} as of {at.isoformat()}: {result['points']} points in "
         + (f"{result['lots']} lots" if job == "activate" else f"{result['accounts']} accounts")

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.domain.checkout import Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
-from loyalty.domain.program import ProgramVersion
-from loyalty.services import members, programs
+from loyalty.domain.program import Program, ProgramVersion
+from loyalty.services import members, programs, tiers
 from loyalty.services.accounts import Account
 from loyalty.services.orders import OrderRequest, quote_result
 from loyalty.storage import tables as t
@@ -34,7 +34,14 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     available = 0
     if member_id is not None:
         available = Account.read(uow, member_id, now).spendable(request.occurred_at, except_order=request.order_key)
-    q = quote(version.program, cart, available=available, requested=request.points, is_member=member_id is not None)
+    q = quote(
+        version.program,
+        cart,
+        available=available,
+        requested=request.points,
+        is_member=member_id is not None,
+        member_attributes=member_attributes(uow, version.program, member_id),
+    )
     result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
@@ -79,7 +86,14 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
         replay = _replay(existing, digest, "reserve")
         return replay if replay is not None else dict(existing.result)
     available = account.spendable(request.occurred_at, except_order=request.order_key)
-    q = quote(version.program, cart, available=available, requested=request.points, is_member=True)
+    q = quote(
+        version.program,
+        cart,
+        available=available,
+        requested=request.points,
+        is_member=True,
+        member_attributes=member_attributes(uow, version.program, member_id),
+    )
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
     raced = _insert_new(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
@@ -113,7 +127,14 @@ def confirm(
         if replay is not None:
             return replay
     available = account.spendable(request.occurred_at, except_order=request.order_key) if account else 0
-    q = quote(version.program, cart, available=available, requested=request.points, is_member=account is not None)
+    q = quote(
+        version.program,
+        cart,
+        available=available,
+        requested=request.points,
+        is_member=account is not None,
+        member_attributes=member_attributes(uow, version.program, member_id),
+    )
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
     spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
     if existing is None:
@@ -147,7 +168,15 @@ def confirm(
         uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
     if account:
         account.flush()
+        tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
     return result
+
+
+def member_attributes(uow: UnitOfWork, program: Program, member_id: int | None) -> dict[str, object]:
+    """What the program's conditions may read about the member: today, the tier they hold."""
+    if member_id is None or program.tiers is None:
+        return {}
+    return {"tier": tiers.tier_of(uow, member_id)}
 
 
 def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderRequest) -> tuple[int | None, list[int]]:

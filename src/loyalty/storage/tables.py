@@ -254,3 +254,26 @@ settings = Table(
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+member_tiers = Table(
+    "member_tiers",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("tier_id", String(64), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("kept_until", UTCDateTime),  # null: kept for ever (lifetime qualification)
+    Column("qualifying_value", BigInteger, nullable=False),  # at the last evaluation: minor units or orders
+    Column("evaluated_at", UTCDateTime, nullable=False),
+)
+
+tier_history = Table(
+    "tier_history",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("history_no", Integer, primary_key=True, autoincrement=False),
+    Column("from_tier", String(64)),
+    Column("to_tier", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("qualifying_value", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+)
