@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 
 from loyalty.api import deps, schemas
-from loyalty.services import access, audit, jobs, tiers
+from loyalty.services import access, audit, birthdays, jobs, tiers
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
@@ -20,15 +20,21 @@ Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
     response_model=schemas.JobResult,
     summary="Run a job as of an instant",
     description="`activate` records lots whose pending period ended; `expire` writes off expired points; `tiers` "
-    "re-evaluates every member's tier (downgrades happen only here). "
+    "re-evaluates every member's tier (downgrades happen only here); `birthdays` grants the birthday bonus "
+    "to the members whose birthday it is. "
     "Running a job again as of the same instant changes nothing.",
 )
 def run_job(
-    job: Literal["activate", "expire", "tiers"], request: Request, _: Admin, body: schemas.JobRequest | None = None
+    job: Literal["activate", "expire", "tiers", "birthdays"],
+    request: Request,
+    _: Admin,
+    body: schemas.JobRequest | None = None,
 ) -> dict[str, Any]:
     now = deps.now(request)
     as_of = parse_instant(body.as_of, "as_of") if body and body.as_of else now
     engine = deps.engine(request)
+    if job == "birthdays":
+        return {"job": job, "as_of": as_of.isoformat(), **birthdays.grant_gifts(engine, as_of, now)}
     if job == "tiers":
         return {"job": job, "as_of": as_of.isoformat(), **tiers.reevaluate(engine, as_of, now)}
     result = jobs.activate(engine, as_of, now) if job == "activate" else jobs.expire(engine, as_of, now)

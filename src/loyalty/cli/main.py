@@ -179,7 +179,7 @@ def jobs_run(
     job: Annotated[
         str,
         typer.Argument(
-            help="activate (pending points become spendable), expire (burn points) or tiers (re-evaluate tiers)."
+            help="activate (pending points become spendable), expire (burn points), tiers (re-evaluate tiers) or birthdays (birthday gifts)."
         ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Run as of this date (default: now).")] = None,
@@ -189,6 +189,12 @@ def jobs_run(
     now = _now()
     at = _instant(as_of, "--as-of") if as_of else now
     engine = make_engine(database)
+    if job == "birthdays":
+        from loyalty.services import birthdays
+
+        gifts = birthdays.grant_gifts(engine, at, now)
+        out.print(f"birthdays as of {at.isoformat()}: {gifts['points']} points to {gifts['members']} members")
+        return
     if job == "tiers":
         from loyalty.services import tiers
 
@@ -203,7 +209,7 @@ def jobs_run(
     elif job == "expire":
         result = jobs.expire(engine, at, now)
     else:
-        raise typer.BadParameter("must be activate, expire or tiers", param_hint="JOB")
+        raise typer.BadParameter("must be activate, expire, tiers or birthdays", param_hint="JOB")
     out.print(
         f"{job} as of {at.isoformat()}: {result['points']} points in "
         + (f"{result['lots']} lots" if job == "activate" else f"{result['accounts']} accounts")

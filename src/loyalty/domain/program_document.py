@@ -28,6 +28,7 @@ from loyalty.domain.program import (
 from loyalty.domain.rules import (
     Band,
     BandsEffect,
+    BirthdayCondition,
     CategoryCondition,
     ChannelCondition,
     Condition,
@@ -58,6 +59,7 @@ _RULE_KEYS = {
     "stores",
     "min_order_amount",
     "tiers",
+    "birthday",
     *_EFFECTS,
 }
 
@@ -267,6 +269,18 @@ def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition,
         conditions.append(StoreCondition(stores))
     if "tiers" in rule and (tier_ids := r.names(rule["tiers"], f"{path}.tiers")) is not None:
         conditions.append(TierCondition(tier_ids))
+    if "birthday" in rule:
+        window = rule["birthday"]
+        if window is True:
+            conditions.append(BirthdayCondition())
+        else:
+            spec = r.mapping(window, f"{path}.birthday", {"days_before", "days_after"})
+            if not isinstance(window, dict):
+                r.fail(f"{path}.birthday", "must be true (the day itself) or {days_before, days_after}")
+            before = r.integer(spec.get("days_before", 0), f"{path}.birthday.days_before", maximum=31)
+            after = r.integer(spec.get("days_after", 0), f"{path}.birthday.days_after", maximum=31)
+            if before is not None and after is not None:
+                conditions.append(BirthdayCondition(before, after))
     if "min_order_amount" in rule:
         amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
         if amount is not None:

@@ -5,7 +5,7 @@ effect is a new class here and one entry in the document parser, the evaluator d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -226,3 +226,36 @@ class EarningRule:
             if reason is not None:
                 return reason
         return None
+
+
+def birthday_in_window(birth_date: date, day: date, before: int, after: int) -> bool:
+    """Whether `day` falls within `before` days before to `after` days after the birthday of that year (or of the
+    neighbouring year, so a window may span the new year). 29 February is celebrated on 28 February in other
+    years."""
+    for year in (day.year - 1, day.year, day.year + 1):
+        try:
+            birthday = birth_date.replace(year=year)
+        except ValueError:
+            birthday = date(year, 2, 28)
+        if birthday - timedelta(days=before) <= day <= birthday + timedelta(days=after):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class BirthdayCondition:
+    """Only in the member's birthday window, by the order's date in the program's time zone."""
+
+    before: int = 0
+    after: int = 0
+
+    def admits_line(self, line: LineView) -> bool:
+        return True
+
+    def blocks_order(self, order: OrderContext) -> str | None:
+        birth_date = order.member_attributes.get("birth_date")
+        if not isinstance(birth_date, date):
+            return "the member's birth date is not known"
+        if birthday_in_window(birth_date, order.local_date, self.before, self.after):
+            return None
+        return "not in the member's birthday window"

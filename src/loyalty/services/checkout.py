@@ -17,6 +17,7 @@ from loyalty.domain.checkout import Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.program import Program, ProgramVersion
+from loyalty.domain.rules import BirthdayCondition
 from loyalty.services import members, programs, tiers
 from loyalty.services.accounts import Account
 from loyalty.services.orders import OrderRequest, quote_result
@@ -173,10 +174,18 @@ def confirm(
 
 
 def member_attributes(uow: UnitOfWork, program: Program, member_id: int | None) -> dict[str, object]:
-    """What the program's conditions may read about the member: today, the tier they hold."""
-    if member_id is None or program.tiers is None:
-        return {}
-    return {"tier": tiers.tier_of(uow, member_id)}
+    """What the program's conditions may read about the member — the tier they hold, their birth date — read
+    only when the program has a condition that needs it."""
+    attributes: dict[str, object] = {}
+    if member_id is None:
+        return attributes
+    if program.tiers is not None:
+        attributes["tier"] = tiers.tier_of(uow, member_id)
+    if any(isinstance(c, BirthdayCondition) for rule in program.earning.rules for c in rule.conditions):
+        attributes["birth_date"] = uow.conn.execute(
+            select(t.members.c.birth_date).where(t.members.c.member_id == member_id)
+        ).scalar()
+    return attributes
 
 
 def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderRequest) -> tuple[int | None, list[int]]:
