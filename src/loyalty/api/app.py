@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 
-from loyalty.api import errors, events, jobs, members, metrics, orders, program
+from loyalty.api import errors, events, jobs, members, metrics, orders, program, segments
 from loyalty.storage.database import make_engine
 
 access_log = logging.getLogger("loyalty.access")
@@ -70,7 +70,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         409: "Conflicts with what is recorded (same id, other body; wrong state; a cap reached)",
         422: "Invalid input: each field's path and reason",
     }
-    for router in (members.router, orders.router, events.router, program.router, jobs.router):
+    for router in (members.router, orders.router, events.router, program.router, jobs.router, segments.router):
         app.include_router(
             router, responses={code: {"description": text, "content": problem_ref} for code, text in documented.items()}
         )

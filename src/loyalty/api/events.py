@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
 from loyalty.domain.errors import FieldProblem, InvalidInput
-from loyalty.services import access, actions, members
+from loyalty.services import access, actions, members, views
 from loyalty.services.orders import FUTURE_SKEW, parse_instant
 from loyalty.storage.database import UnitOfWork
 
@@ -42,3 +42,22 @@ def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONRe
             raise type(error)(problems) from None
 
     return deps.idempotent(request, key, body.model_dump(), 201, run)
+
+
+@router.post(
+    "/product-viewed",
+    response_model=schemas.ViewRecorded,
+    summary="Record that a member viewed a product",
+    description="Buying the product within the days a rule's `viewed_within_days` allows earns that rule. "
+    "Recording the same view again changes nothing; an older view never replaces a newer one.",
+)
+def product_viewed(body: schemas.ProductViewed, request: Request, key: Checkout) -> JSONResponse:
+    now = deps.now(request)
+    viewed_at = parse_instant(body.occurred_at, "occurred_at") if body.occurred_at else now
+    if viewed_at > now + FUTURE_SKEW:
+        raise InvalidInput.at("occurred_at", "is in the future")
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        return views.record_view(uow, members.resolve(uow, body.member.as_ref()), body.sku, viewed_at)
+
+    return deps.idempotent(request, key, body.model_dump(), 200, run)

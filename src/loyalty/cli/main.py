@@ -28,12 +28,14 @@ members_app = typer.Typer(help="Members.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Batch jobs.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+segments_app = typer.Typer(help="Segments: recompute, list, import static lists.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(program_app, name="program")
 app.add_typer(members_app, name="members")
 app.add_typer(orders_app, name="orders")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(segments_app, name="segments")
 
 out = Console()
 err = Console(stderr=True)
@@ -257,6 +259,55 @@ def keys_revoke(key_id: str, database: DatabaseOption = None) -> None:
         err.print(f"No active key {key_id}")
         raise typer.Exit(2)
     out.print(f"Revoked {key_id}")
+
+
+@segments_app.command("recompute")
+def segments_recompute(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Compute as of this date (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Recompute every rule segment's members as of a date (static segments stay as uploaded)."""
+    from loyalty.services import segments
+
+    at = _instant(as_of, "--as-of") if as_of else _now()
+    try:
+        counts = segments.recompute(make_engine(database), at)
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(
+        f"segments as of {at.isoformat()}: {counts['segments']} recomputed, {counts['members']} memberships"
+        + (f", {counts['skipped']} changed meanwhile" if counts["skipped"] else "")
+    )
+
+
+@segments_app.command("list")
+def segments_list(database: DatabaseOption = None) -> None:
+    """List the segments with their member counts."""
+    from loyalty.services import segments
+
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(segments.list_segments(uow))
+
+
+@segments_app.command("import-static")
+def segments_import_static(
+    segment_id: Annotated[str, typer.Argument(help="The static segment's id (created if new).")],
+    file: Annotated[Path, typer.Argument(help="CSV with a header of member_id, phone, email, card, external_id.")],
+    name: Annotated[str | None, typer.Option(help="The segment's name (default: its id, or unchanged).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create or replace a static segment from a CSV of member references. All or nothing: every unknown
+    reference is listed with its line and nothing is stored."""
+    from loyalty.services import segment_lists, segments
+
+    try:
+        references = segment_lists.read_references(file)
+        with UnitOfWork(make_engine(database)) as uow:
+            segment = segments.import_static(uow, segment_id, name, references, _now())
+            uow.commit()
+    except LoyaltyError as error:
+        _fail(error)
+    out.print(f"Segment {segment['segment_id']} ({segment['name']}): {segment['member_count']} members")
 
 
 @app.command("serve")

@@ -280,7 +280,7 @@ def _earn(
         if blocked is not None:
             reasons.append(Reason(rule.id, "blocked", f"{rule.name}: {blocked}"))
             continue
-        weights = [b if rule.admits_line(line) else 0 for line, b in zip(cart.lines, base, strict=True)]
+        weights = [b if rule.admits_line(line, context) else 0 for line, b in zip(cart.lines, base, strict=True)]
         rule_base = sum(weights)
         if rule_base == 0:
             continue

@@ -41,6 +41,7 @@ from loyalty.domain.rules import (
     SkuCondition,
     StoreCondition,
     TierCondition,
+    ViewedCondition,
 )
 from loyalty.domain.tiers import TierBasis, TierLevel, TierPeriod, TierPolicy
 
@@ -60,6 +61,7 @@ _RULE_KEYS = {
     "min_order_amount",
     "tiers",
     "birthday",
+    "viewed_within_days",
     *_EFFECTS,
 }
 
@@ -281,6 +283,10 @@ def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition,
             after = r.integer(spec.get("days_after", 0), f"{path}.birthday.days_after", maximum=31)
             if before is not None and after is not None:
                 conditions.append(BirthdayCondition(before, after))
+    if "viewed_within_days" in rule:
+        days = r.integer(rule["viewed_within_days"], f"{path}.viewed_within_days", minimum=1, maximum=365)
+        if days is not None:
+            conditions.append(ViewedCondition(days))
     if "min_order_amount" in rule:
         amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
         if amount is not None:

@@ -37,7 +37,7 @@ class LineView(Protocol):
 class Condition(Protocol):
     """A condition restricts a rule to some lines (`admits_line`) or some orders (`blocks_order`)."""
 
-    def admits_line(self, line: LineView) -> bool: ...
+    def admits_line(self, line: LineView, order: OrderContext) -> bool: ...
 
     def blocks_order(self, order: OrderContext) -> str | None:
         """None when the order qualifies, otherwise the reason it does not, for the explanation."""
@@ -49,7 +49,7 @@ class CategoryCondition:
     include: frozenset[str] | None = None
     exclude: frozenset[str] = frozenset()
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         if line.category in self.exclude:
             return False
         return self.include is None or line.category in self.include
@@ -63,7 +63,7 @@ class SkuCondition:
     include: frozenset[str] | None = None
     exclude: frozenset[str] = frozenset()
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         if line.sku in self.exclude:
             return False
         return self.include is None or line.sku in self.include
@@ -76,7 +76,7 @@ class SkuCondition:
 class ChannelCondition:
     channels: frozenset[str]
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         return True
 
     def blocks_order(self, order: OrderContext) -> str | None:
@@ -89,7 +89,7 @@ class ChannelCondition:
 class StoreCondition:
     stores: frozenset[str]
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         return True
 
     def blocks_order(self, order: OrderContext) -> str | None:
@@ -104,7 +104,7 @@ class MinimumOrderCondition:
 
     amount: int
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         return True
 
     def blocks_order(self, order: OrderContext) -> str | None:
@@ -119,7 +119,7 @@ class TierCondition:
 
     tiers: frozenset[str]
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         return True
 
     def blocks_order(self, order: OrderContext) -> str | None:
@@ -217,8 +217,8 @@ class EarningRule:
     conditions: tuple[Condition, ...] = ()
     max_points_per_order: int | None = None
 
-    def admits_line(self, line: LineView) -> bool:
-        return all(c.admits_line(line) for c in self.conditions)
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
+        return all(c.admits_line(line, order) for c in self.conditions)
 
     def blocks_order(self, order: OrderContext) -> str | None:
         for condition in self.conditions:
@@ -249,7 +249,7 @@ class BirthdayCondition:
     before: int = 0
     after: int = 0
 
-    def admits_line(self, line: LineView) -> bool:
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
         return True
 
     def blocks_order(self, order: OrderContext) -> str | None:
@@ -259,3 +259,21 @@ class BirthdayCondition:
         if birthday_in_window(birth_date, order.local_date, self.before, self.after):
             return None
         return "not in the member's birthday window"
+
+
+@dataclass(frozen=True)
+class ViewedCondition:
+    """Only lines whose product the member viewed within `days` before the order (a `product_viewed` event):
+    "buy what you were looking at"."""
+
+    days: int
+
+    def admits_line(self, line: LineView, order: OrderContext) -> bool:
+        viewed = order.member_attributes.get("viewed")
+        if not isinstance(viewed, dict):
+            return False
+        at = viewed.get(line.sku)
+        return isinstance(at, datetime) and order.occurred_at - timedelta(days=self.days) <= at <= order.occurred_at
+
+    def blocks_order(self, order: OrderContext) -> str | None:
+        return None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from loyalty.domain.errors import InsufficientPoints, InvalidInput, NotFound
 from loyalty.domain.ledger import Draw, EntryKind, Lot, draw_spend, draw_take_back, expiring, give_back, spendable
@@ -26,7 +26,9 @@ class Account:
     debt: int
     seq: int
     now: datetime
+    hold_until: datetime | None = None  # no reservation holds points after this instant (see tables.accounts)
     _lots: dict[int, Lot] | None = None
+    _credited: dict[int, Lot] = field(default_factory=dict)  # lots added since the last flush
     _entries: list[dict[str, Any]] = field(default_factory=list)
     _new_lots: list[dict[str, Any]] = field(default_factory=list)
     _draws: list[dict[str, Any]] = field(default_factory=list)
@@ -39,27 +41,29 @@ class Account:
         row = uow.lock_account(account_id)
         if row is None:
             raise NotFound(f"no points account {account_id}")
-        return cls(uow, account_id, row.balance, row.debt, row.seq, now)
+        return cls.of_row(uow, row, now)
 
     @classmethod
     def read(cls, uow: UnitOfWork, account_id: int, now: datetime) -> Account:
         """The account for reading only, without a lock (a quote or a balance)."""
-        row = uow.conn.execute(select(t.accounts).where(t.accounts.c.account_id == account_id)).first()
+        row = uow.conn.execute(_READ_ACCOUNT, {"account_id": account_id}).first()
         if row is None:
             raise NotFound(f"no points account {account_id}")
-        return cls(uow, account_id, row.balance, row.debt, row.seq, now)
+        return cls.of_row(uow, row, now)
+
+    @classmethod
+    def of_row(cls, uow: UnitOfWork, row: Row[Any], now: datetime) -> Account:
+        """The account of a row of `accounts` its caller has read (and locked, to change it)."""
+        return cls(uow, row.account_id, row.balance, row.debt, row.seq, now, row.hold_until)
 
     # Reading
 
     def lots(self) -> dict[int, Lot]:
         """The lots that still hold points, loaded once per transaction."""
         if self._lots is None:
-            rows = self.uow.conn.execute(
-                select(
-                    t.lots.c.lot_no, t.lots.c.points, t.lots.c.remaining, t.lots.c.available_at, t.lots.c.expires_at
-                ).where(t.lots.c.account_id == self.account_id, t.lots.c.remaining > 0)
-            )
+            rows = self.uow.conn.execute(_LIVE_LOTS, {"account_id": self.account_id})
             self._lots = {r.lot_no: Lot(r.lot_no, r.points, r.remaining, r.available_at, r.expires_at) for r in rows}
+            self._lots.update(self._credited)  # not written yet
         return self._lots
 
     def _ensure_lots(self, lot_nos: set[int]) -> None:
@@ -75,6 +79,8 @@ class Account:
 
     def held(self, except_order: str | None = None) -> int:
         """Points held by live reservations of other orders; a reservation past its time-out holds nothing."""
+        if self.hold_until is None or self.hold_until <= self.now:
+            return 0  # every hold of the account has ended: no need to look for them
         query = select(func.coalesce(func.sum(t.orders.c.hold_points), 0)).where(
             t.orders.c.account_id == self.account_id,
             t.orders.c.status == "reserved",
@@ -85,7 +91,20 @@ class Account:
         return int(self.uow.conn.execute(query).scalar_one())
 
     def spendable(self, at: datetime, except_order: str | None = None) -> int:
-        return max(0, spendable(self.lots().values(), at) - self.held(except_order))
+        """Points spendable at `at` less those held for other orders. Unless the lots are loaded already (to be
+        drawn from), the database adds up the stored ones: a member who shops often has many live lots."""
+        if self._lots is not None:
+            total = spendable(self._lots.values(), at)
+        else:
+            stored = self.uow.conn.execute(_SPENDABLE, {"account_id": self.account_id, "at": at}).scalar_one()
+            total = int(stored) + spendable(self._credited.values(), at)
+        return max(0, total - self.held(except_order))
+
+    def hold(self, until: datetime) -> None:
+        """Record that a reservation of the account holds points until `until` (under the account's lock)."""
+        if self.hold_until is None or until > self.hold_until:
+            self.hold_until = until
+            self.uow.conn.execute(_HOLD_UNTIL, {"a": self.account_id, "h": until})
 
     # Changing: every method appends entries; flush() writes them.
 
@@ -149,7 +168,9 @@ class Account:
         lot_no = self._next()
         entry_no = self._entry(kind, points, occurred_at, lot_no=lot_no, debt_delta=-repaid, **meta)
         lot = Lot(lot_no, points - repaid, points - repaid, available_at, expires_at)
-        self.lots()[lot_no] = lot
+        self._credited[lot_no] = lot
+        if self._lots is not None:  # else lots() adds it when it loads the others; an order that only earns never does
+            self._lots[lot_no] = lot
         self._new_lots.append(
             {
                 "account_id": self.account_id,
@@ -239,9 +260,9 @@ class Account:
         if not self._dirty:
             return
         conn = self.uow.conn
-        conn.execute(t.ledger_entries.insert(), self._entries)
+        conn.execute(_INSERT_ENTRIES, self._entries)
         if self._new_lots:
-            conn.execute(t.lots.insert(), self._new_lots)
+            conn.execute(_INSERT_LOTS, self._new_lots)
         new = {row["lot_no"] for row in self._new_lots}
         changed = [
             {"a": self.account_id, "l": no, "r": self.lots()[no].remaining} for no in sorted(self._touched - new)
@@ -249,16 +270,12 @@ class Account:
         if changed:
             conn.execute(_UPDATE_LOT, changed)
         if self._draws:
-            conn.execute(t.lot_draws.insert(), self._draws)
+            conn.execute(_INSERT_DRAWS, self._draws)
         if self._returned:
             conn.execute(_RETURN_DRAW, self._returned)
-        conn.execute(
-            update(t.accounts)
-            .where(t.accounts.c.account_id == self.account_id)
-            .values(balance=self.balance, debt=self.debt, seq=self.seq)
-        )
+        conn.execute(_UPDATE_ACCOUNT, {"a": self.account_id, "b": self.balance, "d": self.debt, "s": self.seq})
         self._entries, self._new_lots, self._draws, self._returned = [], [], [], []
-        self._touched = set()
+        self._credited, self._touched = {}, set()
         self._dirty = False
 
 
@@ -266,6 +283,28 @@ def _spend_rank(lot: Lot) -> tuple[bool, datetime, int]:
     return (lot.expires_at is None, lot.expires_at or lot.available_at, lot.lot_no)
 
 
+# The statements of every order, built once: SQLAlchemy would otherwise construct a statement and compute its cache
+# key on each call, which costs more than running it.
+_READ_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("account_id"))
+_LIVE_LOTS = select(
+    t.lots.c.lot_no, t.lots.c.points, t.lots.c.remaining, t.lots.c.available_at, t.lots.c.expires_at
+).where(t.lots.c.account_id == bindparam("account_id"), t.lots.c.remaining > 0)
+# Lot.spendable_at in SQL: available_at <= at < expires_at.
+_SPENDABLE = select(func.coalesce(func.sum(t.lots.c.remaining), 0)).where(
+    t.lots.c.account_id == bindparam("account_id"),
+    t.lots.c.remaining > 0,
+    t.lots.c.available_at <= bindparam("at"),
+    or_(t.lots.c.expires_at.is_(None), t.lots.c.expires_at > bindparam("at")),
+)
+_HOLD_UNTIL = update(t.accounts).where(t.accounts.c.account_id == bindparam("a")).values(hold_until=bindparam("h"))
+_INSERT_ENTRIES = t.ledger_entries.insert()
+_INSERT_LOTS = t.lots.insert()
+_INSERT_DRAWS = t.lot_draws.insert()
+_UPDATE_ACCOUNT = (
+    update(t.accounts)
+    .where(t.accounts.c.account_id == bindparam("a"))
+    .values(balance=bindparam("b"), debt=bindparam("d"), seq=bindparam("s"))
+)
 _UPDATE_LOT = (
     update(t.lots)
     .where(t.lots.c.account_id == bindparam("a"), t.lots.c.lot_no == bindparam("l"))

@@ -10,15 +10,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Row, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.domain.checkout import Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.program import Program, ProgramVersion
-from loyalty.domain.rules import BirthdayCondition
-from loyalty.services import members, programs, tiers
+from loyalty.domain.rules import BirthdayCondition, ViewedCondition
+from loyalty.services import members, programs, tiers, views
 from loyalty.services.accounts import Account
 from loyalty.services.orders import OrderRequest, quote_result
 from loyalty.storage import tables as t
@@ -29,19 +29,20 @@ DEFAULT_HOLD = timedelta(minutes=15)
 
 def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str, Any]:
     """What the cart would pay and earn if confirmed now. Reads only."""
-    member_id = members.resolve(uow, request.member) if request.member is not None else None
+    account = members.account(uow, request.member, now, lock=False) if request.member is not None else None
+    member_id = account.account_id if account is not None else None
     version = programs.version_at(uow, request.occurred_at)
     cart = request.cart(version.program)
     available = 0
-    if member_id is not None:
-        available = Account.read(uow, member_id, now).spendable(request.occurred_at, except_order=request.order_key)
+    if account is not None:
+        available = account.spendable(request.occurred_at, except_order=request.order_key)
     q = quote(
         version.program,
         cart,
         available=available,
         requested=request.points,
         is_member=member_id is not None,
-        member_attributes=member_attributes(uow, version.program, member_id),
+        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
     )
     result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
@@ -49,11 +50,11 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
 
 
 def order_exists(uow: UnitOfWork, order_key: str) -> bool:
-    return uow.conn.execute(select(t.orders.c.order_key).where(t.orders.c.order_key == order_key)).first() is not None
+    return uow.conn.execute(_ORDER_EXISTS, {"order_key": order_key}).first() is not None
 
 
 def _find(uow: UnitOfWork, order_key: str) -> Row[Any] | None:
-    return uow.conn.execute(select(t.orders).where(t.orders.c.order_key == order_key)).first()
+    return uow.conn.execute(_FIND_ORDER, {"order_key": order_key}).first()
 
 
 def _replay(existing: Row[Any], digest: str, action: str) -> dict[str, Any] | None:
@@ -77,8 +78,8 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
         raise InvalidInput.at("member", "a reservation holds a member's points, so it needs a member")
     if not timedelta(seconds=1) <= hold <= timedelta(days=7):
         raise InvalidInput.at("hold_seconds", "must be between 1 second and 7 days")
-    member_id = members.resolve(uow, request.member)
-    account = Account.lock(uow, member_id, now)
+    account = members.account(uow, request.member, now, lock=True)
+    member_id = account.account_id
     version = programs.version_at(uow, request.occurred_at)
     cart = request.cart(version.program)
     digest = request.digest(member_id, cart)
@@ -93,7 +94,7 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
         available=available,
         requested=request.points,
         is_member=True,
-        member_attributes=member_attributes(uow, version.program, member_id),
+        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
     )
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
@@ -101,6 +102,7 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     if raced is not None:
         replay = _replay(raced, digest, "reserve")
         return replay if replay is not None else dict(raced.result)
+    account.hold(now + hold)
     return result
 
 
@@ -114,8 +116,8 @@ def confirm(
         if existing is None:
             raise NotFound(f"no order {order_key}; send the order to confirm it")
         request = _stored_request(existing)
-    member_id = members.resolve(uow, request.member) if request.member is not None else None
-    account = Account.lock(uow, member_id, now) if member_id is not None else None
+    account = members.account(uow, request.member, now, lock=True) if request.member is not None else None
+    member_id = account.account_id if account is not None else None
     existing = _find(uow, request.order_key)
     if existing is not None and not request.occurred_at_given:
         # A body without occurred_at that confirms a reservation (or retries) happened when it was first sent.
@@ -127,6 +129,8 @@ def confirm(
         replay = _replay(existing, digest, "confirm")
         if replay is not None:
             return replay
+    if account is not None and request.points:
+        account.lots()  # the spend draws from them: load them now, rather than count them and then load them
     available = account.spendable(request.occurred_at, except_order=request.order_key) if account else 0
     q = quote(
         version.program,
@@ -134,7 +138,7 @@ def confirm(
         available=available,
         requested=request.points,
         is_member=account is not None,
-        member_attributes=member_attributes(uow, version.program, member_id),
+        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
     )
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
     spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
@@ -173,7 +177,9 @@ def confirm(
     return result
 
 
-def member_attributes(uow: UnitOfWork, program: Program, member_id: int | None) -> dict[str, object]:
+def member_attributes(
+    uow: UnitOfWork, program: Program, member_id: int | None, skus: set[str] | None = None
+) -> dict[str, object]:
     """What the program's conditions may read about the member — the tier they hold, their birth date — read
     only when the program has a condition that needs it."""
     attributes: dict[str, object] = {}
@@ -185,6 +191,8 @@ def member_attributes(uow: UnitOfWork, program: Program, member_id: int | None) 
         attributes["birth_date"] = uow.conn.execute(
             select(t.members.c.birth_date).where(t.members.c.member_id == member_id)
         ).scalar()
+    if skus and any(isinstance(c, ViewedCondition) for rule in program.earning.rules for c in rule.conditions):
+        attributes["viewed"] = views.viewed(uow, member_id, skus)
     return attributes
 
 
@@ -208,17 +216,15 @@ def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderReq
 
 def _insert_new(uow: UnitOfWork, request: OrderRequest, *args: Any, **kwargs: Any) -> Row[Any] | None:
     """Insert a new order; None when done. Two requests for one order id are serialised by the member's account
-    lock, except the orders of non-members and one id sent for two members: then the second insert fails on the
-    key and the order the first request recorded is returned, for the caller to replay it or refuse."""
-    try:
-        with uow.conn.begin_nested():
-            _insert_order(uow, request, *args, **kwargs)
-    except IntegrityError:
-        raced = _find(uow, request.order_key)
-        if raced is None:
-            raise
-        return raced
-    return None
+    lock, except the orders of non-members and one id sent for two members: then the second insert finds the key
+    taken (on PostgreSQL, once the first transaction has committed) and inserts nothing, and the order the first
+    request recorded is returned, for the caller to replay it or refuse."""
+    if _insert_order(uow, request, *args, **kwargs):
+        return None
+    raced = _find(uow, request.order_key)
+    if raced is None:  # orders are never deleted
+        raise RuntimeError(f"order {request.order_key} was neither inserted nor found")
+    return raced
 
 
 def _insert_order(
@@ -234,32 +240,52 @@ def _insert_order(
     spend_entry: int | None = None,
     earn_lots: list[int] | None = None,
     hold_until: datetime | None = None,
-) -> None:
-    uow.conn.execute(
-        t.orders.insert().values(
-            order_key=request.order_key,
-            account_id=member_id,
-            status=status,
-            occurred_at=request.occurred_at,
-            program_version=version.number,
-            request_hash=digest,
-            total=q.total,
-            points_applied=q.points_applied if status == "confirmed" else 0,
-            points_earned=q.points_to_earn if status == "confirmed" else 0,
-            hold_points=q.points_applied if status == "reserved" else 0,
-            hold_expires_at=hold_until,
-            spend_entry_no=spend_entry,
-            earn_lots=earn_lots or [],
-            channel=request.channel,
-            store=request.store,
-            request=_request_json(request),
-            result=result,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+) -> bool:
+    """Insert the order and its lines; False, inserting nothing, when its id is taken."""
+    inserted = uow.conn.execute(
+        _INSERT_ORDER[uow.conn.dialect.name],
+        {
+            "order_key": request.order_key,
+            "account_id": member_id,
+            "status": status,
+            "occurred_at": request.occurred_at,
+            "program_version": version.number,
+            "request_hash": digest,
+            "total": q.total,
+            "points_applied": q.points_applied if status == "confirmed" else 0,
+            "points_earned": q.points_to_earn if status == "confirmed" else 0,
+            "hold_points": q.points_applied if status == "reserved" else 0,
+            "hold_expires_at": hold_until,
+            "spend_entry_no": spend_entry,
+            "earn_lots": earn_lots or [],
+            "channel": request.channel,
+            "store": request.store,
+            "request": _request_json(request),
+            "result": result,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).rowcount
+    if not inserted:
+        return False
     if status == "confirmed":
-        uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
+        uow.conn.execute(_INSERT_LINES, _line_rows(request.order_key, member_id, q))
+    return True
+
+
+# The statements of every order, built once: SQLAlchemy would otherwise construct a statement and compute its cache
+# key on each call, which costs more than running it. An order id already taken — by a request racing this one —
+# makes the insert do nothing rather than fail, so that no savepoint is needed to carry on after it.
+_ORDER_EXISTS = select(t.orders.c.order_key).where(t.orders.c.order_key == bindparam("order_key"))
+_FIND_ORDER = select(t.orders).where(t.orders.c.order_key == bindparam("order_key"))
+# (SQLAlchemy keeps the row count of an INSERT only when asked to.)
+_INSERT_ORDER: dict[str, Insert] = {
+    name: insert(t.orders)
+    .on_conflict_do_nothing(index_elements=[t.orders.c.order_key])
+    .execution_options(preserve_rowcount=True)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_INSERT_LINES = t.order_lines.insert()
 
 
 def _line_rows(order_key: str, member_id: int | None, q: Quote) -> list[dict[str, Any]]:

@@ -9,10 +9,10 @@ from datetime import date, datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
+from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.services import programs
 from loyalty.services.accounts import Account, open_account
@@ -215,18 +215,54 @@ def find(uow: UnitOfWork, kind: str, value: str) -> int | None:
 
 def resolve(uow: UnitOfWork, ref: dict[str, Any], path: str = "member") -> int:
     """The member a reference names: {"member_id": 5} or one identifier such as {"phone": "+7 912 ..."}."""
+    kind, value = _reference(ref, path)
+    found = find(uow, kind, str(value))
+    if found is None:
+        raise InvalidInput.at(f"{path}.{kind}", f"no member with {kind} {ref[kind]}")
+    return found
+
+
+def account(uow: UnitOfWork, ref: dict[str, Any], now: datetime, *, lock: bool, path: str = "member") -> Account:
+    """The points account of the member a reference names, found and, with `lock`, locked in one statement (the
+    account's id is the member's). Errors as resolve() and Account.lock() give them."""
+    kind, value = _reference(ref, path)
+    if kind == "member_id":
+        row = uow.conn.execute(_LOCK_BY_MEMBER_ID if lock else _READ_BY_MEMBER_ID, {"member_id": value}).first()
+    else:
+        query = _LOCK_BY_IDENTIFIER if lock else _READ_BY_IDENTIFIER
+        row = uow.conn.execute(query, {"kind": kind, "value": value}).first()
+    if row is None:
+        raise NotFound(f"no points account {resolve(uow, ref, path)}")  # resolve() raises when there is no member
+    return Account.of_row(uow, row, now)
+
+
+def _reference(ref: dict[str, Any], path: str) -> tuple[str, int | str]:
+    """The kind of a member reference and its value, an integer id or a normalised identifier."""
     if not isinstance(ref, dict) or len(ref) != 1:
         raise InvalidInput.at(path, "must name the member by exactly one of member_id, phone, email, card, external_id")
     ((kind, value),) = ref.items()
     if kind == "member_id":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidInput.at(f"{path}.member_id", "must be an integer")
-        found = find(uow, kind, str(value))
-    else:
-        found = find(uow, kind, normalise_identifier(kind, value, f"{path}.{kind}"))
-    if found is None:
-        raise InvalidInput.at(f"{path}.{kind}", f"no member with {kind} {value}")
-    return found
+        return kind, value
+    return kind, normalise_identifier(kind, value, f"{path}.{kind}")
+
+
+# A member's account with the member's row or identifier in one statement. FOR UPDATE OF accounts locks the account
+# row only (SQLite compiles it to nothing: its writing transactions hold the write lock from BEGIN); the members and
+# identifiers it joins never change, so a wait for the lock cannot leave the join stale.
+_BY_MEMBER_ID = (
+    select(t.accounts)
+    .join(t.members, t.members.c.member_id == t.accounts.c.account_id)
+    .where(t.members.c.member_id == bindparam("member_id"))
+)
+_BY_IDENTIFIER = (
+    select(t.accounts)
+    .join(t.member_identifiers, t.member_identifiers.c.member_id == t.accounts.c.account_id)
+    .where(t.member_identifiers.c.kind == bindparam("kind"), t.member_identifiers.c.value == bindparam("value"))
+)
+_READ_BY_MEMBER_ID, _LOCK_BY_MEMBER_ID = _BY_MEMBER_ID, _BY_MEMBER_ID.with_for_update(of=t.accounts)
+_READ_BY_IDENTIFIER, _LOCK_BY_IDENTIFIER = _BY_IDENTIFIER, _BY_IDENTIFIER.with_for_update(of=t.accounts)
 
 
 def profile(uow: UnitOfWork, member_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
@@ -104,15 +104,19 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
 
 def version_at(uow: UnitOfWork, at: datetime) -> ProgramVersion:
     """The version in force at `at`: the latest to take effect at or before it."""
-    row = uow.conn.execute(
-        select(t.program_versions.c.number, t.program_versions.c.effective_from, t.program_versions.c.checksum)
-        .where(t.program_versions.c.effective_from <= at)
-        .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
-        .limit(1)
-    ).first()
+    row = uow.conn.execute(_VERSION_AT, {"at": at}).first()
     if row is None:
         raise NoProgram(f"no program version is in force at {at.isoformat()}; publish one first")
     return version(uow, row.number, row.checksum, row.effective_from)
+
+
+# Built once, as it runs for every order.
+_VERSION_AT = (
+    select(t.program_versions.c.number, t.program_versions.c.effective_from, t.program_versions.c.checksum)
+    .where(t.program_versions.c.effective_from <= bindparam("at"))
+    .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
+    .limit(1)
+)
 
 
 def version(

@@ -4,10 +4,12 @@ writers never both read a balance and then both spend it; PostgreSQL locks the a
 from __future__ import annotations
 
 import os
+import select as io_select
+import time
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, select
 from sqlalchemy.engine import Row
 
 from loyalty.storage import tables as t
@@ -33,7 +35,45 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _check_pooled_connections(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection may have died while it waited (the server restarted, or terminated its backend).
+# pool_pre_ping would find out with a round trip before every transaction, a good part of a short one's cost.
+# Instead a connection is pinged only when it may be stale: when the server has sent it something while it was not
+# in use (a server that shuts a connection down says so and closes it, which makes the socket readable), or when
+# it sat in the pool longer than IDLE_PING_SECONDS (a firewall may have dropped it without a word). As with
+# pool_pre_ping, a failed ping discards every pooled connection and the unit of work gets a new one.
+IDLE_PING_SECONDS = 5.0
+
+
+def _check_pooled_connections(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None:
+            return  # a new connection
+        if time.monotonic() - idle_since < IDLE_PING_SECONDS and not _has_input(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.InvalidatePoolError(f"pooled connection failed its ping: {error}") from error
+
+
+def _has_input(dbapi_connection: Any) -> bool:
+    """Whether the server has sent something to an idle connection; True when that cannot be told."""
+    try:
+        readable, _, _ = io_select.select([dbapi_connection.fileno()], [], [], 0)
+    except Exception:  # a closed connection, or a descriptor select() cannot watch: let the ping decide
+        return True
+    return bool(readable)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -53,7 +93,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    """One transaction: commit() makes everything visible at once; leaving without commit() undoes it all."""
+    """One transaction: commit() makes everything visible at once; leaving without commit() undoes it all.
+
+    A read-only unit of work on PostgreSQL reads outside a transaction: under READ COMMITTED a transaction gives
+    reads nothing more (each statement sees what was committed when it started, in a transaction or not), and its
+    BEGIN and ROLLBACK would be two of a quote's few round trips. On SQLite a read transaction keeps one snapshot.
+    """
 
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
@@ -63,6 +108,8 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.conn = self.engine.connect()
         self.conn.info["read_only"] = self.read_only
+        if self.read_only and not self.is_sqlite:
+            self.conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the connection goes back
         self.conn.begin()
         return self
 
@@ -80,7 +127,8 @@ class UnitOfWork:
 
     def lock_account(self, account_id: int) -> Row[Any] | None:
         """The account row, locked until the end of the transaction (SQLite already holds the write lock)."""
-        query = select(t.accounts).where(t.accounts.c.account_id == account_id)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-        return self.conn.execute(query).first()
+        return self.conn.execute(_LOCK_ACCOUNT, {"account_id": account_id}).first()
+
+
+# SQLite compiles FOR UPDATE to nothing: its writing transactions hold the database's write lock from BEGIN.
+_LOCK_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("account_id")).with_for_update()

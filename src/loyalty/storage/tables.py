@@ -105,6 +105,9 @@ accounts = Table(
     Column("balance", BigInteger, nullable=False, default=0),
     Column("debt", BigInteger, nullable=False, default=0),  # points owed after a return found them spent
     Column("seq", BigInteger, nullable=False, default=0),  # last account-local entry/lot number
+    # No reservation of the account holds points after this instant (null: none ever did). reserve() keeps it at
+    # or after the end of every hold, so a checkout skips the query for held points when it has passed.
+    Column("hold_until", UTCDateTime),
 )
 
 ledger_entries = Table(
@@ -276,4 +279,34 @@ tier_history = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("qualifying_value", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+viewed_products = Table(
+    "viewed_products",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("sku", String(200), primary_key=True),
+    Column("viewed_at", UTCDateTime, nullable=False),  # the latest view
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("segment_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # rule | static
+    Column("definition", JSON, nullable=False),  # a rule segment's conditions; {} for a static list
+    Column("member_count", BigInteger, nullable=False, default=0),
+    Column("computed_at", UTCDateTime),  # the instant the members were computed as of (static: uploaded)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Who is in which segment, keyed by account like every hot table; the index lists a segment's members.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("segment_id", String(64), ForeignKey("segments.segment_id"), primary_key=True),
+    Index("ix_segment_members_segment_id_account_id", "segment_id", "account_id"),
 )
