@@ -53,11 +53,8 @@ def _confirm(request: Request, key: access.ApiKey, order_body: dict[str, Any] | 
     confirmed: list[dict[str, Any]] = []
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
-        fresh = not checkout.order_exists(uow, order_id) or checkout.is_reserved(uow, order_id)
-        result = checkout.confirm(uow, order, now, order_key=order_id)
-        if fresh:
-            confirmed.append(result)
-        return result
+        confirmed.clear()  # a retried transaction starts again
+        return checkout.confirm(uow, order, now, order_key=order_id, confirmed=confirmed)
 
     response = deps.idempotent(request, key, order_body, 200, run)
     for result in confirmed:

@@ -107,10 +107,15 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
 
 
 def confirm(
-    uow: UnitOfWork, request: OrderRequest | None, now: datetime, order_key: str | None = None
+    uow: UnitOfWork,
+    request: OrderRequest | None,
+    now: datetime,
+    order_key: str | None = None,
+    confirmed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Record the order and its points exactly once. A retry with the same body returns the first result; the
-    same id with another body is a Conflict that changes nothing. Without a body it confirms a reservation."""
+    same id with another body is a Conflict that changes nothing. Without a body it confirms a reservation.
+    When this call (not an earlier one) confirmed the order, its result is also appended to `confirmed`."""
     if request is None:
         existing = _find(uow, order_key or "")
         if existing is None:
@@ -174,6 +179,8 @@ def confirm(
     if account:
         account.flush()
         tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
+    if confirmed is not None:
+        confirmed.append(result)
     return result
 
 
@@ -397,8 +404,3 @@ def get_order(uow: UnitOfWork, order_key: str) -> dict[str, Any]:
         "returned": returned,
         "entries": entries,
     }
-
-
-def is_reserved(uow: UnitOfWork, order_key: str) -> bool:
-    order = _find(uow, order_key)
-    return order is not None and order.status == "reserved"
