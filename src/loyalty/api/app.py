@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalty.api import errors, events, jobs, members, metrics, orders, program, segments
 from loyalty.storage.database import make_engine
@@ -55,6 +56,56 @@ def configure_logging() -> None:
         logger.propagate = False
 
 
+class Observe:
+    """Request ids, per-route metrics and one JSON log line per request, as a plain ASGI middleware (Starlette's
+    BaseHTTPMiddleware costs a task and a stream copy per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = (headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex)[:100]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            metrics.REQUESTS.labels(method, template, str(status)).inc()
+            metrics.LATENCY.labels(method, template).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": method,
+                        "path": scope.get("path"),
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "key_id": state.get("key_id"),
+                    }
+                },
+            )
+
+
 def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
     app = FastAPI(title="Loyalty API", version="1.0.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.engine = engine or make_engine()
@@ -77,33 +128,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     _with_problem_schema(app)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id[:100]
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        metrics.LATENCY.labels(request.method, template).observe(elapsed)
-        response.headers["X-Request-ID"] = request.state.request_id
-        access_log.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": request.state.request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "route": template,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                    "key_id": getattr(request.state, "key_id", None),
-                }
-            },
-        )
-        return response
+    app.add_middleware(Observe)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
