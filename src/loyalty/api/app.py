@@ -178,28 +178,6 @@ def _with_problem_schema(app: FastAPI) -> None:
         schemas["Problem"] = problem
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        app.openapi_schema = document
-        return document
-
-    app.openapi = build  # type: ignore[method-assign]
-
-
-def _with_problem_schema(app: FastAPI) -> None:
-    """Every error is problem+json: drop FastAPI's default 422 schema and register ours."""
-    from fastapi.openapi.utils import get_openapi
-
-    from loyalty.api.schemas import Problem
-
-    def build() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(problem.pop("$defs", {}))
-        schemas["Problem"] = problem
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 # FastAPI adds its own 422 schema; ours is problem+json

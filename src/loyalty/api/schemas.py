@@ -22,6 +22,21 @@ Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+ENTRY_EXAMPLE: dict[str, Any] = {
+    "entry_no": 4,
+    "kind": "earn",
+    "points": 500,
+    "occurred_at": "2026-11-23T09:00:00+00:00",
+    "program_version": 1,
+    "rule": "base",
+    "order_id": "A-1001",
+    "return_id": None,
+    "event_id": None,
+    "operator": None,
+    "reason": None,
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -286,21 +301,7 @@ class OrderDetail(BaseModel):
                     "member_id": 1,
                     "result": None,
                     "returned": {"1": 0},
-                    "entries": [
-                        {
-                            "entry_no": 4,
-                            "kind": "earn",
-                            "points": 500,
-                            "occurred_at": "2026-11-23T09:00:00+00:00",
-                            "program_version": 1,
-                            "rule": "base",
-                            "order_id": "A-1001",
-                            "return_id": None,
-                            "event_id": None,
-                            "operator": None,
-                            "reason": None,
-                        }
-                    ],
+                    "entries": [ENTRY_EXAMPLE],
                 }
             ]
         }
@@ -483,21 +484,7 @@ class EntryPage(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "entries": [
-                        {
-                            "entry_no": 4,
-                            "kind": "earn",
-                            "points": 500,
-                            "occurred_at": "2026-11-23T09:00:00+00:00",
-                            "program_version": 1,
-                            "rule": "base",
-                            "order_id": "A-1001",
-                            "return_id": None,
-                            "event_id": None,
-                            "operator": None,
-                            "reason": None,
-                        }
-                    ],
+                    "entries": [ENTRY_EXAMPLE],
                     "next_cursor": "4",
                 }
             ]

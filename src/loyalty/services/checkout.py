@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Insert, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from loyalty.domain.checkout import Quote, quote
+from loyalty.domain.checkout import Cart, Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.program import Program, ProgramVersion
@@ -36,14 +36,7 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     available = 0
     if account is not None:
         available = account.spendable(request.occurred_at, except_order=request.order_key)
-    q = quote(
-        version.program,
-        cart,
-        available=available,
-        requested=request.points,
-        is_member=member_id is not None,
-        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
-    )
+    q = _quote(uow, version.program, cart, member_id, available, request.points)
     result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
@@ -88,14 +81,7 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
         replay = _replay(existing, digest, "reserve")
         return replay if replay is not None else dict(existing.result)
     available = account.spendable(request.occurred_at, except_order=request.order_key)
-    q = quote(
-        version.program,
-        cart,
-        available=available,
-        requested=request.points,
-        is_member=True,
-        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
-    )
+    q = _quote(uow, version.program, cart, member_id, available, request.points)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
     raced = _insert_new(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
@@ -137,14 +123,7 @@ def confirm(
     if account is not None and request.points:
         account.lots()  # the spend draws from them: load them now, rather than count them and then load them
     available = account.spendable(request.occurred_at, except_order=request.order_key) if account else 0
-    q = quote(
-        version.program,
-        cart,
-        available=available,
-        requested=request.points,
-        is_member=account is not None,
-        member_attributes=member_attributes(uow, version.program, member_id, {line.sku for line in cart.lines}),
-    )
+    q = _quote(uow, version.program, cart, member_id, available, request.points)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
     spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
     if existing is None:
@@ -182,6 +161,19 @@ def confirm(
     if confirmed is not None:
         confirmed.append(result)
     return result
+
+
+def _quote(uow: UnitOfWork, program: Program, cart: Cart, member_id: int | None, available: int, points: int) -> Quote:
+    """The domain's quote, with what the program's conditions need to know about the member."""
+    attributes = member_attributes(uow, program, member_id, {line.sku for line in cart.lines})
+    return quote(
+        program,
+        cart,
+        available=available,
+        requested=points,
+        is_member=member_id is not None,
+        member_attributes=attributes,
+    )
 
 
 def member_attributes(
