@@ -5,14 +5,16 @@ customer was shown and the price charged never differ by a rounding."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from loyalty.domain.allocation import allocate
+from loyalty.domain.campaigns import Campaign, Stacking, by_priority
 from loyalty.domain.errors import FieldProblem, InsufficientPoints, InvalidInput
 from loyalty.domain.money import format_money, round_points
-from loyalty.domain.program import Program
+from loyalty.domain.program import Program, RedemptionPolicy
 from loyalty.domain.rules import OrderContext
 
 
@@ -129,11 +131,14 @@ def quote(
     requested: int,
     is_member: bool,
     member_attributes: dict[str, object] | None = None,
+    campaigns: Sequence[Campaign] = (),
+    campaign_limits: Mapping[str, int] | None = None,
 ) -> Quote:
     """Price `cart` for a member who has `available` spendable points and asks to pay `requested` of them.
 
     Asking for more than `available` is an error; asking for more than the policy allows is limited to the
-    maximum and explained. Points applied never exceed any line's amount; earned and applied points are
+    maximum and explained. `campaigns` are those that may apply (the quote checks their time box, audience and
+    conditions); `campaign_limits` are the points each may still give (budget and the member's cap). Points applied never exceed any line's amount; earned and applied points are
     allocated to lines by largest remainder and add up to the order's totals exactly.
     """
     cart.validate()
@@ -147,7 +152,20 @@ def quote(
     total = sum(amounts)
     money = program.point_value
     reasons: list[Reason] = []
-    policy_max = _max_payable(program, cart, amounts, total, is_member, reasons)
+    context = OrderContext(
+        cart.occurred_at,
+        cart.occurred_at.astimezone(program.timezone).date(),
+        cart.channel,
+        cart.store,
+        total,
+        is_member,
+        money,
+        program.exponent,
+        member_attributes or {},
+    )
+    ranked = by_priority(list(campaigns))
+    policy = _redemption_policy(program, ranked, context, reasons)
+    policy_max = _max_payable(program, policy, cart, amounts, total, is_member, reasons)
     max_points = min(policy_max, available)
     applied = min(requested, max_points)
     if requested > max_points and requested <= available:
@@ -164,18 +182,7 @@ def quote(
         for line, a in zip(cart.lines, amounts, strict=True)
     ]
     spent = allocate(applied, eligible, [a // money for a in eligible]) if applied else [0] * len(amounts)
-    context = OrderContext(
-        cart.occurred_at,
-        cart.occurred_at.astimezone(program.timezone).date(),
-        cart.channel,
-        cart.store,
-        total,
-        is_member,
-        money,
-        program.exponent,
-        member_attributes or {},
-    )
-    earned = _earn(program, cart, amounts, spent, applied, context, reasons)
+    earned = _earn(program, cart, amounts, spent, applied, context, reasons, ranked, campaign_limits or {})
     lines = tuple(
         QuoteLine(
             line.line_id,
@@ -206,10 +213,36 @@ def quote(
     )
 
 
-def _max_payable(
-    program: Program, cart: Cart, amounts: list[int], total: int, is_member: bool, reasons: list[Reason]
-) -> int:
+def _redemption_policy(
+    program: Program, ranked: list[Campaign], context: OrderContext, reasons: list[Reason]
+) -> RedemptionPolicy:
+    """The program's redemption policy, changed by the highest-priority redemption campaign in force."""
     policy = program.redemption
+    for campaign in ranked:
+        change = campaign.redemption
+        if change is None or campaign.reaches(context, program.timezone) or campaign.blocks_order(context):
+            continue
+        parts = []
+        if change.max_share is not None:
+            policy = replace(policy, max_share=change.max_share)
+            parts.append(f"points can pay up to {(change.max_share * 100).normalize():f}% of the order")
+        if change.min_check is not None:
+            policy = replace(policy, min_check=change.min_check)
+            parts.append(f"from {format_money(change.min_check, program.exponent)} {program.currency}")
+        reasons.append(Reason(campaign.source, "applied", f"{campaign.name}: {', '.join(parts)}"))
+        break
+    return policy
+
+
+def _max_payable(
+    program: Program,
+    policy: RedemptionPolicy,
+    cart: Cart,
+    amounts: list[int],
+    total: int,
+    is_member: bool,
+    reasons: list[Reason],
+) -> int:
     if not is_member:
         reasons.append(Reason("redemption", "blocked", "not a member: the order cannot be paid with points"))
         return 0
@@ -255,6 +288,8 @@ def _earn(
     applied: int,
     context: OrderContext,
     reasons: list[Reason],
+    campaigns: list[Campaign],
+    limits: Mapping[str, int],
 ) -> list[list[RulePoints]]:
     earned: list[list[RulePoints]] = [[] for _ in amounts]
     policy = program.earning
@@ -302,6 +337,8 @@ def _earn(
             if part:
                 earned[i].append(RulePoints(rule.id, part))
         _tier_bonus(program, rule.name, points, parts, context, earned, reasons)
+    if any(c.earns for c in campaigns):
+        _campaigns_earn(program, cart, base, context, campaigns, limits, earned, reasons)
     return earned
 
 
@@ -334,3 +371,119 @@ def _tier_bonus(
 def _tier_id(context: OrderContext) -> str | None:
     tier = context.member_attributes.get("tier")
     return tier if isinstance(tier, str) else None
+
+
+@dataclass
+class _Candidate:
+    campaign: Campaign
+    parts: list[int]
+    message: str
+
+    @property
+    def points(self) -> int:
+        return sum(self.parts)
+
+
+def _campaigns_earn(
+    program: Program,
+    cart: Cart,
+    base: list[int],
+    context: OrderContext,
+    campaigns: list[Campaign],
+    limits: Mapping[str, int],
+    earned: list[list[RulePoints]],
+    reasons: list[Reason],
+) -> None:
+    """Add what the earning campaigns in force give, by the stacking policy in `loyalty.domain.campaigns`.
+    `earned` holds what the program's rules (and the tier) gave each line; it is changed in place."""
+    rounding, exponent, currency = program.earning.rounding, program.exponent, program.currency
+    rule_points = [sum(p.points for p in parts if not p.rule_id.startswith("tier:")) for parts in earned]
+    candidates: list[_Candidate] = []
+    for campaign in campaigns:
+        if not campaign.earns or campaign.reaches(context, program.timezone) is not None:
+            continue  # not in force for this order or not aimed at this member: nothing to explain
+        blocked = campaign.blocks_order(context)
+        if blocked is not None:
+            reasons.append(Reason(campaign.source, "blocked", f"{campaign.name}: {blocked}"))
+            continue
+        admitted = [campaign.admits_line(line, context) for line in cart.lines]
+        if campaign.multiplier is not None:
+            weights = [p if ok else 0 for p, ok in zip(rule_points, admitted, strict=True)]
+            points = round_points(Decimal(sum(weights)) * (campaign.multiplier - 1), rounding)
+            how = f"×{campaign.multiplier.normalize():f} on {sum(weights)} points of the program's rules"
+        else:
+            assert campaign.effect is not None
+            weights = [b if ok else 0 for b, ok in zip(base, admitted, strict=True)]
+            points = round_points(campaign.effect.points(sum(weights), context), rounding) if sum(weights) else 0
+            how = f"{campaign.effect.describe(context)} of {format_money(sum(weights), exponent)} {currency}"
+        if points <= 0:
+            continue
+        if campaign.max_points_per_order is not None and points > campaign.max_points_per_order:
+            points = campaign.max_points_per_order
+            reasons.append(
+                Reason(campaign.source, "limited", f"{campaign.name}: capped at {points} points per order", points)
+            )
+        left = limits.get(campaign.id)
+        if left is not None and points > left:
+            points = max(left, 0)
+            reasons.append(
+                Reason(campaign.source, "limited", f"{campaign.name}: {_limit_reason(campaign, points)}", points)
+            )
+            if points == 0:
+                continue
+        candidates.append(_Candidate(campaign, allocate(points, weights), f"{campaign.name}: {how}"))
+    exclusive = [c for c in candidates if c.campaign.stacking is Stacking.EXCLUSIVE]
+    if exclusive:
+        winner = exclusive[0]
+        for other in candidates:
+            if other is not winner:
+                message = f"{other.campaign.name}: {winner.campaign.name} is exclusive"
+                reasons.append(Reason(other.campaign.source, "blocked", message))
+        candidates = [winner]
+    _best_per_line(candidates, earned, reasons)
+    for candidate in candidates:
+        if candidate.points == 0:
+            continue
+        reasons.append(Reason(candidate.campaign.source, "applied", candidate.message, candidate.points))
+        for i, part in enumerate(candidate.parts):
+            if part:
+                earned[i].append(RulePoints(candidate.campaign.source, part))
+
+
+def _limit_reason(campaign: Campaign, left: int) -> str:
+    if campaign.budget is not None and campaign.per_member_cap is not None:
+        return f"its budget and the member's cap leave {left} points"
+    if campaign.budget is not None:
+        return f"its budget leaves {left} points"
+    return f"the member's cap of {campaign.per_member_cap} points leaves {left}"
+
+
+def _best_per_line(candidates: list[_Candidate], earned: list[list[RulePoints]], reasons: list[Reason]) -> None:
+    """Best one wins, line by line: the program's points on a line against each `best` campaign's; the first of
+    equals keeps the line, and the program comes first."""
+    best = [c for c in candidates if c.campaign.stacking is Stacking.BEST]
+    if not best:
+        return
+    for i, parts in enumerate(earned):
+        program_points = sum(p.points for p in parts)
+        top = max(best, key=lambda c: c.parts[i])  # max keeps the first of equals: the higher priority
+        winner = top if top.parts[i] > program_points else None
+        if winner is not None and parts:
+            replaced = ", ".join(sorted({p.rule_id for p in parts}))
+            reasons.append(
+                Reason(
+                    "stacking",
+                    "applied",
+                    f"line {i + 1}: {winner.campaign.name} gives more than {replaced}, which it replaces",
+                    -program_points,
+                )
+            )
+            earned[i] = []
+        for candidate in best:
+            if candidate is not winner:
+                candidate.parts[i] = 0
+    for candidate in best:
+        if candidate.points == 0:
+            reasons.append(
+                Reason(candidate.campaign.source, "blocked", f"{candidate.campaign.name}: other rules give more")
+            )
