@@ -125,7 +125,7 @@ def test_the_seed_offer_ten_percent_instead_of_five_from_1000_roubles() -> None:
     member = {"segments": frozenset({"usual-800"})}
     q = price(cart(("1200", "x")), offer, **member)
     assert q.points_to_earn == 120 and by_source(q) == {"offer:avg-check": 120}
-    assert [r for r in q.reasons if r.source == "stacking"][0].points == -60
+    assert next(r for r in q.reasons if r.source == "stacking").points == -60
     below = price(cart(("900", "x")), offer, **member)
     assert by_source(below) == {"base": 45}
     assert any(r.source == "offer:avg-check" and r.outcome == "blocked" for r in below.reasons)

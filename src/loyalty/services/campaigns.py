@@ -488,3 +488,44 @@ def record_given(uow: UnitOfWork, offer: Offerings, account_id: int, q: Quote) -
                     set_={"points": t.campaign_member_usage.c.points + points},
                 )
             )
+
+
+def apply(uow: UnitOfWork, document: Mapping[str, Any], now: datetime) -> dict[str, list[str]]:
+    """Create or change every campaign and offer of a file (`campaigns:` and `offers:` lists), all or nothing:
+    each problem is reported with its place in the file. One whose definition is unchanged keeps its revision."""
+    problems: list[FieldProblem] = []
+    outcome: dict[str, list[str]] = {"created": [], "changed": [], "unchanged": []}
+    unknown = set(document) - {"campaigns", "offers"}
+    for key in sorted(unknown):
+        problems.append(FieldProblem(key, "unknown section; expected campaigns and/or offers"))
+    for section, personal in (("campaigns", False), ("offers", True)):
+        items = document.get(section) or []
+        if not isinstance(items, list):
+            problems.append(FieldProblem(section, "must be a list of definitions"))
+            continue
+        for i, item in enumerate(items):
+            try:
+                outcome[_apply_one(uow, item, now, personal)].append(f"{_label(personal)}:{item['id']}")
+            except InvalidInput as error:
+                problems.extend(FieldProblem(f"{section}[{i}].{p.path}".rstrip("."), p.reason) for p in error.problems)
+            except (Conflict, NotFound) as error:
+                problems.append(FieldProblem(f"{section}[{i}]", str(error)))
+    if problems:
+        raise InvalidInput(problems)
+    return outcome
+
+
+def _apply_one(uow: UnitOfWork, item: object, now: datetime, personal: bool) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise InvalidInput.at("id", "each definition is a mapping with an id")
+    row = _row(uow, item["id"])
+    if row is None:
+        create(uow, item, now, personal=personal)
+        return "created"
+    if row.kind != _label(personal):
+        raise Conflict(f"{item['id']} is already a{'n' if row.kind == 'offer' else ''} {row.kind}")
+    _, stored, _ = _read(uow, item, now, personal, row.revision)
+    if stored == row.definition and not (isinstance(stored.get("audience"), dict) and "members" in stored["audience"]):
+        return "unchanged"
+    update(uow, item["id"], item, now, personal=personal)
+    return "changed"
