@@ -208,10 +208,9 @@ def _row(uow: UnitOfWork, campaign_id: str, *, personal: bool | None = None, loc
 
 def _view(uow: UnitOfWork, row: Row[Any]) -> dict[str, Any]:
     given = uow.conn.execute(
-        select(
-            func.coalesce(func.sum(t.ledger_entries.c.points), 0),
-            func.count(func.distinct(t.ledger_entries.c.account_id)),
-        ).where(t.ledger_entries.c.rule_id == f"{row.kind}:{row.campaign_id}")
+        select(func.coalesce(func.sum(t.campaign_member_usage.c.points), 0), func.count()).where(
+            t.campaign_member_usage.c.campaign_id == row.campaign_id
+        )
     ).one()
     view = {
         "id": row.campaign_id,
@@ -465,7 +464,8 @@ def lock_budgets(uow: UnitOfWork, offer: Offerings, q: Quote) -> dict[str, int] 
 
 
 def record_given(uow: UnitOfWork, offer: Offerings, account_id: int, q: Quote) -> None:
-    """Count what a confirmed order got from budgeted and capped campaigns."""
+    """Count what a confirmed order got from each campaign: against its budget, and per member (for the cap and
+    the campaign's figures)."""
     earned = q.earned_by_rule
     for campaign in offer.campaigns:
         points = earned.get(campaign.source, 0)
@@ -477,17 +477,19 @@ def record_given(uow: UnitOfWork, offer: Offerings, account_id: int, q: Quote) -
                 .where(t.campaigns.c.campaign_id == campaign.id)
                 .values(budget_used=t.campaigns.c.budget_used + points)
             )
-        if campaign.per_member_cap is not None:
-            insert = postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert
-            statement = insert(t.campaign_member_usage).values(
-                account_id=account_id, campaign_id=campaign.id, points=points
-            )
-            uow.conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["account_id", "campaign_id"],
-                    set_={"points": t.campaign_member_usage.c.points + points},
-                )
-            )
+        uow.conn.execute(
+            _ADD_USAGE[uow.conn.dialect.name], {"account_id": account_id, "campaign_id": campaign.id, "points": points}
+        )
+
+
+# Built once: one per confirm that earns from a campaign.
+_ADD_USAGE = {
+    name: (statement := insert(t.campaign_member_usage)).on_conflict_do_update(
+        index_elements=["account_id", "campaign_id"],
+        set_={"points": t.campaign_member_usage.c.points + statement.excluded.points},
+    )
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 def apply(uow: UnitOfWork, document: Mapping[str, Any], now: datetime) -> dict[str, list[str]]:

@@ -71,9 +71,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", "campaign_id", name=op.f("pk_campaign_member_usage")),
     )
+    with op.batch_alter_table("campaign_member_usage", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_member_usage_campaign_id", ["campaign_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaign_member_usage", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_member_usage_campaign_id")
     op.drop_table("campaign_member_usage")
     with op.batch_alter_table("campaign_members", schema=None) as batch_op:
         batch_op.drop_index("ix_campaign_members_campaign_id_account_id")
