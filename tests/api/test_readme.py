@@ -57,7 +57,10 @@ def test_every_readme_example_runs(server: Any, engine: Engine) -> None:
         uow.commit()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for method, path, headers, body, status, expected in readme_examples():
-            headers = {k: v.replace("$CHECKOUT_KEY", server.checkout) for k, v in headers.items()}
+            headers = {
+                k: v.replace("$CHECKOUT_KEY", server.checkout).replace("$ADMIN_KEY", server.admin)
+                for k, v in headers.items()
+            }
             response = client.request(method, path, headers=headers, json=body)
             assert response.status_code == status, f"{method} {path}: {response.text}"
             assert contains(response.json(), expected), f"{method} {path}:\n{json.dumps(response.json(), indent=1)}"

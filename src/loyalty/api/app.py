@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loyalty.api import errors, events, jobs, members, metrics, orders, program, segments
+from loyalty.api import campaigns, errors, events, jobs, members, metrics, orders, program, segments
 from loyalty.storage.database import make_engine
 
 access_log = logging.getLogger("loyalty.access")
@@ -121,7 +121,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         409: "Conflicts with what is recorded (same id, other body; wrong state; a cap reached)",
         422: "Invalid input: each field's path and reason",
     }
-    for router in (members.router, orders.router, events.router, program.router, jobs.router, segments.router):
+    routers = (members, orders, events, program, jobs, segments, campaigns)
+    for router in (module.router for module in routers):
         app.include_router(
             router, responses={code: {"description": text, "content": problem_ref} for code, text in documented.items()}
         )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 
 from loyalty.api import deps, schemas
-from loyalty.services import access, audit, birthdays, jobs, tiers
+from loyalty.services import access, audit, birthdays, jobs, referrals, tiers, winback
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
@@ -21,11 +21,13 @@ Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
     summary="Run a job as of an instant",
     description="`activate` records lots whose pending period ended; `expire` writes off expired points; `tiers` "
     "re-evaluates every member's tier (downgrades happen only here); `birthdays` grants the birthday bonus "
-    "to the members whose birthday it is. "
+    "to the members whose birthday it is; `referrals` rewards the referrers whose referred member's first order "
+    "is past its return window (`rewarded`: how many); `win-back` grants the program's win-back points to the "
+    "members inactive long enough (`granted`: how many). "
     "Running a job again as of the same instant changes nothing.",
 )
 def run_job(
-    job: Literal["activate", "expire", "tiers", "birthdays"],
+    job: Literal["activate", "expire", "tiers", "birthdays", "referrals", "win-back"],
     request: Request,
     _: Admin,
     body: schemas.JobRequest | None = None,
@@ -37,6 +39,10 @@ def run_job(
         return {"job": job, "as_of": as_of.isoformat(), **birthdays.grant_gifts(engine, as_of, now)}
     if job == "tiers":
         return {"job": job, "as_of": as_of.isoformat(), **tiers.reevaluate(engine, as_of, now)}
+    if job == "win-back":
+        return {"job": job, "as_of": as_of.isoformat(), **winback.run(engine, as_of, now)}
+    if job == "referrals":
+        return {"job": job, "as_of": as_of.isoformat(), "rewarded": referrals.run(engine, as_of, now)}
     result = jobs.activate(engine, as_of, now) if job == "activate" else jobs.expire(engine, as_of, now)
     return {"job": job, "as_of": as_of.isoformat(), **result}
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, schemas
 from loyalty.api.errors import ApiError
 from loyalty.domain.errors import InvalidInput
-from loyalty.services import access, members, tiers
+from loyalty.services import access, members, referrals, tiers
 from loyalty.services import ledger as ledger_service
 from loyalty.storage.database import UnitOfWork
 
@@ -27,7 +27,8 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
     response_model=schemas.Member,
     summary="Register a member",
     description="Creates the member with its identifiers and consents and grants the program's registration "
-    "bonus. Accepts an `Idempotency-Key` header.",
+    "bonus. With a `referral_code` (another member's code), records the referral and grants the new member's "
+    "referral bonus; an unknown code is refused and nothing is stored. Accepts an `Idempotency-Key` header.",
 )
 def create_member(body: schemas.NewMember, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_none=True)
@@ -112,7 +113,8 @@ def update_member(member_id: MemberId, body: schemas.MemberUpdate, request: Requ
     "/{member_id}/balance",
     response_model=schemas.Balance,
     summary="Get a member's points",
-    description="Balance, spendable now, pending, held by reservations, debt and the next expiry dates.",
+    description="Balance, spendable now, pending, held by reservations, debt and the next expiry dates; "
+    "`restricted` lists the spendable points that can pay only part of an order (win-back points).",
 )
 def balance(member_id: MemberId, request: Request) -> dict[str, Any]:
     _member(request, member_id)
@@ -154,6 +156,41 @@ def entries(
     more = len(page) > limit
     page = page[:limit]
     return {"entries": page, "next_cursor": str(page[-1]["entry_no"]) if more else None}
+
+
+@router.post(
+    "/{member_id}/referral",
+    status_code=201,
+    response_model=schemas.Referral,
+    summary="Add the code of the member who referred this one",
+    description="Within the program's `attach_within_days` of registering and before the member's first confirmed "
+    "order, grants the new member's referral bonus. The member's own code and a referrer the member referred "
+    "(directly or through others) are refused (422); a member who already has another referrer, or who is too "
+    "late, gets 409. Sending the same code again returns the referral unchanged. Accepts an `Idempotency-Key`.",
+)
+def attach_referral(member_id: MemberId, body: schemas.ReferralAttach, request: Request, key: Checkout) -> JSONResponse:
+    now = deps.now(request)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        _existing(uow, member_id)
+        return referrals.attach(uow, member_id, body.code, now)
+
+    return deps.idempotent(request, key, body.model_dump(), 201, run)
+
+
+@router.get(
+    "/{member_id}/referrals",
+    response_model=schemas.ReferralList,
+    summary="List the members a member referred",
+    description="Oldest first, each pending (waiting for the referred member's first order to pass its return "
+    "window), rewarded or void (with the reason, e.g. the referrer's cap), with counts by status and the points "
+    "earned. With a checkout key, or the member's own token.",
+)
+def referred(member_id: MemberId, request: Request) -> dict[str, Any]:
+    _member(request, member_id)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        _existing(uow, member_id)
+        return referrals.referred_by(uow, member_id)
 
 
 @router.post(

@@ -49,6 +49,17 @@ class Strict(BaseModel):
         return value
 
 
+ReferralCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="A member's referral code; case, spaces and dashes do not matter",
+        examples=["K7QM2XHD"],
+    ),
+]
+
+
 class MemberRef(Strict):
     """Exactly one way to name the member."""
 
@@ -282,6 +293,9 @@ class Entry(BaseModel):
     event_id: str | None
     operator: str | None
     reason: str | None
+    details: dict[str, Any] | None = Field(
+        None, description="More on what produced the entry, such as the campaign revision that gave the points"
+    )
 
 
 class OrderDetail(BaseModel):
@@ -324,6 +338,9 @@ class NewMember(Strict):
     external_id: Identifier | None = None
     consents: Consents | None = None
     source: Annotated[str, Field(max_length=100)] | None = Field(None, description="Where consents were given")
+    referral_code: ReferralCode | None = Field(
+        None, description="The code of the member who referred this one: the new member gets the referral bonus"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -337,6 +354,7 @@ class NewMember(Strict):
                     "email": "anna@example.com",
                     "consents": {"personal_data": True, "email": True, "sms": False},
                     "source": "web-signup",
+                    "referral_code": "K7QM2XHD",
                 }
             ]
         },
@@ -368,6 +386,7 @@ class Member(BaseModel):
     gender: str | None
     birth_date: str | None
     registered_at: str
+    referral_code: str | None = Field(description="The code this member shares to refer others")
     identifiers: dict[str, str]
     consents: dict[str, Consent]
 
@@ -380,8 +399,100 @@ class Member(BaseModel):
                     "gender": "female",
                     "birth_date": "1990-05-17",
                     "registered_at": "2026-11-23T09:00:00+00:00",
+                    "referral_code": "K7QM2XHD",
                     "identifiers": {"phone": "+79123456789"},
                     "consents": {"email": {"granted": True, "at": "2026-11-23T09:00:00+00:00", "source": "web-signup"}},
+                }
+            ]
+        }
+    )
+
+
+class ReferralAttach(Strict):
+    code: ReferralCode
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "K7QM2XHD"}]})
+
+
+class Referral(BaseModel):
+    """A member's referral, seen from the member who was referred."""
+
+    member_id: int
+    referrer_id: int
+    code: str
+    status: Literal["pending", "rewarded", "void"]
+    program_version: int = Field(description="The version whose referral terms apply")
+    created_at: str
+    new_member_points: int = Field(description="Points the referred member got")
+    settled_at: str | None = Field(description="When the referral became rewarded or void")
+    order_id: str | None = Field(description="The referred member's order that qualified")
+    referrer_points: int = Field(description="Points the referrer got")
+    reason: str | None = Field(description='Why a referral is void, e.g. "cap reached"')
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 2,
+                    "referrer_id": 1,
+                    "code": "K7QM2XHD",
+                    "status": "pending",
+                    "program_version": 1,
+                    "created_at": "2026-11-23T09:00:00+00:00",
+                    "new_member_points": 300,
+                    "settled_at": None,
+                    "order_id": None,
+                    "referrer_points": 0,
+                    "reason": None,
+                }
+            ]
+        }
+    )
+
+
+class ReferredMember(BaseModel):
+    member_id: int
+    status: Literal["pending", "rewarded", "void"]
+    created_at: str
+    settled_at: str | None
+    order_id: str | None
+    points: int = Field(description="Points this referral gave the referrer")
+    reason: str | None
+
+
+class ReferralList(BaseModel):
+    member_id: int
+    counts: dict[str, int] = Field(description="Referrals by status: pending, rewarded, void")
+    points: int = Field(description="Points the member got for referrals in all")
+    referrals: list[ReferredMember]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 1,
+                    "counts": {"pending": 1, "rewarded": 1, "void": 0},
+                    "points": 500,
+                    "referrals": [
+                        {
+                            "member_id": 2,
+                            "status": "rewarded",
+                            "created_at": "2026-11-01T09:00:00+00:00",
+                            "settled_at": "2026-11-20T00:00:00+00:00",
+                            "order_id": "A-2001",
+                            "points": 500,
+                            "reason": None,
+                        },
+                        {
+                            "member_id": 3,
+                            "status": "pending",
+                            "created_at": "2026-11-23T09:00:00+00:00",
+                            "settled_at": None,
+                            "order_id": None,
+                            "points": 0,
+                            "reason": None,
+                        },
+                    ],
                 }
             ]
         }
@@ -448,6 +559,12 @@ class Expiry(BaseModel):
     points: int
 
 
+class RestrictedPoints(BaseModel):
+    points: int = Field(description="Spendable points of this kind")
+    max_share_percent: str = Field(description="The most of an order's eligible amount these points can pay, in %")
+    expires_at: str | None = Field(description="When they burn")
+
+
 class Balance(BaseModel):
     member_id: int
     balance: int = Field(description="All points: available + pending + held + not yet written off − debt")
@@ -457,19 +574,30 @@ class Balance(BaseModel):
     expired_not_yet_written_off: int
     debt: int
     next_expiries: list[Expiry]
+    restricted: list[RestrictedPoints] = Field(
+        default_factory=list,
+        description="Spendable points with a limit of their own (win-back points), part of the balance: each group "
+        "can pay at most its share of an order, whatever the program allows; soonest-expiring first",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "member_id": 1,
-                    "balance": 1000,
-                    "available": 500,
+                    "balance": 1500,
+                    "available": 1000,
                     "pending": 500,
                     "held": 0,
                     "expired_not_yet_written_off": 0,
                     "debt": 0,
-                    "next_expiries": [{"expires_at": "2027-11-23T09:00:00+00:00", "points": 1000}],
+                    "next_expiries": [
+                        {"expires_at": "2026-12-07T09:00:00+00:00", "points": 500},
+                        {"expires_at": "2027-11-23T09:00:00+00:00", "points": 1000},
+                    ],
+                    "restricted": [
+                        {"points": 500, "max_share_percent": "50", "expires_at": "2026-12-07T09:00:00+00:00"}
+                    ],
                 }
             ]
         }
@@ -684,10 +812,15 @@ class JobResult(BaseModel):
     downgraded: int | None = None
     lots: int | None = None
     accounts: int | None = None
+    rewarded: int | None = Field(None, description="referrals: the referrals whose referrer was rewarded")
+    granted: int | None = Field(None, description="win-back: the members who got win-back points")
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"job": "expire", "as_of": "2026-11-30T20:59:59+00:00", "points": 12500, "accounts": 31}]
+            "examples": [
+                {"job": "expire", "as_of": "2026-11-30T20:59:59+00:00", "points": 12500, "accounts": 31},
+                {"job": "win-back", "as_of": "2026-11-30T07:00:00+00:00", "granted": 12, "points": 6000},
+            ]
         }
     )
 

@@ -36,6 +36,8 @@ app.add_typer(orders_app, name="orders")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(segments_app, name="segments")
+campaigns_app = typer.Typer(help="Campaigns and personal offers: apply a file, list.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 
 out = Console()
 err = Console(stderr=True)
@@ -181,7 +183,7 @@ def jobs_run(
     job: Annotated[
         str,
         typer.Argument(
-            help="activate (pending points become spendable), expire (burn points), tiers (re-evaluate tiers) or birthdays (birthday gifts)."
+            help="activate (pending points become spendable), expire (burn points), tiers (re-evaluate tiers), birthdays (birthday gifts), referrals (reward referrers) or win-back (points for inactive members)."
         ),
     ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Run as of this date (default: now).")] = None,
@@ -197,6 +199,18 @@ def jobs_run(
         gifts = birthdays.grant_gifts(engine, at, now)
         out.print(f"birthdays as of {at.isoformat()}: {gifts['points']} points to {gifts['members']} members")
         return
+    if job == "win-back":
+        from loyalty.services import winback
+
+        won = winback.run(engine, at, now)
+        out.print(f"win-back as of {at.isoformat()}: {won['points']} points to {won['granted']} members")
+        return
+    if job == "referrals":
+        from loyalty.services import referrals
+
+        rewarded = referrals.run(engine, at, now)
+        out.print(f"referrals as of {at.isoformat()}: {rewarded} rewarded")
+        return
     if job == "tiers":
         from loyalty.services import tiers
 
@@ -211,7 +225,7 @@ def jobs_run(
     elif job == "expire":
         result = jobs.expire(engine, at, now)
     else:
-        raise typer.BadParameter("must be activate, expire, tiers or birthdays", param_hint="JOB")
+        raise typer.BadParameter("must be activate, expire, tiers, birthdays, referrals or win-back", param_hint="JOB")
     out.print(
         f"{job} as of {at.isoformat()}: {result['points']} points in "
         + (f"{result['lots']} lots" if job == "activate" else f"{result['accounts']} accounts")
@@ -308,6 +322,38 @@ def segments_import_static(
     except LoyaltyError as error:
         _fail(error)
     out.print(f"Segment {segment['segment_id']} ({segment['name']}): {segment['member_count']} members")
+
+
+@campaigns_app.command("apply")
+def campaigns_apply(
+    file: Annotated[Path, typer.Argument(help="YAML or JSON with `campaigns:` and/or `offers:` lists.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Create or change the campaigns and offers a file defines, all or nothing; every problem is listed with its
+    place in the file. A changed definition becomes a new revision; an unchanged one is left as it is."""
+    from loyalty.services import campaigns
+
+    try:
+        document = programs.read_document_file(file)
+        with UnitOfWork(make_engine(database)) as uow:
+            outcome = campaigns.apply(uow, document, _now())
+            uow.commit()
+    except LoyaltyError as error:
+        _fail(error)
+    for what, ids in outcome.items():
+        out.print(f"{what}: {', '.join(ids) if ids else '-'}")
+
+
+@campaigns_app.command("list")
+def campaigns_list(
+    offers: Annotated[bool, typer.Option("--offers", help="List the personal offers instead.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """List the campaigns (or offers) with their revision, points given and budget left."""
+    from loyalty.services import campaigns
+
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(campaigns.list_campaigns(uow, personal=offers))
 
 
 @app.command("serve")

@@ -113,6 +113,8 @@ class Quote:
     expires_at: datetime | None
     lines: tuple[QuoteLine, ...]
     reasons: tuple[Reason, ...]
+    # Per `max_share` of restricted (win-back) points: the most of them this order may spend; the spend obeys it.
+    spend_caps: tuple[tuple[Decimal, int], ...] = ()
 
     @property
     def earned_by_rule(self) -> dict[str, int]:
@@ -133,6 +135,7 @@ def quote(
     member_attributes: dict[str, object] | None = None,
     campaigns: Sequence[Campaign] = (),
     campaign_limits: Mapping[str, int] | None = None,
+    restricted: Mapping[Decimal, int] | None = None,
 ) -> Quote:
     """Price `cart` for a member who has `available` spendable points and asks to pay `requested` of them.
 
@@ -140,6 +143,10 @@ def quote(
     maximum and explained. `campaigns` are those that may apply (the quote checks their time box, audience and
     conditions); `campaign_limits` are the points each may still give (budget and the member's cap). Points applied never exceed any line's amount; earned and applied points are
     allocated to lines by largest remainder and add up to the order's totals exactly.
+
+    `restricted` are the member's spendable points that carry their own limit (win-back points), per `max_share`;
+    they are part of `available`. Those of a share pay at most that part of the eligible amount, whatever the
+    program allows; the quote's `spend_caps` tell the spend how many of each it may take.
     """
     cart.validate()
     if requested < 0:
@@ -167,6 +174,10 @@ def quote(
     policy = _redemption_policy(program, ranked, context, reasons)
     policy_max = _max_payable(program, policy, cart, amounts, total, is_member, reasons)
     max_points = min(policy_max, available)
+    spend_caps: tuple[tuple[Decimal, int], ...] = ()
+    if restricted:
+        max_points, spend_caps = _restricted_max(program, policy, cart, amounts, available, restricted, max_points)
+        reasons.extend(_restricted_reasons(restricted, spend_caps, available, max_points, policy_max))
     applied = min(requested, max_points)
     if requested > max_points and requested <= available:
         reasons.append(
@@ -210,7 +221,54 @@ def quote(
         expires_at,
         lines,
         tuple(reasons),
+        spend_caps=spend_caps,
     )
+
+
+def _restricted_max(
+    program: Program,
+    policy: RedemptionPolicy,
+    cart: Cart,
+    amounts: list[int],
+    available: int,
+    restricted: Mapping[Decimal, int],
+    max_points: int,
+) -> tuple[int, tuple[tuple[Decimal, int], ...]]:
+    """The most points payable when some of the `available` ones are restricted, and the cap per share: the
+    unrestricted points, plus for each share at most floor(eligible amount × share / point value) of its points.
+    The limit applies only to the restricted points; the unrestricted ones keep the program's limit."""
+    if any(points < 0 for points in restricted.values()) or sum(restricted.values()) > available:
+        raise ValueError("restricted points must be part of the available ones")
+    if any(not 0 < share <= 1 for share in restricted):
+        raise ValueError("a lot's max_share must be above 0 and at most 1")
+    eligible = sum(
+        a for line, a in zip(cart.lines, amounts, strict=True) if line.category not in policy.excluded_categories
+    )
+    caps = tuple(sorted((share, int(eligible * share) // program.point_value) for share in restricted))
+    payable = available - sum(restricted.values()) + sum(min(restricted[share], cap) for share, cap in caps)
+    return min(max_points, payable), caps
+
+
+def _restricted_reasons(
+    restricted: Mapping[Decimal, int],
+    caps: tuple[tuple[Decimal, int], ...],
+    available: int,
+    max_points: int,
+    policy_max: int,
+) -> list[Reason]:
+    """Why the restricted points limit this order, one reason per share that bites."""
+    if max_points >= min(policy_max, available):
+        return []
+    return [
+        Reason(
+            "win_back",
+            "limited",
+            f"win-back points can pay at most {(share * 100).normalize():f}% of the order",
+            cap,
+        )
+        for share, cap in caps
+        if restricted[share] > cap
+    ]
 
 
 def _redemption_policy(

@@ -3,13 +3,18 @@
 Each accrual is a lot with `available_at` and `expires_at`. A lot is spendable at instant t when
 `available_at <= t < expires_at`: points are no longer spendable at the instant they expire. A debit never
 takes more than a lot holds, so remainders never go negative.
+
+A lot may carry a `max_share` (a fraction 0..1): its points can pay at most that part of an order's eligible
+amount (win-back points: half an order). The quote turns it into a cap of points per share value; a spend never
+takes more than that cap from the lots with that share. Lots without one are limited only by the program.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from loyalty.domain.errors import InsufficientPoints
@@ -40,6 +45,7 @@ class Lot:
     remaining: int
     available_at: datetime
     expires_at: datetime | None
+    max_share: Decimal | None = None  # the most of an order's eligible amount these points may pay; None: no limit
 
     def spendable_at(self, at: datetime) -> bool:
         return self.remaining > 0 and self.available_at <= at and (self.expires_at is None or at < self.expires_at)
@@ -62,13 +68,55 @@ def spendable(lots: Iterable[Lot], at: datetime) -> int:
     return sum(lot.remaining for lot in lots if lot.spendable_at(at))
 
 
+def spendable_by_share(lots: Iterable[Lot], at: datetime) -> dict[Decimal | None, int]:
+    """The points spendable at `at` per `max_share` (None: the unrestricted ones); shares with none are left out."""
+    split: dict[Decimal | None, int] = {}
+    for lot in lots:
+        if lot.spendable_at(at):
+            split[lot.max_share] = split.get(lot.max_share, 0) + lot.remaining
+    return split
+
+
 def draw_spend(
-    lots: Sequence[Lot], points: int, at: datetime, booking: Booking = Booking.SOONEST_EXPIRING
+    lots: Sequence[Lot],
+    points: int,
+    at: datetime,
+    booking: Booking = Booking.SOONEST_EXPIRING,
+    caps: Mapping[Decimal, int] | None = None,
 ) -> list[Draw]:
-    """Take `points` from the lots spendable at `at`, soonest-expiring first; mutates the lots' remainders."""
-    if points > spendable(lots, at):
-        raise InsufficientPoints.at("points", f"{points} requested but only {spendable(lots, at)} available")
-    return _take([lot for lot in sorted(lots, key=_booking_key) if lot.spendable_at(at)], points)
+    """Take `points` from the lots spendable at `at`, soonest-expiring first; mutates the lots' remainders.
+
+    With `caps`, the lots of each `max_share` give at most its cap in all (a share missing from `caps` gives
+    nothing); a restricted lot whose share's cap is used up is skipped, and the order stays soonest-expiring first.
+    Without `caps` every spendable lot may give all it holds. Raises InsufficientPoints, changing nothing, when
+    `points` cannot be placed."""
+    ordered = [lot for lot in sorted(lots, key=_booking_key) if lot.spendable_at(at)]
+    if caps is None:
+        usable = sum(lot.remaining for lot in ordered)
+    else:
+        usable = sum(
+            n if share is None else min(n, max(caps.get(share, 0), 0))
+            for share, n in spendable_by_share(ordered, at).items()
+        )
+    if points > usable:
+        where = "available" if caps is None else "can pay for this order"
+        raise InsufficientPoints.at("points", f"{points} requested but only {usable} {where}")
+    if caps is None:
+        return _take(ordered, points)
+    left = {share: max(cap, 0) for share, cap in caps.items()}
+    draws: list[Draw] = []
+    for lot in ordered:
+        if points == 0:
+            break
+        room = lot.remaining if lot.max_share is None else min(lot.remaining, left.get(lot.max_share, 0))
+        take = min(points, room)
+        if take > 0:
+            lot.remaining -= take
+            points -= take
+            if lot.max_share is not None:
+                left[lot.max_share] -= take
+            draws.append(Draw(lot.lot_no, take))
+    return draws
 
 
 def draw_take_back(lots: Sequence[Lot], points: int, first: Sequence[int] = ()) -> tuple[list[Draw], int]:

@@ -109,6 +109,38 @@ class ActionBonus:
     pending_days: int = 0
 
 
+@dataclass(frozen=True)
+class ReferralPolicy:
+    """Points for referrals, both sides. The new member gets `new_member_points` when registering with a code (or
+    attaching one within `attach_within_days` of registering, before a first confirmed order); the referrer gets
+    `referrer_points` once the new member's first confirmed order not cancelled or wholly returned is
+    `return_window_days` old, unless the referrer already has `max_per_referrer` rewarded referrals (lifetime) or
+    `max_per_referrer_per_month` in the calendar month (program time zone): then the referral is void."""
+
+    new_member_points: int = 0
+    referrer_points: int = 0
+    return_window_days: int = 14
+    max_per_referrer: int | None = None
+    max_per_referrer_per_month: int | None = None
+    attach_within_days: int = 30
+    pending_days: int = 0
+
+
+@dataclass(frozen=True)
+class WinBackPolicy:
+    """Points that win back a member inactive for `inactive_days` (no confirmed order in that time, or none since
+    registering): `points`, burning `expires_after_days` after the grant, able to pay at most `max_share` (0..1) of
+    an order's eligible amount; the limit applies to those points only. One grant per spell of inactivity: the
+    next needs a new order and `inactive_days` without one again, or, with `repeat_after_days`, that many days
+    without an order since the last grant."""
+
+    inactive_days: int
+    points: int
+    expires_after_days: int
+    max_share: Decimal = Decimal("0.5")
+    repeat_after_days: int | None = None
+
+
 class Shortfall(StrEnum):
     """What a return does when the points it must take back were already spent.
 
@@ -133,6 +165,8 @@ class Program:
     actions: dict[str, ActionBonus]
     shortfall: Shortfall = Shortfall.NEGATIVE_BALANCE
     tiers: TierPolicy | None = None
+    referrals: ReferralPolicy | None = None
+    win_back: WinBackPolicy | None = None
 
     def rule(self, rule_id: str) -> EarningRule | None:
         return next((r for r in self.earning.rules if r.id == rule_id), None)

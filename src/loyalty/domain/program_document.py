@@ -23,7 +23,9 @@ from loyalty.domain.program import (
     ExpiryStart,
     Program,
     RedemptionPolicy,
+    ReferralPolicy,
     Shortfall,
+    WinBackPolicy,
 )
 from loyalty.domain.rules import (
     Band,
@@ -151,6 +153,8 @@ def parse_program(document: object) -> Program:
             "actions",
             "returns",
             "tiers",
+            "referrals",
+            "win_back",
         },
     )
     if not isinstance(document, dict):
@@ -173,6 +177,8 @@ def parse_program(document: object) -> Program:
     shortfall = r.choice(returns.get("shortfall", "negative_balance"), "returns.shortfall", Shortfall)
     tiers = _tiers(r, doc["tiers"]) if doc.get("tiers") is not None else None
     _check_tier_references(r, earning, tiers)
+    referrals = _referrals(r, doc["referrals"], earning) if doc.get("referrals") is not None else None
+    win_back = _win_back(r, doc["win_back"]) if doc.get("win_back") is not None else None
     if r.problems:
         raise InvalidInput(r.problems)
     assert point_value is not None and timezone is not None and earning is not None
@@ -189,6 +195,8 @@ def parse_program(document: object) -> Program:
         actions,
         shortfall,
         tiers,
+        referrals=referrals,
+        win_back=win_back,
     )
 
 
@@ -415,6 +423,86 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
         if points is not None and period is not None and pending is not None:
             actions[action] = ActionBonus(action, points, count, period, pending)
     return actions
+
+
+def _referrals(r: _Reader, value: object, earning: EarningPolicy | None) -> ReferralPolicy | None:
+    """`referrals: {new_member_points, referrer_points, return_window_days, max_per_referrer,
+    max_per_referrer_per_month, attach_within_days, pending_days}`. The return window defaults to the earning's
+    pending days (the time a purchase's points wait for returns); a scheme must give someone something."""
+    before = len(r.problems)
+    keys = {
+        "new_member_points",
+        "referrer_points",
+        "return_window_days",
+        "max_per_referrer",
+        "max_per_referrer_per_month",
+        "attach_within_days",
+        "pending_days",
+    }
+    section = r.mapping(value, "referrals", keys)
+    if not isinstance(value, dict):
+        return None
+    new_member = r.integer(section.get("new_member_points", 0), "referrals.new_member_points", maximum=MAX_POINTS)
+    referrer = r.integer(section.get("referrer_points", 0), "referrals.referrer_points", maximum=MAX_POINTS)
+    if new_member == 0 and referrer == 0:
+        r.fail("referrals", "gives no points: set new_member_points, referrer_points or both")
+    window = r.integer(
+        section.get("return_window_days", earning.pending_days if earning else 0),
+        "referrals.return_window_days",
+        maximum=3650,
+    )
+    caps = {}
+    for name in ("max_per_referrer", "max_per_referrer_per_month"):
+        given = section.get(name)
+        caps[name] = None if given is None else r.integer(given, f"referrals.{name}", minimum=1, maximum=10**6)
+    lifetime, monthly = caps["max_per_referrer"], caps["max_per_referrer_per_month"]
+    if lifetime is not None and monthly is not None and monthly > lifetime:
+        r.fail("referrals.max_per_referrer_per_month", f"must not exceed max_per_referrer ({lifetime})")
+    attach = r.integer(section.get("attach_within_days", 30), "referrals.attach_within_days", maximum=3650)
+    pending = r.integer(section.get("pending_days", 0), "referrals.pending_days", maximum=3650)
+    if len(r.problems) > before:
+        return None
+    assert new_member is not None and referrer is not None and window is not None
+    assert attach is not None and pending is not None
+    return ReferralPolicy(new_member, referrer, window, lifetime, monthly, attach, pending)
+
+
+def _win_back(r: _Reader, value: object) -> WinBackPolicy | None:
+    """`win_back: {inactive_days, points, expires_after_days, max_share_percent, repeat_after_days}`: the first
+    three are required; the share (default 50) is of an order's eligible amount, with at most two decimals."""
+    before = len(r.problems)
+    keys = {"inactive_days", "points", "expires_after_days", "max_share_percent", "repeat_after_days"}
+    section = r.mapping(value, "win_back", keys)
+    if not isinstance(value, dict):
+        return None
+    required = {
+        "inactive_days": "the days without an order after which a member gets the grant",
+        "points": "the points of the grant",
+        "expires_after_days": "the days after the grant when its points burn",
+    }
+    given: dict[str, int | None] = {}
+    for key, what in required.items():
+        if section.get(key) is None:
+            r.fail(f"win_back.{key}", f"is required: {what}")
+            given[key] = None
+        else:
+            most = MAX_POINTS if key == "points" else 36500
+            given[key] = r.integer(section[key], f"win_back.{key}", minimum=1, maximum=most)
+    inactive, points, expires = given["inactive_days"], given["points"], given["expires_after_days"]
+    percent = r.decimal(
+        section.get("max_share_percent", 50), "win_back.max_share_percent", minimum=Decimal(0), maximum=Decimal(100)
+    )
+    if percent == 0:
+        r.fail("win_back.max_share_percent", "must be above 0: points that can pay nothing are no gift")
+    elif percent is not None and percent != percent.quantize(Decimal("0.01")):
+        r.fail("win_back.max_share_percent", f"must have at most two decimals, got {percent}")
+    repeat = section.get("repeat_after_days")
+    if repeat is not None:
+        repeat = r.integer(repeat, "win_back.repeat_after_days", minimum=1, maximum=36500)
+    if len(r.problems) > before:
+        return None
+    assert inactive is not None and points is not None and expires is not None and percent is not None
+    return WinBackPolicy(inactive, points, expires, percent / 100, repeat)
 
 
 def _tiers(r: _Reader, value: object) -> TierPolicy | None:

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from loyalty.domain.errors import InsufficientPoints, InvalidInput, NotFound
-from loyalty.domain.ledger import Draw, EntryKind, Lot, draw_spend, draw_take_back, expiring, give_back, spendable
+from loyalty.domain.ledger import (
+    Draw,
+    EntryKind,
+    Lot,
+    draw_spend,
+    draw_take_back,
+    expiring,
+    give_back,
+    spendable,
+    spendable_by_share,
+)
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -62,7 +73,7 @@ class Account:
         """The lots that still hold points, loaded once per transaction."""
         if self._lots is None:
             rows = self.uow.conn.execute(_LIVE_LOTS, {"account_id": self.account_id})
-            self._lots = {r.lot_no: Lot(r.lot_no, r.points, r.remaining, r.available_at, r.expires_at) for r in rows}
+            self._lots = {r.lot_no: _lot(r) for r in rows}
             self._lots.update(self._credited)  # not written yet
         return self._lots
 
@@ -70,12 +81,10 @@ class Account:
         missing = lot_nos - self.lots().keys()
         if missing:
             rows = self.uow.conn.execute(
-                select(
-                    t.lots.c.lot_no, t.lots.c.points, t.lots.c.remaining, t.lots.c.available_at, t.lots.c.expires_at
-                ).where(t.lots.c.account_id == self.account_id, t.lots.c.lot_no.in_(missing))
+                select(*_LOT_COLUMNS).where(t.lots.c.account_id == self.account_id, t.lots.c.lot_no.in_(missing))
             )
             for r in rows:
-                self.lots()[r.lot_no] = Lot(r.lot_no, r.points, r.remaining, r.available_at, r.expires_at)
+                self.lots()[r.lot_no] = _lot(r)
 
     def held(self, except_order: str | None = None) -> int:
         """Points held by live reservations of other orders; a reservation past its time-out holds nothing."""
@@ -99,6 +108,29 @@ class Account:
             stored = self.uow.conn.execute(_SPENDABLE, {"account_id": self.account_id, "at": at}).scalar_one()
             total = int(stored) + spendable(self._credited.values(), at)
         return max(0, total - self.held(except_order))
+
+    def spendable_split(self, at: datetime, except_order: str | None = None) -> tuple[int, dict[Decimal, int]]:
+        """The points `spendable` returns, and how many of them are restricted, per `max_share` (win-back points).
+        Points held for other orders are taken from the unrestricted ones first, then from the restricted ones of
+        the largest share first, so what is left is never more usable than what the account truly has."""
+        split: dict[Decimal | None, int] = {}
+        if self._lots is not None:
+            split = spendable_by_share(self._lots.values(), at)
+        else:
+            for share, points in self.uow.conn.execute(_SPENDABLE_BY_SHARE, {"account_id": self.account_id, "at": at}):
+                split[share] = split.get(share, 0) + int(points)
+            for share, points in spendable_by_share(self._credited.values(), at).items():
+                split[share] = split.get(share, 0) + points
+        held = self.held(except_order)
+        free = split.get(None, 0)
+        held_restricted = max(0, held - free)
+        restricted: dict[Decimal, int] = {}
+        for share, points in sorted(((s, n) for s, n in split.items() if s is not None), reverse=True):
+            taken = min(held_restricted, points)
+            held_restricted -= taken
+            if points > taken:
+                restricted[share] = points - taken
+        return max(0, free - held) + sum(restricted.values()), restricted
 
     def hold(self, until: datetime) -> None:
         """Record that a reservation of the account holds points until `until` (under the account's lock)."""
@@ -158,16 +190,18 @@ class Account:
         occurred_at: datetime,
         available_at: datetime,
         expires_at: datetime | None,
+        max_share: Decimal | None = None,
         **meta: Any,
     ) -> int:
-        """Add points as a new lot; a debt left by an earlier return is repaid first."""
+        """Add points as a new lot; a debt left by an earlier return is repaid first. A `max_share` limits the part
+        of an order's eligible amount the lot's points may pay (see `loyalty.domain.ledger`)."""
         if points <= 0:
             raise ValueError("a credit must be positive")
         repaid = min(self.debt, points)
         self.debt -= repaid
         lot_no = self._next()
         entry_no = self._entry(kind, points, occurred_at, lot_no=lot_no, debt_delta=-repaid, **meta)
-        lot = Lot(lot_no, points - repaid, points - repaid, available_at, expires_at)
+        lot = Lot(lot_no, points - repaid, points - repaid, available_at, expires_at, max_share)
         self._credited[lot_no] = lot
         if self._lots is not None:  # else lots() adds it when it loads the others; an order that only earns never does
             self._lots[lot_no] = lot
@@ -183,16 +217,25 @@ class Account:
                 "program_version": meta.get("program_version"),
                 "rule_id": meta.get("rule_id"),
                 "activated_at": None,
+                "max_share": max_share,
             }
         )
         return entry_no
 
-    def spend(self, points: int, at: datetime, except_order: str | None = None, **meta: Any) -> int:
-        """Spend from lots spendable at `at`, soonest-expiring first, leaving points held by others alone."""
+    def spend(
+        self,
+        points: int,
+        at: datetime,
+        except_order: str | None = None,
+        caps: dict[Decimal, int] | None = None,
+        **meta: Any,
+    ) -> int:
+        """Spend from lots spendable at `at`, soonest-expiring first, leaving points held by others alone. With
+        `caps` (a quote's `spend_caps`), restricted lots give at most their share's cap."""
         available = self.spendable(at, except_order)
         if points > available:
             raise InsufficientPoints.at("points", f"{points} requested but only {available} available")
-        draws = draw_spend(list(self.lots().values()), points, at)
+        draws = draw_spend(list(self.lots().values()), points, at, caps=caps)
         entry_no = self._entry(EntryKind.SPEND, -points, at, **meta)
         self._record_draws(entry_no, draws)
         return entry_no
@@ -279,6 +322,10 @@ class Account:
         self._dirty = False
 
 
+def _lot(row: Any) -> Lot:
+    return Lot(row.lot_no, row.points, row.remaining, row.available_at, row.expires_at, row.max_share)
+
+
 def _spend_rank(lot: Lot) -> tuple[bool, datetime, int]:
     return (lot.expires_at is None, lot.expires_at or lot.available_at, lot.lot_no)
 
@@ -286,15 +333,31 @@ def _spend_rank(lot: Lot) -> tuple[bool, datetime, int]:
 # The statements of every order, built once: SQLAlchemy would otherwise construct a statement and compute its cache
 # key on each call, which costs more than running it.
 _READ_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("account_id"))
-_LIVE_LOTS = select(
-    t.lots.c.lot_no, t.lots.c.points, t.lots.c.remaining, t.lots.c.available_at, t.lots.c.expires_at
-).where(t.lots.c.account_id == bindparam("account_id"), t.lots.c.remaining > 0)
+_LOT_COLUMNS = (
+    t.lots.c.lot_no,
+    t.lots.c.points,
+    t.lots.c.remaining,
+    t.lots.c.available_at,
+    t.lots.c.expires_at,
+    t.lots.c.max_share,
+)
+_LIVE_LOTS = select(*_LOT_COLUMNS).where(t.lots.c.account_id == bindparam("account_id"), t.lots.c.remaining > 0)
 # Lot.spendable_at in SQL: available_at <= at < expires_at.
 _SPENDABLE = select(func.coalesce(func.sum(t.lots.c.remaining), 0)).where(
     t.lots.c.account_id == bindparam("account_id"),
     t.lots.c.remaining > 0,
     t.lots.c.available_at <= bindparam("at"),
     or_(t.lots.c.expires_at.is_(None), t.lots.c.expires_at > bindparam("at")),
+)
+_SPENDABLE_BY_SHARE = (
+    select(t.lots.c.max_share, func.sum(t.lots.c.remaining))
+    .where(
+        t.lots.c.account_id == bindparam("account_id"),
+        t.lots.c.remaining > 0,
+        t.lots.c.available_at <= bindparam("at"),
+        or_(t.lots.c.expires_at.is_(None), t.lots.c.expires_at > bindparam("at")),
+    )
+    .group_by(t.lots.c.max_share)
 )
 _HOLD_UNTIL = update(t.accounts).where(t.accounts.c.account_id == bindparam("a")).values(hold_until=bindparam("h"))
 _INSERT_ENTRIES = t.ledger_entries.insert()

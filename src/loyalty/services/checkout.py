@@ -6,19 +6,22 @@ requests for one balance are serialised, then reads the order by its id and deci
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Insert, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from loyalty.domain.campaigns import Campaign
 from loyalty.domain.checkout import Cart, Quote, quote
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.program import Program, ProgramVersion
 from loyalty.domain.rules import BirthdayCondition, ViewedCondition
-from loyalty.services import members, programs, tiers, views
+from loyalty.services import campaigns, members, programs, tiers, views
 from loyalty.services.accounts import Account
 from loyalty.services.orders import OrderRequest, quote_result
 from loyalty.storage import tables as t
@@ -33,10 +36,10 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     member_id = account.account_id if account is not None else None
     version = programs.version_at(uow, request.occurred_at)
     cart = request.cart(version.program)
-    available = 0
+    available, restricted = 0, dict[Decimal, int]()
     if account is not None:
-        available = account.spendable(request.occurred_at, except_order=request.order_key)
-    q = _quote(uow, version.program, cart, member_id, available, request.points)
+        available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key)
+    q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
@@ -80,8 +83,8 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     if existing is not None:
         replay = _replay(existing, digest, "reserve")
         return replay if replay is not None else dict(existing.result)
-    available = account.spendable(request.occurred_at, except_order=request.order_key)
-    q = _quote(uow, version.program, cart, member_id, available, request.points)
+    available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key)
+    q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
     raced = _insert_new(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
@@ -122,10 +125,16 @@ def confirm(
             return replay
     if account is not None and request.points:
         account.lots()  # the spend draws from them: load them now, rather than count them and then load them
-    available = account.spendable(request.occurred_at, except_order=request.order_key) if account else 0
-    q = _quote(uow, version.program, cart, member_id, available, request.points)
+    available, restricted = (
+        account.spendable_split(request.occurred_at, except_order=request.order_key) if account else (0, {})
+    )
+    q, offer = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
+    if account is not None and (limits := campaigns.lock_budgets(uow, offer, q)) is not None:
+        # Another order used some of a campaign's budget since this quote read it: quote again with what is left.
+        offer = replace(offer, limits=limits)
+        q, offer = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
-    spend_entry, earn_lots = _post(account, version, q, request) if account else (None, [])
+    spend_entry, earn_lots = _post(account, version, q, request, offer) if account else (None, [])
     if existing is None:
         raced = _insert_new(
             uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
@@ -157,57 +166,98 @@ def confirm(
         uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
     if account:
         account.flush()
+        campaigns.record_given(uow, offer, account.account_id, q)
         tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
     if confirmed is not None:
         confirmed.append(result)
     return result
 
 
-def _quote(uow: UnitOfWork, program: Program, cart: Cart, member_id: int | None, available: int, points: int) -> Quote:
-    """The domain's quote, with what the program's conditions need to know about the member."""
-    attributes = member_attributes(uow, program, member_id, {line.sku for line in cart.lines})
-    return quote(
+def _quote(
+    uow: UnitOfWork,
+    program: Program,
+    cart: Cart,
+    member_id: int | None,
+    available: int,
+    points: int,
+    offer: campaigns.Offerings | None = None,
+    restricted: Mapping[Decimal, int] | None = None,
+) -> tuple[Quote, campaigns.Offerings]:
+    """The domain's quote, with the campaigns in force and what the program's conditions and the campaigns need
+    to know about the member."""
+    if offer is None:
+        offer = campaigns.offerings(uow, program, member_id, cart.occurred_at)
+    attributes = member_attributes(uow, program, member_id, {line.sku for line in cart.lines}, offer.campaigns)
+    attributes.update(offer.attributes)
+    q = quote(
         program,
         cart,
         available=available,
         requested=points,
         is_member=member_id is not None,
         member_attributes=attributes,
+        campaigns=offer.campaigns,
+        campaign_limits=offer.limits,
+        restricted=restricted,
     )
+    return q, offer
 
 
 def member_attributes(
-    uow: UnitOfWork, program: Program, member_id: int | None, skus: set[str] | None = None
+    uow: UnitOfWork,
+    program: Program,
+    member_id: int | None,
+    skus: set[str] | None = None,
+    offers: Sequence[Campaign] = (),
 ) -> dict[str, object]:
-    """What the program's conditions may read about the member — the tier they hold, their birth date — read
-    only when the program has a condition that needs it."""
+    """What the program's conditions (and those of the campaigns in force) may read about the member — the tier
+    they hold, their birth date, what they viewed — read only when a condition needs it."""
     attributes: dict[str, object] = {}
     if member_id is None:
         return attributes
     if program.tiers is not None:
         attributes["tier"] = tiers.tier_of(uow, member_id)
-    if any(isinstance(c, BirthdayCondition) for rule in program.earning.rules for c in rule.conditions):
+    conditions = [c for rule in program.earning.rules for c in rule.conditions]
+    conditions += [c for offer in offers for c in offer.conditions]
+    if any(isinstance(c, BirthdayCondition) for c in conditions):
         attributes["birth_date"] = uow.conn.execute(
             select(t.members.c.birth_date).where(t.members.c.member_id == member_id)
         ).scalar()
-    if skus and any(isinstance(c, ViewedCondition) for rule in program.earning.rules for c in rule.conditions):
+    if skus and any(isinstance(c, ViewedCondition) for c in conditions):
         attributes["viewed"] = views.viewed(uow, member_id, skus)
     return attributes
 
 
-def _post(account: Account, version: ProgramVersion, q: Quote, request: OrderRequest) -> tuple[int | None, list[int]]:
-    """The ledger entries of a confirmed order: the spend, then one accrual per rule that earned."""
-    meta = {"program_version": version.number, "order_key": request.order_key}
+def _post(
+    account: Account, version: ProgramVersion, q: Quote, request: OrderRequest, offer: campaigns.Offerings
+) -> tuple[int | None, list[int]]:
+    """The ledger entries of a confirmed order: the spend, then one accrual per rule, tier, campaign or offer that
+    earned; a campaign's entry names the revision that gave it."""
+    meta: dict[str, Any] = {"program_version": version.number, "order_key": request.order_key}
     spend_entry = None
     if q.points_applied:
         spend_entry = account.spend(
-            q.points_applied, request.occurred_at, except_order=request.order_key, rule_id="redemption", **meta
+            q.points_applied,
+            request.occurred_at,
+            except_order=request.order_key,
+            caps=dict(q.spend_caps),
+            rule_id="redemption",
+            **meta,
         )
     earn_lots = []
     for rule_id, points in q.earned_by_rule.items():
         if points > 0:
+            revision = offer.revision(rule_id)
+            details = {"campaign_revision": revision} if revision is not None else None
             entry_no = account.credit(
-                EntryKind.EARN, points, request.occurred_at, q.available_at, q.expires_at, rule_id=rule_id, **meta
+                EntryKind.EARN,
+                points,
+                request.occurred_at,
+                q.available_at,
+                q.expires_at,
+                rule_id=rule_id,
+                details=details,
+                **meta,
             )
             earn_lots.append(entry_no - 1)  # credit() numbers the lot just before its entry
     return spend_entry, earn_lots

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,8 @@ from loyalty.storage.database import UnitOfWork
 
 
 def balance(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
-    """The balance and how it splits: spendable now, pending, held by reservations, burning soon."""
+    """The balance and how it splits: spendable now, pending, held by reservations, burning soon, and the spendable
+    points that carry a limit of their own (win-back points), by share and expiry."""
     account = Account.read(uow, member_id, now)
     lots = account.lots().values()
     spendable = sum(lot.remaining for lot in lots if lot.spendable_at(now))
@@ -26,6 +28,11 @@ def balance(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
     for lot in sorted(lots, key=lambda x: x.expires_at or now):
         if lot.expires_at is not None and lot.expires_at > now:
             expiries[lot.expires_at.isoformat()] = expiries.get(lot.expires_at.isoformat(), 0) + lot.remaining
+    restricted: dict[tuple[Decimal, datetime | None], int] = {}
+    for lot in lots:
+        if lot.max_share is not None and lot.spendable_at(now):
+            key = (lot.max_share, lot.expires_at)
+            restricted[key] = restricted.get(key, 0) + lot.remaining
     return {
         "member_id": member_id,
         "balance": account.balance,
@@ -35,7 +42,20 @@ def balance(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
         "expired_not_yet_written_off": expired,
         "debt": account.debt,
         "next_expiries": [{"expires_at": k, "points": v} for k, v in list(expiries.items())[:5]],
+        "restricted": [
+            {
+                "points": points,
+                "max_share_percent": f"{(share * 100).normalize():f}",
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            }
+            for (share, expires_at), points in sorted(restricted.items(), key=_soonest_first)
+        ],
     }
+
+
+def _soonest_first(item: tuple[tuple[Decimal, datetime | None], int]) -> tuple[bool, str, Decimal]:
+    (share, expires_at), _ = item
+    return (expires_at is None, expires_at.isoformat() if expires_at else "", share)
 
 
 def entries(uow: UnitOfWork, member_id: int, *, after: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -60,6 +80,7 @@ def entry_json(r: Any) -> dict[str, Any]:
         "event_id": r.action_key,
         "operator": r.operator,
         "reason": r.reason,
+        "details": r.details,
     }
 
 

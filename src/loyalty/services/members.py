@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
-from loyalty.services import programs
+from loyalty.domain.referrals import new_code, normalise_code
+from loyalty.services import programs, referrals
 from loyalty.services.accounts import Account, open_account
 from loyalty.services.actions import grant_action
 from loyalty.storage import tables as t
@@ -72,6 +73,7 @@ class MemberInput:
     consents: list[Consent] = field(default_factory=list)
     registered_at: datetime | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    referral_code: str | None = None  # the code of the member who referred this one, canonical
 
 
 def parse_member(data: dict[str, Any]) -> MemberInput:
@@ -105,29 +107,30 @@ def parse_member(data: dict[str, Any]) -> MemberInput:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         problems.append(FieldProblem("name", "must be a string of at most 200 characters"))
+    referral_code = None
+    if data.get("referral_code") not in (None, ""):
+        try:
+            referral_code = normalise_code(data["referral_code"], "referral_code")
+        except InvalidInput as error:
+            problems.extend(error.problems)
     if not identifiers and not problems:
         problems.append(FieldProblem("", f"a member needs at least one identifier of {list(IDENTIFIER_KINDS)}"))
     if problems:
         raise InvalidInput(problems)
-    return MemberInput(identifiers, name or None, gender or None, birth_date, consents)
+    return MemberInput(identifiers, name or None, gender or None, birth_date, consents, referral_code=referral_code)
 
 
 def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
-    """Create a member with an empty account and grant the registration bonus if the program has one."""
+    """Create a member with an empty account and a referral code of their own, and grant the registration bonus if
+    the program has one. With a `referral_code`, record the referral and grant the new member's referral bonus;
+    an unknown code, or a program without a referral scheme, is InvalidInput at `referral_code`."""
     taken = find_by_identifiers(uow, member.identifiers)
     if taken:
         kind, value = taken
         raise Conflict(f"{kind} {value} already belongs to another member")
+    referrer = referrals.owner_of(uow, member.referral_code, "referral_code") if member.referral_code else None
     registered_at = member.registered_at or now
-    member_id = uow.conn.execute(
-        t.members.insert().values(
-            name=member.name,
-            gender=member.gender,
-            birth_date=member.birth_date,
-            registered_at=registered_at,
-            attributes=member.attributes,
-        )
-    ).inserted_primary_key[0]
+    member_id = _insert_member(uow, member, registered_at)
     try:
         with uow.conn.begin_nested():
             uow.conn.execute(
@@ -144,12 +147,43 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
     try:
         version = programs.version_at(uow, registered_at)
     except programs.NoProgram:
+        if referrer is not None:
+            raise InvalidInput.at("referral_code", "no program is in force: there is no referral scheme") from None
         return int(member_id)  # registered before any program was in force: there is no bonus to give
-    if "registration" in version.program.actions:
+    if "registration" in version.program.actions or referrer is not None:
         account = Account.lock(uow, member_id, now)
-        grant_action(uow, account, version, "registration", f"member-{member_id}", registered_at)
+        if "registration" in version.program.actions:
+            grant_action(uow, account, version, "registration", f"member-{member_id}", registered_at)
+        if referrer is not None:
+            referrals.record(uow, account, version, referrer[0], referrer[1], registered_at)
         account.flush()
     return int(member_id)
+
+
+_CODE_ATTEMPTS = 8
+
+
+def _insert_member(uow: UnitOfWork, member: MemberInput, registered_at: datetime) -> int:
+    """Insert the member's row with a fresh referral code, drawing another when the code is taken (the unique
+    index decides, so two registrations at once can never share one)."""
+    for _attempt in range(_CODE_ATTEMPTS):
+        try:
+            with uow.conn.begin_nested():
+                key = uow.conn.execute(
+                    t.members.insert().values(
+                        name=member.name,
+                        gender=member.gender,
+                        birth_date=member.birth_date,
+                        registered_at=registered_at,
+                        attributes=member.attributes,
+                        referral_code=new_code(),
+                    )
+                ).inserted_primary_key
+        except IntegrityError:
+            continue
+        assert key is not None
+        return int(key[0])
+    raise RuntimeError(f"no free referral code after {_CODE_ATTEMPTS} draws")
 
 
 def update(uow: UnitOfWork, member_id: int, data: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -281,6 +315,7 @@ def profile(uow: UnitOfWork, member_id: int) -> dict[str, Any]:
         "gender": row.gender,
         "birth_date": row.birth_date.isoformat() if row.birth_date else None,
         "registered_at": row.registered_at.isoformat(),
+        "referral_code": row.referral_code,
         "identifiers": {r.kind: r.value for r in identifiers},
         "consents": {c.kind: {"granted": c.granted, "at": c.at.isoformat(), "source": c.source} for c in consent_rows},
     }

@@ -5,6 +5,7 @@ numbers (`entry_no`, `lot_no`) come from the account's own counter, taken under 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -46,6 +48,29 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Share(TypeDecorator[Decimal]):
+    """A fraction 0..1 with at most four decimals, exact on both databases: NUMERIC on PostgreSQL, text on SQLite
+    (whose NUMERIC would go through a float)."""
+
+    impl = Numeric(5, 4)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(String(12) if dialect.name == "sqlite" else Numeric(5, 4))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise ValueError("a share must be a Decimal")
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 metadata = MetaData(
@@ -78,6 +103,10 @@ members = Table(
     Column("birth_date", Date),
     Column("registered_at", UTCDateTime, nullable=False),
     Column("attributes", JSON, nullable=False, default=dict),
+    # The code the member shares to refer others; set at registration (and by migration 0008 for earlier members).
+    # Nullable only because SQLite cannot add a NOT NULL column to a table with rows.
+    Column("referral_code", String(16)),
+    Index("ix_members_referral_code", "referral_code", unique=True),
 )
 
 member_identifiers = Table(
@@ -96,6 +125,27 @@ consents = Table(
     Column("granted", Boolean, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("source", String(100), nullable=False),
+)
+
+# Who referred whom: one row per referred member (the referee's account leads the key; a member has at most one
+# referrer). pending until the referee's first order qualifies, then rewarded or void (`reason`: "cap reached").
+# The terms are those of `program_version`, the version the referral was made under.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),  # the referee
+    Column("referrer_id", ID, nullable=False),
+    Column("code", String(16), nullable=False),  # the referrer's code as it was used
+    Column("status", String(16), nullable=False),  # pending | rewarded | void
+    Column("program_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime),  # when it became rewarded or void
+    Column("order_key", String(100)),  # the referee's order that qualified
+    Column("new_member_points", BigInteger, nullable=False, default=0),  # credited to the referee on referral
+    Column("referrer_points", BigInteger, nullable=False, default=0),  # credited to the referrer on reward
+    Column("reason", Text),
+    Index("ix_referrals_referrer_id_status", "referrer_id", "status"),
+    Index("ix_referrals_status", "status"),
 )
 
 accounts = Table(
@@ -144,6 +194,9 @@ lots = Table(
     Column("program_version", Integer),
     Column("rule_id", String(64)),
     Column("activated_at", UTCDateTime),  # set by the activate job; availability itself is decided by time
+    # The most of an order's eligible amount this lot's points may pay (e.g. 0.5 for win-back points); null: no limit
+    # beyond the program's. Returns give points back to their own lot, so the limit stays with the points.
+    Column("max_share", Share),
     CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within_points"),
     Index("ix_lots_expires_at", "expires_at"),
     Index("ix_lots_available_at", "available_at"),
@@ -309,4 +362,53 @@ segment_members = Table(
     Column("account_id", ID, primary_key=True, autoincrement=False),
     Column("segment_id", String(64), ForeignKey("segments.segment_id"), primary_key=True),
     Index("ix_segment_members_segment_id_account_id", "segment_id", "account_id"),
+)
+
+# Campaigns and personal offers (kind campaign | offer). A change makes a new revision; the revisions are kept, and
+# the ledger entries a campaign produced name the revision that produced them.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("campaign_id", String(48), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime),
+    Column("budget_points", BigInteger),
+    # Points given against the budget; only kept for campaigns with a budget, whose row each confirm locks.
+    Column("budget_used", BigInteger, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("budget_points IS NULL OR budget_used <= budget_points", name="within_budget"),
+)
+
+campaign_revisions = Table(
+    "campaign_revisions",
+    metadata,
+    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("definition", JSON, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# The members a campaign or offer is aimed at, when its audience is a list.
+campaign_members = Table(
+    "campaign_members",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Index("ix_campaign_members_campaign_id_account_id", "campaign_id", "account_id"),
+)
+
+# What each member got from each campaign: for per-member caps and the campaign's figures. Keyed by account and
+# written under the member's account lock, so popular campaigns do not serialise their orders on one row.
+campaign_member_usage = Table(
+    "campaign_member_usage",
+    metadata,
+    Column("account_id", ID, primary_key=True, autoincrement=False),
+    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+    Index("ix_campaign_member_usage_campaign_id", "campaign_id"),
 )
