@@ -29,7 +29,10 @@ def program(**sections: Any) -> Program:
         "timezone": "Europe/Moscow",
         "earning": {"rules": [{"id": "base", "name": "Cashback", "percent": 5}]},
         "tiers": {
-            "levels": [{"id": "silver", "name": "Silver", "from": "0"}, {"id": "gold", "name": "Gold", "from": "15000"}],
+            "levels": [
+                {"id": "silver", "name": "Silver", "from": "0"},
+                {"id": "gold", "name": "Gold", "from": "15000"},
+            ],
         },
     }
     document.update(sections)
@@ -84,12 +87,8 @@ def test_x2_points_on_coffee_in_november_is_one_campaign() -> None:
     assert by_source(q) == {"base": 100, "campaign:coffee-x2": 50}
     assert q.lines[0].points_earned == 100 and q.lines[1].points_earned == 50
     # Before and after November, only the program's 5%.
-    assert by_source(price(cart(("1000", "coffee"), at=datetime(2026, 10, 31, 20, 59, tzinfo=UTC)), x2)) == {
-        "base": 50
-    }
-    assert by_source(price(cart(("1000", "coffee"), at=datetime(2026, 11, 30, 21, 0, tzinfo=UTC)), x2)) == {
-        "base": 50
-    }
+    assert by_source(price(cart(("1000", "coffee"), at=datetime(2026, 10, 31, 20, 59, tzinfo=UTC)), x2)) == {"base": 50}
+    assert by_source(price(cart(("1000", "coffee"), at=datetime(2026, 11, 30, 21, 0, tzinfo=UTC)), x2)) == {"base": 50}
     assert by_source(price(cart(("1000", "coffee"), at=datetime(2026, 11, 30, 20, 59, tzinfo=UTC)), x2)) == {
         "base": 50,
         "campaign:coffee-x2": 50,
@@ -99,8 +98,12 @@ def test_x2_points_on_coffee_in_november_is_one_campaign() -> None:
 def test_days_of_week_and_hours_in_the_programs_time_zone() -> None:
     happy = campaign(days_of_week=["mon", "tue"], hours={"from": "14:00", "to": "16:00"}, earning={"percent": 5})
     assert by_source(price(cart(("1000", "x")), happy))["campaign:c"] == 50  # Tuesday 15:00 Moscow
-    assert "campaign:c" not in by_source(price(cart(("1000", "x"), at=datetime(2026, 11, 10, 13, 0, tzinfo=UTC)), happy))
-    assert "campaign:c" not in by_source(price(cart(("1000", "x"), at=datetime(2026, 11, 11, 12, 0, tzinfo=UTC)), happy))
+    assert "campaign:c" not in by_source(
+        price(cart(("1000", "x"), at=datetime(2026, 11, 10, 13, 0, tzinfo=UTC)), happy)
+    )
+    assert "campaign:c" not in by_source(
+        price(cart(("1000", "x"), at=datetime(2026, 11, 11, 12, 0, tzinfo=UTC)), happy)
+    )
 
 
 def test_a_night_window_belongs_to_the_evening_it_started_on() -> None:
