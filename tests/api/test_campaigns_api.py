@@ -277,3 +277,34 @@ def test_bad_definitions_name_the_field_and_store_nothing(api: Api) -> None:
     assert campaign_rows(api) == 0
     assert api.admin.put("/v1/campaigns/missing", json=COFFEE_X2).status_code == 404
     assert api.admin.put("/v1/offers/coffee-x2", json=COFFEE_X2).status_code == 404
+
+
+def test_a_tier_audience_includes_members_at_the_base_level(api: Api) -> None:
+    from .conftest import SEED_PROGRAM
+
+    tiered = {
+        **SEED_PROGRAM,
+        "tiers": {
+            "levels": [
+                {"id": "silver", "name": "Silver", "from": "0"},
+                {"id": "gold", "name": "Gold", "from": "15000"},
+            ]
+        },
+    }
+    published = api.admin.post(
+        "/v1/program/versions", json={"document": tiered, "effective_from": "2026-02-01T00:00:00+03:00"}
+    )
+    assert published.status_code == 201, published.text
+    campaign = {
+        "id": "silver-welcome",
+        "name": "50 points for Silver",
+        "starts_at": "2026-11-01",
+        "audience": {"tiers": ["silver"]},
+        "earning": {"fixed_points": 50},
+    }
+    assert api.admin.post("/v1/campaigns", json=campaign).status_code == 201
+    member = api.register(phone="+79990000001")  # never ordered: no stored tier, the base level
+    quoted = api.shop.post(
+        "/v1/orders/calculate", json=order_body("o-1", member, ("1", 1, "100.00"), occurred_at=NOVEMBER)
+    ).json()
+    assert explanation(quoted, "campaign:silver-welcome") == [("applied", 50)]

@@ -212,5 +212,5 @@ def test_a_reservation_confirmed_later_spends_within_the_caps(engine: Engine) ->
             .where(t.lot_draws.c.account_id == member_id, t.lot_draws.c.points > 0)
         ).all(),
     )
-    assert sorted((rule or "", points) for rule, points in spent) == [("", 200), ("win_back", 300)]
+    assert sorted((rule or "", points) for rule, points in spent) == [("adjustment", 200), ("win_back", 300)]
     assert violations(engine) == []

@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from loyalty.domain.rules import Condition, Effect, LineView, OrderContext
+from loyalty.domain.rules import (
+    CategoryCondition,
+    Condition,
+    Effect,
+    LineView,
+    OrderContext,
+    SkuCondition,
+    ViewedCondition,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -50,12 +59,14 @@ class Schedule:
     days_of_week: frozenset[int] = frozenset()  # ISO: 1 = Monday; empty means every day
     hours: tuple[time, time] | None = None
 
-    def blocks(self, at: datetime, tz: ZoneInfo) -> str | None:
+    def blocks(self, at: datetime, tz: ZoneInfo, local: datetime | None = None) -> str | None:
         if at < self.starts_at:
             return f"starts at {self.starts_at.astimezone(tz).isoformat()}"
         if self.ends_at is not None and at >= self.ends_at:
             return f"ended at {self.ends_at.astimezone(tz).isoformat()}"
-        local = at.astimezone(tz)
+        if not self.days_of_week and self.hours is None:
+            return None
+        local = local or at.astimezone(tz)
         weekday = local.isoweekday()
         if self.hours is not None:
             start, end = self.hours
@@ -135,10 +146,15 @@ class Campaign:
         """None when the order is in the campaign's time box and its member in its audience; else why not."""
         if not self.enabled:
             return "paused"
-        return self.schedule.blocks(order.occurred_at, tz) or self.audience.blocks(self.id, order)
+        return self.schedule.blocks(order.occurred_at, tz, order.local_at) or self.audience.blocks(self.id, order)
+
+    @cached_property
+    def line_conditions(self) -> tuple[Condition, ...]:
+        """The conditions that pick lines; the others only decide about the whole order."""
+        return tuple(c for c in self.conditions if isinstance(c, CategoryCondition | SkuCondition | ViewedCondition))
 
     def admits_line(self, line: LineView, order: OrderContext) -> bool:
-        return all(c.admits_line(line, order) for c in self.conditions)
+        return all(c.admits_line(line, order) for c in self.line_conditions)
 
     def blocks_order(self, order: OrderContext) -> str | None:
         for condition in self.conditions:

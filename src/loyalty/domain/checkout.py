@@ -169,6 +169,7 @@ def quote(
         money,
         program.exponent,
         member_attributes or {},
+        cart.occurred_at.astimezone(program.timezone),
     )
     ranked = by_priority(list(campaigns))
     policy = _redemption_policy(program, ranked, context, reasons)
@@ -434,12 +435,31 @@ def _tier_id(context: OrderContext) -> str | None:
 @dataclass
 class _Candidate:
     campaign: Campaign
-    parts: list[int]
-    message: str
+    weights: list[int]
+    total: int  # its points before stacking
+    base: int  # what the points were worked out on: money, or the program's points for a multiplier
+    _parts: list[int] | None = None
+
+    @property
+    def parts(self) -> list[int]:
+        """Its points line by line; split only for the candidates that survive the stacking."""
+        if self._parts is None:
+            self._parts = allocate(self.total, self.weights)
+        return self._parts
 
     @property
     def points(self) -> int:
         return sum(self.parts)
+
+    def message(self, program: Program, context: OrderContext) -> str:
+        campaign = self.campaign
+        if campaign.multiplier is not None:
+            how = f"×{campaign.multiplier.normalize():f} on {self.base} points of the program's rules"
+        else:
+            assert campaign.effect is not None
+            money = format_money(self.base, program.exponent)
+            how = f"{campaign.effect.describe(context)} of {money} {program.currency}"
+        return f"{campaign.name}: {how}"
 
 
 def _campaigns_earn(
@@ -454,8 +474,8 @@ def _campaigns_earn(
 ) -> None:
     """Add what the earning campaigns in force give, by the stacking policy in `loyalty.domain.campaigns`.
     `earned` holds what the program's rules (and the tier) gave each line; it is changed in place."""
-    rounding, exponent, currency = program.earning.rounding, program.exponent, program.currency
-    rule_points = [sum(p.points for p in parts if not p.rule_id.startswith("tier:")) for parts in earned]
+    rounding = program.earning.rounding
+    rule_points: list[int] | None = None
     candidates: list[_Candidate] = []
     for campaign in campaigns:
         if not campaign.earns or campaign.reaches(context, program.timezone) is not None:
@@ -464,16 +484,17 @@ def _campaigns_earn(
         if blocked is not None:
             reasons.append(Reason(campaign.source, "blocked", f"{campaign.name}: {blocked}"))
             continue
-        admitted = [campaign.admits_line(line, context) for line in cart.lines]
         if campaign.multiplier is not None:
-            weights = [p if ok else 0 for p, ok in zip(rule_points, admitted, strict=True)]
-            points = round_points(Decimal(sum(weights)) * (campaign.multiplier - 1), rounding)
-            how = f"×{campaign.multiplier.normalize():f} on {sum(weights)} points of the program's rules"
+            if rule_points is None:
+                rule_points = [sum(p.points for p in parts if not p.rule_id.startswith("tier:")) for parts in earned]
+            weights = _admitted(campaign, cart, rule_points, context)
+            on = sum(weights)
+            points = round_points(Decimal(on) * (campaign.multiplier - 1), rounding)
         else:
             assert campaign.effect is not None
-            weights = [b if ok else 0 for b, ok in zip(base, admitted, strict=True)]
-            points = round_points(campaign.effect.points(sum(weights), context), rounding) if sum(weights) else 0
-            how = f"{campaign.effect.describe(context)} of {format_money(sum(weights), exponent)} {currency}"
+            weights = _admitted(campaign, cart, base, context)
+            on = sum(weights)
+            points = round_points(campaign.effect.points(on, context), rounding) if on else 0
         if points <= 0:
             continue
         if campaign.max_points_per_order is not None and points > campaign.max_points_per_order:
@@ -489,23 +510,31 @@ def _campaigns_earn(
             )
             if points == 0:
                 continue
-        candidates.append(_Candidate(campaign, allocate(points, weights), f"{campaign.name}: {how}"))
-    exclusive = [c for c in candidates if c.campaign.stacking is Stacking.EXCLUSIVE]
-    if exclusive:
-        winner = exclusive[0]
+        candidates.append(_Candidate(campaign, weights, points, on))
+    exclusive = next((c for c in candidates if c.campaign.stacking is Stacking.EXCLUSIVE), None)
+    if exclusive is not None:
         for other in candidates:
-            if other is not winner:
-                message = f"{other.campaign.name}: {winner.campaign.name} is exclusive"
+            if other is not exclusive:
+                message = f"{other.campaign.name}: {exclusive.campaign.name} is exclusive"
                 reasons.append(Reason(other.campaign.source, "blocked", message))
-        candidates = [winner]
+        candidates = [exclusive]
     _best_per_line(candidates, earned, reasons)
     for candidate in candidates:
         if candidate.points == 0:
             continue
-        reasons.append(Reason(candidate.campaign.source, "applied", candidate.message, candidate.points))
+        reasons.append(
+            Reason(candidate.campaign.source, "applied", candidate.message(program, context), candidate.points)
+        )
         for i, part in enumerate(candidate.parts):
             if part:
                 earned[i].append(RulePoints(candidate.campaign.source, part))
+
+
+def _admitted(campaign: Campaign, cart: Cart, values: list[int], context: OrderContext) -> list[int]:
+    """`values` on the lines the campaign admits, zero on the others."""
+    if not campaign.line_conditions:
+        return list(values)
+    return [v if campaign.admits_line(line, context) else 0 for line, v in zip(cart.lines, values, strict=True)]
 
 
 def _limit_reason(campaign: Campaign, left: int) -> str:

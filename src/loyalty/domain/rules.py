@@ -25,6 +25,7 @@ class OrderContext:
     point_value: int
     exponent: int
     member_attributes: dict[str, object] = field(default_factory=dict)
+    local_at: datetime | None = None  # occurred_at in the program's time zone, worked out once per order
 
 
 class LineView(Protocol):

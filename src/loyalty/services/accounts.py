@@ -278,7 +278,7 @@ class Account:
             assert lot.expires_at is not None
             points = lot.remaining
             lot.remaining = 0
-            entry_no = self._entry(EntryKind.EXPIRE, -points, lot.expires_at, lot_no=lot.lot_no)
+            entry_no = self._entry(EntryKind.EXPIRE, -points, lot.expires_at, lot_no=lot.lot_no, rule_id="expiry")
             self._record_draws(entry_no, [Draw(lot.lot_no, points)])
             burned += points
         return burned
@@ -288,13 +288,15 @@ class Account:
         if points == 0:
             raise InvalidInput.at("points", "an adjustment must not be zero")
         if points > 0:
-            return self.credit(EntryKind.ADJUST, points, at, at, expires_at, operator=operator, reason=reason)
+            return self.credit(
+                EntryKind.ADJUST, points, at, at, expires_at, operator=operator, reason=reason, rule_id="adjustment"
+            )
         draws, missing = draw_take_back(list(self.lots().values()), -points)
         if missing:
             raise InsufficientPoints.at(
                 "points", f"cannot remove {-points} points: the balance holds {-points - missing}"
             )
-        entry_no = self._entry(EntryKind.ADJUST, points, at, operator=operator, reason=reason)
+        entry_no = self._entry(EntryKind.ADJUST, points, at, operator=operator, reason=reason, rule_id="adjustment")
         self._record_draws(entry_no, draws)
         return entry_no
 

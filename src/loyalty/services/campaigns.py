@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, TextClause, bindparam, func, select, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -388,14 +388,23 @@ def _book(uow: UnitOfWork, program: Program) -> Book:
     return book
 
 
-_SEGMENTS_OF = select(t.segment_members.c.segment_id).where(t.segment_members.c.account_id == bindparam("a"))
-_LISTED = select(t.campaign_members.c.campaign_id).where(t.campaign_members.c.account_id == bindparam("a"))
-_USAGE = select(t.campaign_member_usage.c.campaign_id, t.campaign_member_usage.c.points).where(
-    t.campaign_member_usage.c.account_id == bindparam("a")
-)
-_BUDGETS = select(t.campaigns.c.campaign_id, t.campaigns.c.budget_points - t.campaigns.c.budget_used).where(
-    t.campaigns.c.campaign_id.in_(bindparam("ids", expanding=True))
-)
+# What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force
+# need, as (kind, id, number) rows. Built once per combination of parts.
+_PARTS = {
+    "s": "SELECT 's' AS k, segment_id AS id, 0 AS n FROM segment_members WHERE account_id = :a",
+    "l": "SELECT 'l' AS k, campaign_id AS id, 0 AS n FROM campaign_members WHERE account_id = :a",
+    "u": "SELECT 'u' AS k, campaign_id AS id, points AS n FROM campaign_member_usage WHERE account_id = :a",
+    "b": "SELECT 'b' AS k, campaign_id AS id, budget_points - budget_used AS n FROM campaigns "
+    "WHERE budget_points IS NOT NULL",
+}
+_CONTEXT_QUERIES: dict[str, TextClause] = {}
+
+
+def _context_query(parts: str) -> TextClause:
+    query = _CONTEXT_QUERIES.get(parts)
+    if query is None:
+        query = _CONTEXT_QUERIES[parts] = text(" UNION ALL ".join(_PARTS[p] for p in parts))
+    return query
 
 
 def _member_context(
@@ -404,22 +413,43 @@ def _member_context(
     context = MemberContext()
     if member_id is None or not book.campaigns:
         return context
-    if book.needs_segments:
-        context.segments = frozenset(uow.conn.execute(_SEGMENTS_OF, {"a": member_id}).scalars())
-    if book.needs_lists:
-        context.listed = frozenset(uow.conn.execute(_LISTED, {"a": member_id}).scalars())
     active = {c.id: c for c in (in_force if in_force is not None else book.in_force(at))}
-    if book.capped & active.keys():
-        used = {row.campaign_id: row.points for row in uow.conn.execute(_USAGE, {"a": member_id})}
-        for campaign_id in book.capped & active.keys():
-            cap = active[campaign_id].per_member_cap
-            assert cap is not None
-            context.limits[campaign_id] = cap - int(used.get(campaign_id, 0))
-    budgeted = sorted(book.budgeted & active.keys())
-    if budgeted:
-        for campaign_id, left in uow.conn.execute(_BUDGETS, {"ids": budgeted}):
-            context.limits[campaign_id] = min(int(left), context.limits.get(campaign_id, int(left)))
+    capped = book.capped & active.keys()
+    budgeted = book.budgeted & active.keys()
+    parts = "".join(
+        p
+        for p, wanted in (("s", book.needs_segments), ("l", book.needs_lists), ("u", capped), ("b", budgeted))
+        if wanted
+    )
+    if not parts:
+        return context
+    segments, listed, used, left = set(), set(), {}, {}
+    for kind, ident, number in uow.conn.execute(_context_query(parts), {"a": member_id}):
+        if kind == "s":
+            segments.add(ident)
+        elif kind == "l":
+            listed.add(ident)
+        elif kind == "u":
+            used[ident] = int(number)
+        else:
+            left[ident] = int(number)
+    context.segments, context.listed = frozenset(segments), frozenset(listed)
+    for campaign_id in capped:
+        cap = active[campaign_id].per_member_cap
+        assert cap is not None
+        context.limits[campaign_id] = cap - used.get(campaign_id, 0)
+    for campaign_id in budgeted:
+        budget_left = left.get(campaign_id, 0)
+        context.limits[campaign_id] = min(budget_left, context.limits.get(campaign_id, budget_left))
     return context
+
+
+_BUDGETS = (
+    select(t.campaigns.c.campaign_id, t.campaigns.c.budget_points - t.campaigns.c.budget_used)
+    .where(t.campaigns.c.campaign_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.campaigns.c.campaign_id)
+    .with_for_update()
+)
 
 
 @dataclass(frozen=True)
@@ -455,7 +485,7 @@ def lock_budgets(uow: UnitOfWork, offer: Offerings, q: Quote) -> dict[str, int] 
     ids = sorted(c.id for c in offer.campaigns if c.budget is not None and earned.get(c.source, 0) > 0)
     if not ids:
         return None
-    rows = uow.conn.execute(_BUDGETS.order_by(t.campaigns.c.campaign_id).with_for_update(), {"ids": ids})
+    rows = uow.conn.execute(_BUDGETS, {"ids": ids})
     fresh = dict(offer.limits)
     for campaign_id, left in rows:
         # What the quote assumed already includes the member's cap; under the lock the budget can only be smaller.

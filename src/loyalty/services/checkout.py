@@ -216,7 +216,8 @@ def member_attributes(
     if member_id is None:
         return attributes
     if program.tiers is not None:
-        attributes["tier"] = tiers.tier_of(uow, member_id)
+        # No stored tier (or one the program no longer has) is the program's base level.
+        attributes["tier"] = program.tiers.level(tiers.tier_of(uow, member_id)).id
     conditions = [c for rule in program.earning.rules for c in rule.conditions]
     conditions += [c for offer in offers for c in offer.conditions]
     if any(isinstance(c, BirthdayCondition) for c in conditions):
