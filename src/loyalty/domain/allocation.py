@@ -16,6 +16,8 @@ def allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = No
         raise ValueError("total must not be negative")
     if any(w < 0 for w in weights):
         raise ValueError("weights must not be negative")
+    if caps is None:
+        return _by_weight(total, weights)
     limits = list(caps) if caps is not None else [total if w > 0 else 0 for w in weights]
     limits = [min(c, total) if w > 0 else 0 for c, w in zip(limits, weights, strict=True)]
     if total > sum(limits):
@@ -43,6 +45,24 @@ def allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = No
         parts[i] = floors[i]
     for i in by_remainder[:leftover]:
         parts[i] += 1
+    return parts
+
+
+def _by_weight(total: int, weights: Sequence[int]) -> list[int]:
+    """`allocate` without caps: no share can pass the total, so one round of floors and remainders does."""
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        if total:
+            raise ValueError(f"cannot place {total} on weights that are all zero")
+        return [0] * len(weights)
+    parts = [total * w // weight_sum for w in weights]
+    leftover = total - sum(parts)
+    if leftover:
+        by_remainder = sorted(
+            (i for i, w in enumerate(weights) if w > 0), key=lambda i: (-(total * weights[i] % weight_sum), i)
+        )
+        for i in by_remainder[:leftover]:
+            parts[i] += 1
     return parts
 
 

@@ -520,11 +520,10 @@ def _campaigns_earn(
         candidates = [exclusive]
     _best_per_line(candidates, earned, reasons)
     for candidate in candidates:
-        if candidate.points == 0:
+        points = candidate.points
+        if points == 0:
             continue
-        reasons.append(
-            Reason(candidate.campaign.source, "applied", candidate.message(program, context), candidate.points)
-        )
+        reasons.append(Reason(candidate.campaign.source, "applied", candidate.message(program, context), points))
         for i, part in enumerate(candidate.parts):
             if part:
                 earned[i].append(RulePoints(candidate.campaign.source, part))
@@ -548,13 +547,13 @@ def _limit_reason(campaign: Campaign, left: int) -> str:
 def _best_per_line(candidates: list[_Candidate], earned: list[list[RulePoints]], reasons: list[Reason]) -> None:
     """Best one wins, line by line: the program's points on a line against each `best` campaign's; the first of
     equals keeps the line, and the program comes first."""
-    best = [c for c in candidates if c.campaign.stacking is Stacking.BEST]
+    best = [(c, c.parts) for c in candidates if c.campaign.stacking is Stacking.BEST]
     if not best:
         return
     for i, parts in enumerate(earned):
         program_points = sum(p.points for p in parts)
-        top = max(best, key=lambda c: c.parts[i])  # max keeps the first of equals: the higher priority
-        winner = top if top.parts[i] > program_points else None
+        top, top_parts = max(best, key=lambda pair: pair[1][i])  # max keeps the first of equals: higher priority
+        winner = top if top_parts[i] > program_points else None
         if winner is not None and parts:
             replaced = ", ".join(sorted({p.rule_id for p in parts}))
             reasons.append(
@@ -566,11 +565,11 @@ def _best_per_line(candidates: list[_Candidate], earned: list[list[RulePoints]],
                 )
             )
             earned[i] = []
-        for candidate in best:
+        for candidate, candidate_parts in best:
             if candidate is not winner:
-                candidate.parts[i] = 0
-    for candidate in best:
-        if candidate.points == 0:
+                candidate_parts[i] = 0
+    for candidate, candidate_parts in best:
+        if not any(candidate_parts):
             reasons.append(
                 Reason(candidate.campaign.source, "blocked", f"{candidate.campaign.name}: other rules give more")
             )
