@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test lint bench bench-http clean
+.PHONY: install demo test lint bench bench-campaigns bench-http clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -31,6 +31,9 @@ test: lint
 
 bench: install
 	@.venv/bin/python -m bench.confirm
+
+bench-campaigns: install
+	@.venv/bin/python -m bench.campaigns
 
 bench-http: install
 	@.venv/bin/python -m bench.http
