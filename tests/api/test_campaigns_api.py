@@ -308,3 +308,29 @@ def test_a_tier_audience_includes_members_at_the_base_level(api: Api) -> None:
         "/v1/orders/calculate", json=order_body("o-1", member, ("1", 1, "100.00"), occurred_at=NOVEMBER)
     ).json()
     assert explanation(quoted, "campaign:silver-welcome") == [("applied", 50)]
+
+
+def test_campaigns_kept_in_the_program_document_are_applied_when_it_is_published(api: Api) -> None:
+    from .conftest import SEED_PROGRAM
+
+    bad = {**SEED_PROGRAM, "campaigns": [{**COFFEE_X2, "budget_points": -1}]}
+    refused = api.admin.post("/v1/program/validate", json={"document": bad})
+    assert refused.status_code == 422
+    assert [e["path"] for e in refused.json()["errors"]] == ["campaigns[0].budget_points"]
+
+    with_campaign = {**SEED_PROGRAM, "campaigns": [COFFEE_X2]}
+    published = api.admin.post(
+        "/v1/program/versions", json={"document": with_campaign, "effective_from": "2026-02-01T00:00:00+03:00"}
+    )
+    assert published.status_code == 201, published.text
+    member = api.register(phone="+79990000001")
+    assert api.confirm(coffee_order("o-1", member, "1000.00"))["points_to_earn"] == 100
+    with api.server.client(api.server.analytics) as analytics:
+        assert analytics.get("/v1/campaigns/coffee-x2").json()["revision"] == 1
+    # Publishing it again in a later version leaves the campaign as it is.
+    again = api.admin.post(
+        "/v1/program/versions", json={"document": with_campaign, "effective_from": "2026-03-01T00:00:00+03:00"}
+    )
+    assert again.status_code == 201, again.text
+    with api.server.client(api.server.analytics) as analytics:
+        assert analytics.get("/v1/campaigns/coffee-x2").json()["revision"] == 1

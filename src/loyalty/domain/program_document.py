@@ -155,6 +155,8 @@ def parse_program(document: object) -> Program:
             "tiers",
             "referrals",
             "win_back",
+            "campaigns",
+            "offers",
         },
     )
     if not isinstance(document, dict):
@@ -179,6 +181,8 @@ def parse_program(document: object) -> Program:
     _check_tier_references(r, earning, tiers)
     referrals = _referrals(r, doc["referrals"], earning) if doc.get("referrals") is not None else None
     win_back = _win_back(r, doc["win_back"]) if doc.get("win_back") is not None else None
+    if timezone is not None:
+        _check_campaigns(r, doc, timezone, tiers)
     if r.problems:
         raise InvalidInput(r.problems)
     assert point_value is not None and timezone is not None and earning is not None
@@ -563,3 +567,30 @@ def _check_tier_references(r: _Reader, earning: EarningPolicy | None, tiers: Tie
                         f"earning.rules[{i}].tiers",
                         f"unknown tier {tier_id!r}; the program's tiers are {sorted(known)}",
                     )
+
+
+def _check_campaigns(r: _Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPolicy | None) -> None:
+    """Campaigns and offers may be kept with the program; publishing applies them to the campaign store (see
+    services/campaigns.py). Here they are checked like any definition, in the program's time zone."""
+    from loyalty.domain.campaign_document import parse_campaign
+
+    tier_ids = frozenset(level.id for level in tiers.levels) if tiers is not None else frozenset()
+    for section, personal in (("campaigns", False), ("offers", True)):
+        items = doc.get(section)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            r.fail(section, "must be a list of definitions")
+            continue
+        seen: set[object] = set()
+        for i, item in enumerate(items):
+            try:
+                parse_campaign(item, timezone=timezone, exponent=r.exponent, personal=personal, tiers=tier_ids)
+            except InvalidInput as error:
+                r.problems.extend(
+                    FieldProblem(f"{section}[{i}].{p.path}".rstrip("."), p.reason) for p in error.problems
+                )
+            ident = item.get("id") if isinstance(item, dict) else None
+            if ident in seen:
+                r.fail(f"{section}[{i}].id", f"duplicate id {ident!r}")
+            seen.add(ident)

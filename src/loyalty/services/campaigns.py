@@ -46,10 +46,13 @@ def _label(personal: bool) -> str:
 
 
 def _program(uow: UnitOfWork, now: datetime) -> Program | None:
+    """The program whose time zone, currency and tiers a definition is read in: the one in force, else the first
+    one scheduled."""
     try:
         return programs.version_at(uow, now).program
     except programs.NoProgram:
-        return None
+        first = uow.conn.execute(select(t.program_versions.c.number).order_by(t.program_versions.c.number)).first()
+        return programs.version(uow, first.number).program if first is not None else None
 
 
 def _parse(uow: UnitOfWork, data: Mapping[str, Any], now: datetime, personal: bool, revision: int) -> Campaign:
