@@ -14,7 +14,7 @@ def allocate(total: int, weights: Sequence[int], caps: Sequence[int] | None = No
     """
     if total < 0:
         raise ValueError("total must not be negative")
-    if any(w < 0 for w in weights):
+    if weights and min(weights) < 0:
         raise ValueError("weights must not be negative")
     if caps is None:
         return _by_weight(total, weights)
@@ -58,10 +58,9 @@ def _by_weight(total: int, weights: Sequence[int]) -> list[int]:
     parts = [total * w // weight_sum for w in weights]
     leftover = total - sum(parts)
     if leftover:
-        by_remainder = sorted(
-            (i for i, w in enumerate(weights) if w > 0), key=lambda i: (-(total * weights[i] % weight_sum), i)
-        )
-        for i in by_remainder[:leftover]:
+        by_remainder = [(-(total * w % weight_sum), i) for i, w in enumerate(weights) if w > 0]
+        by_remainder.sort()
+        for _, i in by_remainder[:leftover]:
             parts[i] += 1
     return parts
 

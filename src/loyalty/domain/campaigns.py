@@ -133,7 +133,7 @@ class Campaign:
     budget: int | None = None  # points, over the campaign's life
     per_member_cap: int | None = None  # points one member can get from it, over its life
 
-    @property
+    @cached_property
     def source(self) -> str:
         """The name its points carry on the quote and in the ledger."""
         return f"{'offer' if self.personal else 'campaign'}:{self.id}"

@@ -523,16 +523,21 @@ def _campaigns_earn(
         points = candidate.points
         if points == 0:
             continue
-        reasons.append(Reason(candidate.campaign.source, "applied", candidate.message(program, context), points))
+        source = candidate.campaign.source
+        reasons.append(Reason(source, "applied", candidate.message(program, context), points))
         for i, part in enumerate(candidate.parts):
             if part:
-                earned[i].append(RulePoints(candidate.campaign.source, part))
+                earned[i].append(RulePoints(source, part))
 
 
 def _admitted(campaign: Campaign, cart: Cart, values: list[int], context: OrderContext) -> list[int]:
     """`values` on the lines the campaign admits, zero on the others."""
-    if not campaign.line_conditions:
+    conditions = campaign.line_conditions
+    if not conditions:
         return list(values)
+    if len(conditions) == 1:  # the usual case, without the generator of admits_line
+        admits = conditions[0].admits_line
+        return [v if admits(line, context) else 0 for line, v in zip(cart.lines, values, strict=True)]
     return [v if campaign.admits_line(line, context) else 0 for line, v in zip(cart.lines, values, strict=True)]
 
 
