@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -357,10 +357,14 @@ _books: dict[tuple[str, str, int], Book] = {}
 _STAMP = select(t.settings.c.value).where(t.settings.c.name == STAMP)
 
 
-def _book(uow: UnitOfWork, program: Program) -> Book:
-    """The campaigns, parsed once per process and change: the stamp is one primary-key read."""
-    stamp = uow.conn.execute(_STAMP).scalar()
+def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known: bool = False) -> Book:
+    """The campaigns, parsed once per process and change: the stamp is one primary-key read (or was read along
+    with the member's context, `known`)."""
+    if not known:
+        stamp = uow.conn.execute(_STAMP).scalar()
+    latest = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
     if stamp is None:
+        _latest[latest] = _EMPTY
         return _EMPTY
     key = (stamp, program.timezone.key, program.exponent)
     book = _books.get(key)
@@ -388,12 +392,18 @@ def _book(uow: UnitOfWork, program: Program) -> Book:
         if len(_books) > 16:
             _books.clear()
         _books[key] = book
+    _latest[latest] = book
     return book
 
 
+# The book each database last showed this process: the checkout reads the member's context for it and the stamp
+# in one round trip, and reloads only when the stamp says the campaigns changed.
+_latest: dict[tuple[str, str, int], Book] = {}
+
 # What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force
-# need, as (kind, id, number) rows. Built once per combination of parts.
+# need, as (kind, id, number) rows, and the stamp. Built once per combination of parts.
 _PARTS = {
+    "v": f"SELECT 'v' AS k, value AS id, 0 AS n FROM settings WHERE name = '{STAMP}'",
     "s": "SELECT 's' AS k, segment_id AS id, 0 AS n FROM segment_members WHERE account_id = :a",
     "l": "SELECT 'l' AS k, campaign_id AS id, 0 AS n FROM campaign_members WHERE account_id = :a",
     "u": "SELECT 'u' AS k, campaign_id AS id, points AS n FROM campaign_member_usage WHERE account_id = :a",
@@ -410,41 +420,48 @@ def _context_query(parts: str) -> TextClause:
     return query
 
 
-def _member_context(
-    uow: UnitOfWork, book: Book, member_id: int | None, at: datetime, in_force: Sequence[Campaign] | None = None
-) -> MemberContext:
-    context = MemberContext()
-    if member_id is None or not book.campaigns:
-        return context
-    active = {c.id: c for c in (in_force if in_force is not None else book.in_force(at))}
-    capped = book.capped & active.keys()
-    budgeted = book.budgeted & active.keys()
-    parts = "".join(
-        p
-        for p, wanted in (("s", book.needs_segments), ("l", book.needs_lists), ("u", capped), ("b", budgeted))
-        if wanted
+def _parts(book: Book, active: Mapping[str, Campaign]) -> str:
+    wanted = (
+        ("s", book.needs_segments),
+        ("l", book.needs_lists),
+        ("u", book.capped & active.keys()),
+        ("b", book.budgeted & active.keys()),
     )
-    if not parts:
-        return context
+    return "".join(p for p, needed in wanted if needed)
+
+
+def _read_context(rows: Iterable[Any], book: Book, active: Mapping[str, Campaign]) -> MemberContext:
     segments, listed, used, left = set(), set(), {}, {}
-    for kind, ident, number in uow.conn.execute(_context_query(parts), {"a": member_id}):
+    for kind, ident, number in rows:
         if kind == "s":
             segments.add(ident)
         elif kind == "l":
             listed.add(ident)
         elif kind == "u":
             used[ident] = int(number)
-        else:
+        elif kind == "b":
             left[ident] = int(number)
-    context.segments, context.listed = frozenset(segments), frozenset(listed)
-    for campaign_id in capped:
+    context = MemberContext(frozenset(segments), frozenset(listed))
+    for campaign_id in book.capped & active.keys():
         cap = active[campaign_id].per_member_cap
         assert cap is not None
         context.limits[campaign_id] = cap - used.get(campaign_id, 0)
-    for campaign_id in budgeted:
+    for campaign_id in book.budgeted & active.keys():
         budget_left = left.get(campaign_id, 0)
         context.limits[campaign_id] = min(budget_left, context.limits.get(campaign_id, budget_left))
     return context
+
+
+def _member_context(
+    uow: UnitOfWork, book: Book, member_id: int | None, at: datetime, in_force: Sequence[Campaign] | None = None
+) -> MemberContext:
+    if member_id is None or not book.campaigns:
+        return MemberContext()
+    active = {c.id: c for c in (in_force if in_force is not None else book.in_force(at))}
+    parts = _parts(book, active)
+    if not parts:
+        return MemberContext()
+    return _read_context(uow.conn.execute(_context_query(parts), {"a": member_id}), book, active)
 
 
 _BUDGETS = (
@@ -472,11 +489,29 @@ class Offerings:
 
 
 def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: datetime) -> Offerings:
-    book = _book(uow, program)
+    """The campaigns in force at `at`, what they need to know about the member, and what each may still give.
+    In the steady state one round trip: the member's context for the campaigns last seen, with the stamp that
+    says whether they are still the campaigns."""
+    guess = _latest.get((str(uow.conn.engine.url), program.timezone.key, program.exponent))
+    if guess is not None and member_id is not None:
+        in_force = {c.id: c for c in guess.in_force(at)}
+        rows = uow.conn.execute(_context_query("v" + _parts(guess, in_force)), {"a": member_id}).all()
+        stamp = next((row.id for row in rows if row.k == "v"), None)
+        if (stamp or "") == guess.stamp:
+            context = _read_context(rows, guess, in_force)
+            return _offerings(list(in_force.values()), context, guess)
+        book = _book(uow, program, stamp, known=True)
+    else:
+        book = _book(uow, program)
     active = book.in_force(at)
     if not active:
         return Offerings([], {}, {}, book)
-    context = _member_context(uow, book, member_id, at, active)
+    return _offerings(active, _member_context(uow, book, member_id, at, active), book)
+
+
+def _offerings(active: list[Campaign], context: MemberContext, book: Book) -> Offerings:
+    if not active:
+        return Offerings([], {}, {}, book)
     return Offerings(active, {"segments": context.segments, "listed": context.listed}, context.limits, book)
 
 
