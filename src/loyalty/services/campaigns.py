@@ -12,6 +12,7 @@ in the same transaction. Per-member caps need no extra lock: the member's accoun
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -194,6 +195,7 @@ def _record(
 
 def _touch(uow: UnitOfWork) -> None:
     """A new stamp, so every process reloads its campaigns at its next order."""
+    _latest.clear()
     insert = postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert
     statement = insert(t.settings).values(name=STAMP, value=uuid.uuid4().hex)
     uow.conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"value": statement.excluded.value}))
@@ -365,6 +367,7 @@ def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known:
     latest = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
     if stamp is None:
         _latest[latest] = _EMPTY
+        _none_since[latest] = time.monotonic()
         return _EMPTY
     key = (stamp, program.timezone.key, program.exponent)
     book = _books.get(key)
@@ -399,6 +402,10 @@ def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known:
 # The book each database last showed this process: the checkout reads the member's context for it and the stamp
 # in one round trip, and reloads only when the stamp says the campaigns changed.
 _latest: dict[tuple[str, str, int], Book] = {}
+# A database without any campaign is asked again at most once a second, so a program without campaigns pays no
+# read for them; a campaign created in this process is seen at once, in another worker within the second.
+NO_CAMPAIGNS_RECHECK = 1.0
+_none_since: dict[tuple[str, str, int], float] = {}
 
 # What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force
 # need, as (kind, id, number) rows, and the stamp. Built once per combination of parts.
@@ -492,7 +499,10 @@ def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: date
     """The campaigns in force at `at`, what they need to know about the member, and what each may still give.
     In the steady state one round trip: the member's context for the campaigns last seen, with the stamp that
     says whether they are still the campaigns."""
-    guess = _latest.get((str(uow.conn.engine.url), program.timezone.key, program.exponent))
+    key = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
+    guess = _latest.get(key)
+    if guess is _EMPTY and time.monotonic() - _none_since.get(key, 0.0) < NO_CAMPAIGNS_RECHECK:
+        return Offerings([], {}, {}, _EMPTY)
     if guess is not None and member_id is not None:
         in_force = {c.id: c for c in guess.in_force(at)}
         rows = uow.conn.execute(_context_query("v" + _parts(guess, in_force)), {"a": member_id}).all()
