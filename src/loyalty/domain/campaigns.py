@@ -30,6 +30,7 @@ from loyalty.domain.rules import (
     OrderContext,
     SkuCondition,
     ViewedCondition,
+    first_block,
 )
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -157,11 +158,7 @@ class Campaign:
         return all(c.admits_line(line, order) for c in self.line_conditions)
 
     def blocks_order(self, order: OrderContext) -> str | None:
-        for condition in self.conditions:
-            reason = condition.blocks_order(order)
-            if reason is not None:
-                return reason
-        return None
+        return first_block(self.conditions, order)
 
 
 def by_priority(campaigns: tuple[Campaign, ...] | list[Campaign]) -> list[Campaign]:

@@ -222,11 +222,16 @@ class EarningRule:
         return all(c.admits_line(line, order) for c in self.conditions)
 
     def blocks_order(self, order: OrderContext) -> str | None:
-        for condition in self.conditions:
-            reason = condition.blocks_order(order)
-            if reason is not None:
-                return reason
-        return None
+        return first_block(self.conditions, order)
+
+
+def first_block(conditions: tuple[Condition, ...], order: OrderContext) -> str | None:
+    """Why the first condition that turns the order away does so; None when none does."""
+    for condition in conditions:
+        reason = condition.blocks_order(order)
+        if reason is not None:
+            return reason
+    return None
 
 
 def birthday_in_window(birth_date: date, day: date, before: int, after: int) -> bool:

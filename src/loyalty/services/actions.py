@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -61,34 +62,68 @@ def grant_action(
             raise CapReached(f"{action}: at most {bonus.cap_count} per {bonus.cap_period.value} already granted")
     available_at = occurred_at + timedelta(days=bonus.pending_days)
     expires_at = program.expiry.expires_at(occurred_at, available_at, program.timezone)
-    entry_no = account.credit(
-        EntryKind.ACTION,
+    return record_grant(
+        uow,
+        account,
+        version,
+        action,
+        event_key,
         bonus.points,
         occurred_at,
         available_at,
         expires_at,
-        program_version=version.number,
         rule_id=f"action.{action}",
+        request_hash=request_hash or _hash(account.account_id, occurred_at),
+    )
+
+
+def record_grant(
+    uow: UnitOfWork,
+    account: Account,
+    version: ProgramVersion,
+    action: str,
+    event_key: str,
+    points: int,
+    occurred_at: datetime,
+    available_at: datetime,
+    expires_at: datetime | None,
+    *,
+    rule_id: str,
+    request_hash: str,
+    max_share: Decimal | None = None,
+) -> dict[str, Any]:
+    """Credit an action's points on a locked account and record the event, whose result a retry returns."""
+    entry_no = account.credit(
+        EntryKind.ACTION,
+        points,
+        occurred_at,
+        available_at,
+        expires_at,
+        max_share=max_share,
+        program_version=version.number,
+        rule_id=rule_id,
         action_key=event_key,
     )
     result = {
         "member_id": account.account_id,
         "action": action,
         "event_id": event_key,
-        "points": bonus.points,
+        "points": points,
         "entry_no": entry_no,
         "program_version": version.number,
         "available_at": available_at.isoformat(),
         "expires_at": expires_at.isoformat() if expires_at else None,
     }
+    if max_share is not None:
+        result["max_share_percent"] = f"{(max_share * 100).normalize():f}"
     uow.conn.execute(
         t.action_events.insert().values(
             action=action,
             event_key=event_key,
             account_id=account.account_id,
             occurred_at=occurred_at,
-            points=bonus.points,
-            request_hash=request_hash or _hash(account.account_id, occurred_at),
+            points=points,
+            request_hash=request_hash,
             result=result,
         )
     )

@@ -30,8 +30,9 @@ from loyalty.domain.checkout import Quote
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.domain.money import format_money
 from loyalty.domain.program import Program
+from loyalty.domain.rules import OrderContext
 from loyalty.services import programs
-from loyalty.services.segment_lists import MemberReference, resolve_references
+from loyalty.services.segment_lists import references, resolve_references
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -95,7 +96,11 @@ def _read(
                 problems.append(FieldProblem(f"audience.segments[{i}]", f"unknown segment {segment!r}"))
     if isinstance(audience, dict) and isinstance(audience.get("members"), list):
         try:
-            listed = resolve_references(uow, _references(audience["members"]))
+            # A file may name members by bare ids.
+            named = [
+                {"member_id": r} if isinstance(r, int) and not isinstance(r, bool) else r for r in audience["members"]
+            ]
+            listed = resolve_references(uow, references(named, "audience.members"))
         except InvalidInput as error:
             problems.extend(error.problems)
         stored["audience"] = {"members": len(listed or [])}
@@ -103,22 +108,6 @@ def _read(
         raise InvalidInput(problems)
     assert campaign is not None
     return campaign, stored, listed
-
-
-def _references(value: list[Any]) -> list[MemberReference]:
-    problems, references = [], []
-    for i, ref in enumerate(value):
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            ref = {"member_id": ref}
-        if not isinstance(ref, dict) or len(ref) != 1:
-            reason = "must name the member by exactly one of member_id, phone, email, card, external_id"
-            problems.append(FieldProblem(f"audience.members[{i}]", reason))
-            continue
-        ((kind, ident),) = ref.items()
-        references.append(MemberReference(f"audience.members[{i}].{kind}", kind, ident))
-    if problems:
-        raise InvalidInput(problems)
-    return references
 
 
 def create(uow: UnitOfWork, data: Mapping[str, Any], now: datetime, *, personal: bool = False) -> dict[str, Any]:
@@ -295,8 +284,7 @@ def _offer_json(offer: Campaign, program: Program) -> dict[str, Any]:
     tz = program.timezone
     what = []
     if offer.effect is not None:
-        from loyalty.domain.rules import OrderContext
-
+        # The effect's description reads only the program's money scale from the order.
         scale = OrderContext(
             offer.schedule.starts_at,
             offer.schedule.starts_at.date(),

@@ -41,6 +41,24 @@ def _normalised(reference: MemberReference) -> str | int:
     return value
 
 
+def references(value: object, path: str) -> list[MemberReference]:
+    """The member references of a JSON list at `path`, each `{member_id}`, `{phone}`, `{email}`, `{card}` or
+    `{external_id}`; InvalidInput naming every malformed one."""
+    if not isinstance(value, list) or not value:
+        raise InvalidInput.at(path, "must be a non-empty list of members, each {member_id}, {phone}, ...")
+    problems, found = [], []
+    for i, ref in enumerate(value):
+        if not isinstance(ref, dict) or len(ref) != 1:
+            reason = "must name the member by exactly one of member_id, phone, email, card, external_id"
+            problems.append(FieldProblem(f"{path}[{i}]", reason))
+            continue
+        ((kind, ident),) = ref.items()
+        found.append(MemberReference(f"{path}[{i}].{kind}", kind, ident))
+    if problems:
+        raise InvalidInput(problems)
+    return found
+
+
 def resolve_references(uow: UnitOfWork, references: list[MemberReference]) -> list[int]:
     """The distinct member ids the references name, ascending; InvalidInput listing every reference that is
     malformed or names no member (nothing is resolved partly)."""

@@ -23,7 +23,7 @@ from loyalty.domain.program import Program
 from loyalty.domain.segments import AsOf, SegmentDefinition, check_segment, parse_conditions
 from loyalty.services import programs
 from loyalty.services.segment_facts import member_facts
-from loyalty.services.segment_lists import MemberReference, resolve_references
+from loyalty.services.segment_lists import MemberReference, references, resolve_references
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -76,23 +76,7 @@ def _read_spec(uow: UnitOfWork, kind: str, data: dict[str, Any], now: datetime) 
         return {"conditions": data["conditions"]}, []
     if data.get("conditions") is not None:
         raise InvalidInput.at("conditions", "a static segment has a list of members, not conditions")
-    return {}, resolve_references(uow, _references(data.get("members")))
-
-
-def _references(value: object) -> list[MemberReference]:
-    if not isinstance(value, list) or not value:
-        raise InvalidInput.at("members", "must be a non-empty list of members, each {member_id}, {phone}, ...")
-    problems, references = [], []
-    for i, ref in enumerate(value):
-        if not isinstance(ref, dict) or len(ref) != 1:
-            reason = "must name the member by exactly one of member_id, phone, email, card, external_id"
-            problems.append(FieldProblem(f"members[{i}]", reason))
-            continue
-        ((kind, ident),) = ref.items()
-        references.append(MemberReference(f"members[{i}].{kind}", kind, ident))
-    if problems:
-        raise InvalidInput(problems)
-    return references
+    return {}, resolve_references(uow, references(data.get("members"), "members"))
 
 
 def _collect(problems: list[FieldProblem], check: Callable[[], T]) -> T | None:

@@ -17,9 +17,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
-from loyalty.domain.ledger import EntryKind
 from loyalty.domain.program import ProgramVersion, WinBackPolicy
-from loyalty.services import programs
+from loyalty.services import actions, programs
 from loyalty.services.accounts import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -127,37 +126,17 @@ def _grant(
     last_activity: datetime = row.last_activity
     # The grants of one spell of inactivity share its last activity; a repeat within the spell adds its number.
     event_key = f"{account.account_id}:{last_activity.isoformat()}" + (f":{row.grants + 1}" if row.grants else "")
-    expires_at = as_of + timedelta(days=policy.expires_after_days)
-    entry_no = account.credit(
-        EntryKind.ACTION,
+    actions.record_grant(
+        uow,
+        account,
+        version,
+        ACTION,
+        event_key,
         policy.points,
         as_of,
         as_of,
-        expires_at,
-        max_share=policy.max_share,
-        program_version=version.number,
+        as_of + timedelta(days=policy.expires_after_days),
         rule_id=ACTION,
-        action_key=event_key,
-    )
-    result = {
-        "member_id": account.account_id,
-        "action": ACTION,
-        "event_id": event_key,
-        "points": policy.points,
-        "entry_no": entry_no,
-        "program_version": version.number,
-        "available_at": as_of.isoformat(),
-        "expires_at": expires_at.isoformat(),
-        "max_share_percent": f"{(policy.max_share * 100).normalize():f}",
-    }
-    uow.conn.execute(
-        t.action_events.insert().values(
-            action=ACTION,
-            event_key=event_key,
-            account_id=account.account_id,
-            occurred_at=as_of,
-            points=policy.points,
-            request_hash=hashlib.sha256(event_key.encode()).hexdigest(),
-            result=result,
-        )
+        request_hash=hashlib.sha256(event_key.encode()).hexdigest(),
+        max_share=policy.max_share,
     )
