@@ -20,8 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loyalty.api import campaigns, errors, events, jobs, members, metrics, orders, program, segments
-from loyalty.storage.database import make_engine
+from loyalty.api import bodies, campaigns, errors, events, jobs, members, metrics, orders, program, segments
+from loyalty.storage.database import Failure, make_engine
 
 access_log = logging.getLogger("loyalty.access")
 
@@ -111,6 +111,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
     app.state.engine = engine or make_engine()
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.key_cache = {}
+    app.state.max_body_bytes = bodies.max_body_bytes()
+    app.state.outages = errors.OutageLog()
     errors.install(app)
     problem_ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     documented = {
@@ -119,7 +121,9 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         403: "The key lacks the route's scope",
         404: "No such member, order or version",
         409: "Conflicts with what is recorded (same id, other body; wrong state; a cap reached)",
+        413: "The body is larger than the server takes (LOYALTY_MAX_BODY_BYTES)",
         422: "Invalid input: each field's path and reason",
+        503: "The database is unavailable or busy, or a commit's outcome is unknown: retry after Retry-After seconds",
     }
     routers = (members, orders, events, program, jobs, segments, campaigns)
     for router in (module.router for module in routers):
@@ -140,8 +144,10 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         try:
             with request.app.state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as error:  # any database failure means not ready
-            return JSONResponse({"status": "unavailable", "database": str(error)[:200]}, status_code=503)
+        except Exception as error:  # any database failure means not ready; what failed is logged, not told
+            request.app.state.outages.record(error, Failure.DOWN, request.state.request_id)
+            retry = {"Retry-After": str(errors.RETRY_AFTER[Failure.DOWN])}
+            return errors.problem(request, 503, "not-ready", "The database is unavailable", headers=retry)
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/metrics", include_in_schema=False)

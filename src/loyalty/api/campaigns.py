@@ -10,16 +10,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api import deps
+from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
 from loyalty.api.schemas import MemberRef, Strict
+from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import access, campaigns, members
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1", tags=["campaigns"])
+router = APIRouter(prefix="/v1", tags=["campaigns"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 Analytics = Annotated[access.ApiKey, Depends(deps.require("analytics"))]
-CampaignId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,47}$", description="The campaign's or offer's id")]
+CampaignId = Annotated[
+    str, Path(pattern=limits.id_pattern(limits.CAMPAIGN_ID), description="The campaign's or offer's id")
+]
 MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 COFFEE_X2: dict[str, Any] = {
@@ -47,15 +51,17 @@ AVERAGE_CHECK_OFFER: dict[str, Any] = {
 class Audience(Strict):
     """Exactly one of these."""
 
-    segments: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=100)
-    tiers: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=100)
+    segments: list[Annotated[str, Field(max_length=limits.SEGMENT_ID)]] | None = Field(None, max_length=100)
+    tiers: list[Annotated[str, Field(max_length=limits.TIER_ID)]] | None = Field(None, max_length=100)
     members: list[MemberRef] | None = Field(None, max_length=100_000, description="A list of members")
 
 
 class CampaignDefinition(Strict):
-    id: str | None = Field(None, description="Required to create; in a PUT the id is the path's")
-    name: Annotated[str, Field(max_length=200)]
-    description: Annotated[str, Field(max_length=2000)] | None = None
+    id: Annotated[str, Field(max_length=limits.CAMPAIGN_ID)] | None = Field(
+        None, description="Required to create; in a PUT the id is the path's"
+    )
+    name: Annotated[str, Field(max_length=limits.NAME)]
+    description: Annotated[str, Field(max_length=limits.CAMPAIGN_DESCRIPTION)] | None = None
     enabled: bool = Field(True, description="false pauses it: it gives nothing until enabled again")
     starts_at: Annotated[str, Field(max_length=40)] = Field(
         description="A date (from the start of that day in the program's time zone) or a date-time with an offset"

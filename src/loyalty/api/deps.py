@@ -16,7 +16,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
-from loyalty.domain.errors import LoyaltyError
+from loyalty.domain import limits
+from loyalty.domain.errors import InvalidInput, LoyaltyError
 from loyalty.services import access
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -64,13 +65,19 @@ def _unauthorised(detail: str) -> ApiError:
 bearer = HTTPBearer(auto_error=False, description="An API key (lk_...) or, on member routes, a member token (mt_...)")
 
 
+def caller(request: Request) -> access.ApiKey:
+    """The API key the request is sent with; 401 without a known one."""
+    if not _bearer(request):
+        raise _unauthorised("send an API key as 'Authorization: Bearer lk_...'")
+    key = api_key(request)
+    if key is None:
+        raise _unauthorised("the API key is unknown or revoked")
+    return key
+
+
 def require(scope: str) -> Callable[..., access.ApiKey]:
     def dependency(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> access.ApiKey:
-        if not _bearer(request):
-            raise _unauthorised("send an API key as 'Authorization: Bearer lk_...'")
-        key = api_key(request)
-        if key is None:
-            raise _unauthorised("the API key is unknown or revoked")
+        key = caller(request)
         if not key.allows(scope):
             raise ApiError(
                 403, "forbidden", "Missing scope", f"this route needs the {scope} scope; the key has {key.scope}"
@@ -114,8 +121,8 @@ def idempotent(
     """Run `run` in one transaction. With an Idempotency-Key header the response is stored in that same
     transaction; a replay returns it, the same key with another body is 409. Refused requests store nothing."""
     idem = request.headers.get("idempotency-key")
-    if idem is not None and not 1 <= len(idem) <= 200:
-        raise ApiError(422, "invalid-input", "The request is invalid", "Idempotency-Key: must be 1 to 200 characters")
+    if idem is not None and not 1 <= len(idem) <= limits.IDEMPOTENCY_KEY:
+        raise InvalidInput.at("Idempotency-Key", f"must be 1 to {limits.IDEMPOTENCY_KEY} characters")
     digest = body_hash(request.method, request.url.path, body)
 
     def replay(uow: UnitOfWork) -> JSONResponse | None:

@@ -4,14 +4,19 @@ each field's path and reason."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from loyalty.domain.errors import Conflict, InsufficientPoints, InvalidInput, LoyaltyError, NotFound
+from loyalty.storage.database import CommitOutcomeUnknown, Failure, failure_of
 
 TYPE_BASE = "https://loyalty.dev/problems/"
 log = logging.getLogger("loyalty.api")
@@ -107,7 +112,85 @@ def install(app: FastAPI) -> None:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         return problem(request, error.status_code, kind, str(error.detail), headers=getattr(error, "headers", None))
 
+    # Database failures are handled here rather than by the catch-all below, which Starlette re-raises to the
+    # server after answering, so the server would log a traceback for every request of an outage.
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
+        failure = failure_of(error)
+        if failure is None:
+            return _internal_error(request, error)
+        return unavailable(request, error, failure)
+
+    @app.exception_handler(CommitOutcomeUnknown)
+    async def _commit_lost(request: Request, error: CommitOutcomeUnknown) -> JSONResponse:
+        return unavailable(request, error, None)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-        return problem(request, 500, "internal-error", "Internal error", "the error was logged; nothing was changed")
+        return _internal_error(request, error)
+
+
+def _internal_error(request: Request, error: BaseException) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.error("unhandled error", exc_info=error, extra={"fields": {"request_id": request_id}})
+    return problem(request, 500, "internal-error", "Internal error", "the error was logged; nothing was changed")
+
+
+RETRY_AFTER = {Failure.DOWN: 5, Failure.BUSY: 1, None: 5}  # seconds; None: the outcome of a COMMIT is unknown
+_UNAVAILABLE = {
+    Failure.DOWN: (
+        "database-unavailable",
+        "The database is unavailable",
+        "the database cannot be reached, so the request was not completed; retry later. A retry with the same "
+        "Idempotency-Key (confirm, cancel and returns: the same order and return id) is recorded at most once.",
+    ),
+    Failure.BUSY: (
+        "busy",
+        "Busy, retry",
+        "the member's account (or other data this request needs) is held by another request for longer than the "
+        "database waits; nothing was changed. Retry in a moment.",
+    ),
+    None: (
+        "outcome-unknown",
+        "The outcome is unknown",
+        "the connection to the database was lost while the change was being committed, so whether it was recorded "
+        "is not known. Retrying with the same Idempotency-Key (confirm, cancel and returns: the same order and "
+        "return id) is safe: the change is recorded at most once, and the retry answers with its result.",
+    ),
+}
+
+
+def unavailable(request: Request, error: BaseException, failure: Failure | None) -> JSONResponse:
+    """503 with Retry-After for a database that is out of reach (DOWN), busy (BUSY) or lost a COMMIT (None)."""
+    outages: OutageLog = request.app.state.outages
+    outages.record(error, failure, getattr(request.state, "request_id", None))
+    kind, title, detail = _UNAVAILABLE[failure]
+    return problem(request, 503, kind, title, detail, headers={"Retry-After": str(RETRY_AFTER[failure])})
+
+
+class OutageLog:
+    """Logs a database failure, with its traceback, at most once per `interval` seconds for each kind of failure;
+    the next line says how many were left out meanwhile. An outage fails every request, and a traceback for each
+    would bury the log (and the disk) while telling nothing more."""
+
+    def __init__(self, interval: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval, self.clock = interval, clock
+        self._lock = threading.Lock()
+        self._last: dict[Failure | None, float] = {}
+        self._suppressed: dict[Failure | None, int] = {}
+
+    def record(self, error: BaseException, failure: Failure | None, request_id: str | None) -> None:
+        with self._lock:
+            now = self.clock()
+            last = self._last.get(failure)
+            if last is not None and now - last < self.interval:
+                self._suppressed[failure] = self._suppressed.get(failure, 0) + 1
+                return
+            self._last[failure] = now
+            suppressed = self._suppressed.pop(failure, 0)
+        what = failure.value if failure is not None else "commit outcome unknown"
+        log.error(
+            f"database {what}: {error}",
+            exc_info=error,
+            extra={"fields": {"failure": what, "suppressed": suppressed, "request_id": request_id}},
+        )

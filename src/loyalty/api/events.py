@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.api.bodies import BodyRoute
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.services import access, actions, members, views
 from loyalty.services.orders import FUTURE_SKEW, parse_instant
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=BodyRoute)
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 
 from loyalty.api import deps, schemas
+from loyalty.api.bodies import BodyRoute
 from loyalty.services import access, audit, birthdays, jobs, referrals, tiers, winback
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 
 

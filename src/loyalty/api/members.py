@@ -9,13 +9,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import access, members, referrals, tiers
 from loyalty.services import ledger as ledger_service
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[Depends(deps.bearer_documented)])
+router = APIRouter(
+    prefix="/v1/members", tags=["members"], dependencies=[Depends(deps.bearer_documented)], route_class=BodyRoute
+)
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.api.bodies import BodyRoute
 from loyalty.services import access, programs
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1/program", tags=["program"])
+router = APIRouter(prefix="/v1/program", tags=["program"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 

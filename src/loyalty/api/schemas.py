@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from loyalty.domain import limits
+
 Money = Annotated[
     str,
     Field(
@@ -18,8 +20,9 @@ Money = Annotated[
 ]
 Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
 Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
-Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
-Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+Key = Annotated[str, Field(min_length=1, max_length=limits.KEY, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+Identifier = Annotated[str, Field(min_length=1, max_length=limits.IDENTIFIER)]
+Sku = Annotated[str, Field(min_length=1, max_length=limits.SKU)]
 
 
 ENTRY_EXAMPLE: dict[str, Any] = {
@@ -53,7 +56,7 @@ ReferralCode = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=32,
+        max_length=limits.REFERRAL_CODE_TYPED,
         description="A member's referral code; case, spaces and dashes do not matter",
         examples=["K7QM2XHD"],
     ),
@@ -77,8 +80,8 @@ class MemberRef(Strict):
 
 class OrderLine(Strict):
     line_id: Key | None = Field(None, description="Your id of the line, used by returns (default: 1, 2, ...)")
-    sku: Identifier
-    category: Annotated[str, Field(max_length=100)] | None = None
+    sku: Sku
+    category: Annotated[str, Field(max_length=limits.CATEGORY)] | None = None
     quantity: int = Field(1, ge=1, le=1_000_000)
     price: Money = Field(description="Unit price: a decimal string, never a JSON number")
     discount: Money | None = Field(None, description="Discount off the whole line")
@@ -105,8 +108,8 @@ class Order(Strict):
     points: Points = Field(0, description="Points the member wants to pay with")
     lines: list[OrderLine] = Field(min_length=1, max_length=1000)
     discount: Money | None = Field(None, description="An order-wide discount, spread over the lines")
-    channel: Annotated[str, Field(max_length=50)] | None = None
-    store: Annotated[str, Field(max_length=100)] | None = None
+    channel: Annotated[str, Field(max_length=limits.CHANNEL)] | None = None
+    store: Annotated[str, Field(max_length=limits.STORE)] | None = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ORDER_EXAMPLE]})
 
@@ -329,7 +332,7 @@ class Consents(Strict):
 
 
 class NewMember(Strict):
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Annotated[str, Field(max_length=limits.NAME)] | None = None
     gender: Literal["female", "male", "other"] | None = None
     birth_date: Annotated[str, Field(description="YYYY-MM-DD", examples=["1990-05-17"])] | None = None
     phone: Identifier | None = None
@@ -337,7 +340,9 @@ class NewMember(Strict):
     card: Identifier | None = None
     external_id: Identifier | None = None
     consents: Consents | None = None
-    source: Annotated[str, Field(max_length=100)] | None = Field(None, description="Where consents were given")
+    source: Annotated[str, Field(max_length=limits.CONSENT_SOURCE)] | None = Field(
+        None, description="Where consents were given"
+    )
     referral_code: ReferralCode | None = Field(
         None, description="The code of the member who referred this one: the new member gets the referral bonus"
     )
@@ -362,11 +367,11 @@ class NewMember(Strict):
 
 
 class MemberUpdate(Strict):
-    name: Annotated[str, Field(max_length=200)] | None = None
+    name: Annotated[str, Field(max_length=limits.NAME)] | None = None
     gender: Literal["female", "male", "other"] | None = None
     birth_date: Annotated[str, Field(examples=["1990-05-17"])] | None = None
     consents: Consents | None = None
-    source: Annotated[str, Field(max_length=100)] | None = None
+    source: Annotated[str, Field(max_length=limits.CONSENT_SOURCE)] | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -639,8 +644,8 @@ class TokenRequest(Strict):
 
 class Adjustment(Strict):
     points: int = Field(ge=-(10**12), le=10**12, description="Positive adds, negative removes; never zero")
-    operator: Annotated[str, Field(min_length=1, max_length=100)]
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    operator: Annotated[str, Field(min_length=1, max_length=limits.OPERATOR)]
+    reason: Annotated[str, Field(min_length=1, max_length=limits.REASON)]
 
     model_config = ConfigDict(
         extra="forbid",
@@ -664,7 +669,7 @@ class AdjustmentResult(BaseModel):
 
 
 class ActionEvent(Strict):
-    type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", examples=["review"])]
+    type: Annotated[str, Field(pattern=limits.id_pattern(limits.ACTION_NAME), examples=["review"])]
     event_id: Key = Field(description="Your id of the event; a retry with the same id grants nothing more")
     member: MemberRef
     occurred_at: Instant | None = None
@@ -686,7 +691,7 @@ class ActionEvent(Strict):
 
 class ProductViewed(Strict):
     member: MemberRef
-    sku: Identifier
+    sku: Sku
     occurred_at: Instant | None = None
 
     model_config = ConfigDict(
@@ -861,14 +866,14 @@ class Problem(BaseModel):
 
 SegmentId = Annotated[
     str,
-    Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Lower-case letters, digits, '_', '-', '.'"),
+    Field(pattern=limits.id_pattern(limits.SEGMENT_ID), description="Lower-case letters, digits, '_', '-', '.'"),
 ]
 SEGMENT_CONDITIONS_EXAMPLE = [{"average_check": {"min": "700", "max": "900"}}, {"consent": {"sms": True}}]
 
 
 class NewSegment(Strict):
     segment_id: SegmentId
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=limits.NAME)]
     kind: Literal["rule", "static"] = Field("rule", description="rule: by conditions; static: an uploaded list")
     conditions: list[dict[str, Any]] | None = Field(
         None,
@@ -901,7 +906,9 @@ class NewSegment(Strict):
 
 
 class SegmentChange(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(None, description="Default: unchanged")
+    name: Annotated[str, Field(min_length=1, max_length=limits.NAME)] | None = Field(
+        None, description="Default: unchanged"
+    )
     kind: Literal["rule", "static"] | None = Field(None, description="A segment keeps its kind")
     conditions: list[dict[str, Any]] | None = Field(None, max_length=100, description="A rule segment's new conditions")
     members: list[MemberRef] | None = Field(None, max_length=100_000, description="A static segment's new members")

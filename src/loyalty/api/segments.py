@@ -9,16 +9,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
+from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import access, members, segments
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
-router = APIRouter(prefix="/v1", tags=["segments"])
+router = APIRouter(prefix="/v1", tags=["segments"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 Analytics = Annotated[access.ApiKey, Depends(deps.require("analytics"))]
-SegmentId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="The segment's id")]
+SegmentId = Annotated[str, Path(pattern=limits.id_pattern(limits.SEGMENT_ID), description="The segment's id")]
 MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from loyalty.domain import limits
 from loyalty.domain.campaigns import (
     WEEKDAYS,
     Audience,
@@ -24,8 +25,8 @@ from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.program_document import _EFFECTS, _RULE_KEYS, MAX_POINTS, _conditions, _effect, _Reader
 from loyalty.domain.rules import Effect
 
-# The id is part of the source name its points carry ("campaign:<id>"), which must fit the ledger's 64 characters.
-CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
+# The id is part of the source name its points carry ("campaign:<id>"), which must fit the ledger's source column.
+CAMPAIGN_ID = re.compile(limits.id_pattern(limits.CAMPAIGN_ID))
 _KEYS = {
     "id",
     "name",
@@ -65,13 +66,13 @@ def parse_campaign(
         raise InvalidInput(r.problems or [FieldProblem("", "a campaign must be a mapping")])
     campaign_id = doc.get("id")
     if not isinstance(campaign_id, str) or not CAMPAIGN_ID.fullmatch(campaign_id):
-        r.fail("id", "is required: lower-case letters, digits, '_', '-' or '.', up to 48 characters")
+        r.fail("id", f"is required: lower-case letters, digits, '_', '-' or '.', up to {limits.CAMPAIGN_ID} characters")
     name = doc.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        r.fail("name", "is required: up to 200 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > limits.NAME:
+        r.fail("name", f"is required: up to {limits.NAME} characters")
     description = doc.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 2000):
-        r.fail("description", "must be text of up to 2000 characters")
+    if description is not None and (not isinstance(description, str) or len(description) > limits.CAMPAIGN_DESCRIPTION):
+        r.fail("description", f"must be text of up to {limits.CAMPAIGN_DESCRIPTION} characters")
     enabled = doc.get("enabled", True)
     if not isinstance(enabled, bool):
         r.fail("enabled", "must be true or false")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from loyalty.domain import limits
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.money import Rounding, currency_exponent, parse_decimal, parse_money
 from loyalty.domain.program import (
@@ -47,7 +48,11 @@ from loyalty.domain.rules import (
 )
 from loyalty.domain.tiers import TierBasis, TierLevel, TierPeriod, TierPolicy
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# A rule's id is the source its points carry in the ledger; a tier's and an action's are stored behind a prefix.
+_RULE_ID = re.compile(limits.id_pattern(limits.RULE_ID))
+_TIER_ID = re.compile(limits.id_pattern(limits.TIER_ID))
+_ACTION_NAME = re.compile(limits.id_pattern(limits.ACTION_NAME))
+_ID_CHARACTERS = "lower-case letters, digits, '_', '-' or '.'"
 MAX_POINTS = 10**9  # one rule or bonus never gives more than a billion points
 _EFFECTS = ("percent", "bands", "per_step", "fixed_points")
 _RULE_KEYS = {
@@ -123,10 +128,24 @@ class _Reader:
         return amount
 
     def names(self, value: object, path: str) -> frozenset[str] | None:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            self.fail(path, "must be a non-empty list of names")
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and 0 < len(v) <= limits.NAME for v in value)
+        ):
+            self.fail(path, f"must be a non-empty list of names of up to {limits.NAME} characters")
             return None
         return frozenset(value)
+
+    def name(self, value: object, path: str, default: str) -> str:
+        """An optional display name (the id when absent)."""
+        if value is None or value == "":
+            return default
+        text = str(value)  # YAML reads `name: 2026` as a number
+        if len(text) > limits.NAME:
+            self.fail(path, f"must be text of up to {limits.NAME} characters")
+            return default
+        return text
 
     def choice(self, value: object, path: str, options: type[Any]) -> Any:
         try:
@@ -162,8 +181,8 @@ def parse_program(document: object) -> Program:
     if not isinstance(document, dict):
         raise InvalidInput(r.problems or [FieldProblem("", "the program document must be a mapping")])
     name = doc.get("name")
-    if not isinstance(name, str) or not name.strip():
-        r.fail("name", "is required: the program's name")
+    if not isinstance(name, str) or not name.strip() or len(name) > limits.NAME:
+        r.fail("name", f"is required: the program's name, up to {limits.NAME} characters")
     currency = doc.get("currency", "RUB")
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
         r.fail("currency", "must be a three-letter ISO 4217 code such as RUB")
@@ -248,8 +267,9 @@ def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
     if not isinstance(value, dict):
         return None
     rule_id = rule.get("id")
-    if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
-        r.fail(f"{path}.id", "is required: lower-case letters, digits, '_', '-' or '.', up to 64 characters")
+    if not isinstance(rule_id, str) or not _RULE_ID.fullmatch(rule_id):
+        r.fail(f"{path}.id", f"is required: {_ID_CHARACTERS}, up to {limits.RULE_ID} characters")
+    name = r.name(rule.get("name"), f"{path}.name", str(rule_id))
     effects = [key for key in _EFFECTS if key in rule]
     effect: Effect | None = None
     if len(effects) != 1:
@@ -262,7 +282,7 @@ def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
         cap = r.integer(cap, f"{path}.max_points_per_order", minimum=1)
     if len(r.problems) > before or effect is None:
         return None
-    return EarningRule(str(rule_id), str(rule.get("name") or rule_id), effect, conditions, cap)
+    return EarningRule(str(rule_id), name, effect, conditions, cap)
 
 
 def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition, ...]:
@@ -410,8 +430,9 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
     actions: dict[str, ActionBonus] = {}
     for action, spec in section.items():
         path = f"actions.{action}"
-        if not isinstance(action, str) or not _ID.fullmatch(action):
-            r.fail(path, "action type must be lower-case letters, digits, '_', '-' or '.'")
+        if not isinstance(action, str) or not _ACTION_NAME.fullmatch(action):
+            # The ledger records its points as from `action.<type>`, which must fit the source column.
+            r.fail(path, f"action type must be {_ID_CHARACTERS}, up to {limits.ACTION_NAME} characters")
             continue
         item = r.mapping(spec, path, {"points", "cap", "pending_days"})
         points = r.integer(item.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
@@ -528,8 +549,9 @@ def _tiers(r: _Reader, value: object) -> TierPolicy | None:
         path = f"tiers.levels[{i}]"
         level = r.mapping(raw, path, {"id", "name", "from", "multiplier", "privileges"})
         tier_id = level.get("id")
-        if not isinstance(tier_id, str) or not _ID.fullmatch(tier_id):
-            r.fail(f"{path}.id", "is required: lower-case letters, digits, '_', '-' or '.'")
+        if not isinstance(tier_id, str) or not _TIER_ID.fullmatch(tier_id):
+            # The ledger records a multiplier's points as from `tier:<id>`, which must fit the source column.
+            r.fail(f"{path}.id", f"is required: {_ID_CHARACTERS}, up to {limits.TIER_ID} characters")
             continue
         if tier_id in seen:
             r.fail(f"{path}.id", f"duplicate tier id {tier_id!r}")
@@ -541,9 +563,12 @@ def _tiers(r: _Reader, value: object) -> TierPolicy | None:
         multiplier = r.decimal(
             level.get("multiplier", 1), f"{path}.multiplier", minimum=Decimal(1), maximum=Decimal(100)
         )
+        name = r.name(level.get("name"), f"{path}.name", tier_id)
         privileges = level.get("privileges", [])
-        if not isinstance(privileges, list) or not all(isinstance(p, str) and p for p in privileges):
-            r.fail(f"{path}.privileges", "must be a list of names")
+        if not isinstance(privileges, list) or not all(
+            isinstance(p, str) and 0 < len(p) <= limits.NAME for p in privileges
+        ):
+            r.fail(f"{path}.privileges", f"must be a list of names of up to {limits.NAME} characters")
             privileges = []
         if threshold is None or multiplier is None:
             continue
@@ -551,7 +576,7 @@ def _tiers(r: _Reader, value: object) -> TierPolicy | None:
             r.fail(f"{path}.from", "the first level must start at 0: it is every member's level")
         if levels and threshold <= levels[-1].threshold:
             r.fail(f"{path}.from", f"must be above the previous level's {levels[-1].threshold}: levels may not overlap")
-        levels.append(TierLevel(tier_id, str(level.get("name") or tier_id), threshold, multiplier, tuple(privileges)))
+        levels.append(TierLevel(tier_id, name, threshold, multiplier, tuple(privileges)))
     if len(r.problems) > before or basis is None or period is None or rolling is None or grace is None:
         return None
     return TierPolicy(tuple(levels), basis, period, rolling, grace)

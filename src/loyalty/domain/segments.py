@@ -19,10 +19,11 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from loyalty.domain import limits
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.money import format_money, parse_money
 
-SEGMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+SEGMENT_ID = re.compile(limits.id_pattern(limits.SEGMENT_ID))
 GENDERS = ("female", "male", "other")
 CONSENTS = ("personal_data", "email", "sms")
 SCORES = 5  # quintiles
@@ -413,10 +414,13 @@ def check_segment(segment_id: object, name: object) -> tuple[str, str]:
     problems = []
     if not isinstance(segment_id, str) or not SEGMENT_ID.fullmatch(segment_id):
         problems.append(
-            FieldProblem("segment_id", "is required: lower-case letters, digits, '_', '-' or '.', up to 64 characters")
+            FieldProblem(
+                "segment_id",
+                f"is required: lower-case letters, digits, '_', '-' or '.', up to {limits.SEGMENT_ID} characters",
+            )
         )
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        problems.append(FieldProblem("name", "is required: up to 200 characters"))
+    if not isinstance(name, str) or not name.strip() or len(name) > limits.NAME:
+        problems.append(FieldProblem("name", f"is required: up to {limits.NAME} characters"))
     if problems:
         raise InvalidInput(problems)
     assert isinstance(segment_id, str) and isinstance(name, str)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -43,8 +44,8 @@ def create_key(uow: UnitOfWork, name: str, scope: str, now: datetime) -> tuple[A
     """A new key; the returned secret is shown once and never stored."""
     if scope not in SCOPES:
         raise InvalidInput.at("scope", f"must be one of {list(SCOPES)}")
-    if not name.strip() or len(name) > 100:
-        raise InvalidInput.at("name", "is required, at most 100 characters")
+    if not name.strip() or len(name) > limits.API_KEY_NAME:
+        raise InvalidInput.at("name", f"is required, at most {limits.API_KEY_NAME} characters")
     key_id = secrets.token_hex(8)
     key = f"lk_{key_id}_{secrets.token_urlsafe(32)}"
     uow.conn.execute(

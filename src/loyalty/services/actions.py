@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from loyalty.domain import limits
 from loyalty.domain.actions import period_start
 from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.ledger import EntryKind
@@ -143,8 +144,8 @@ def record_action(
     """Grant the bonus for an action event, once per (action, event id): a retry returns the first result.
     With `occurred_at_given` false, `occurred_at` is the time the event arrived, and a retry that also leaves it
     out, a moment later, is still the same event."""
-    if not event_key or len(event_key) > 200:
-        raise InvalidInput.at("event_id", "is required, at most 200 characters")
+    if not event_key or len(event_key) > limits.ACTION_KEY:
+        raise InvalidInput.at("event_id", f"is required, at most {limits.ACTION_KEY} characters")
     account = Account.lock(uow, member_id, now)
     existing = uow.conn.execute(
         select(t.action_events).where(t.action_events.c.action == action, t.action_events.c.event_key == event_key)

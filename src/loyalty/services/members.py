@@ -12,6 +12,7 @@ import phonenumbers
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from loyalty.domain import limits
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.referrals import new_code, normalise_code
@@ -51,8 +52,8 @@ def normalise_identifier(kind: str, value: object, path: str) -> str:
         if not _EMAIL.match(text):
             raise InvalidInput.at(path, f"{text!r} is not an email address")
         return text.lower()
-    if len(text) > 200:
-        raise InvalidInput.at(path, "must be at most 200 characters")
+    if len(text) > limits.IDENTIFIER:
+        raise InvalidInput.at(path, f"must be at most {limits.IDENTIFIER} characters")
     return text
 
 
@@ -105,8 +106,8 @@ def parse_member(data: dict[str, Any]) -> MemberInput:
         else:
             consents.append(Consent(kind, value, str(data.get("source") or "api")))
     name = data.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 200):
-        problems.append(FieldProblem("name", "must be a string of at most 200 characters"))
+    if name is not None and (not isinstance(name, str) or len(name) > limits.NAME):
+        problems.append(FieldProblem("name", f"must be a string of at most {limits.NAME} characters"))
     referral_code = None
     if data.get("referral_code") not in (None, ""):
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loyalty.domain import limits
 from loyalty.domain.checkout import Cart, CartLine, Quote
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.money import MAX_MINOR_DIGITS, format_money, parse_decimal, parse_money
@@ -90,7 +91,7 @@ class OrderRequest:
 
 
 def _text(
-    data: dict[str, Any], key: str, path: str, problems: list[FieldProblem], *, required: bool, limit: int = 100
+    data: dict[str, Any], key: str, path: str, problems: list[FieldProblem], *, required: bool, limit: int
 ) -> str | None:
     value = data.get(key)
     if value is None or value == "":
@@ -134,7 +135,7 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
     if not isinstance(data, dict):
         raise InvalidInput.at("", "the order must be a JSON object")
     problems: list[FieldProblem] = []
-    key = order_key or _text(data, "order_id", "order_id", problems, required=True)
+    key = order_key or _text(data, "order_id", "order_id", problems, required=True, limit=limits.KEY)
     member = data.get("member")
     if member is not None and (not isinstance(member, dict) or len(member) != 1):
         problems.append(
@@ -165,8 +166,8 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
             line = _line(raw, i, problems)
             if line is not None:
                 lines.append(line)
-    channel = _text(data, "channel", "channel", problems, required=False, limit=50)
-    store = _text(data, "store", "store", problems, required=False)
+    channel = _text(data, "channel", "channel", problems, required=False, limit=limits.CHANNEL)
+    store = _text(data, "store", "store", problems, required=False, limit=limits.STORE)
     if problems:
         raise InvalidInput(problems)
     assert key is not None
@@ -189,9 +190,9 @@ def _line(raw: object, i: int, problems: list[FieldProblem]) -> LineInput | None
         problems.append(FieldProblem(path, "must be an object with sku, quantity and price"))
         return None
     before = len(problems)
-    sku = _text(raw, "sku", f"{path}.sku", problems, required=True)
-    category = _text(raw, "category", f"{path}.category", problems, required=False)
-    line_id = _text(raw, "line_id", f"{path}.line_id", problems, required=False) or str(i + 1)
+    sku = _text(raw, "sku", f"{path}.sku", problems, required=True, limit=limits.SKU)
+    category = _text(raw, "category", f"{path}.category", problems, required=False, limit=limits.CATEGORY)
+    line_id = _text(raw, "line_id", f"{path}.line_id", problems, required=False, limit=limits.KEY) or str(i + 1)
     quantity = raw.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         problems.append(FieldProblem(f"{path}.quantity", "must be a whole number"))

@@ -8,12 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import bindparam, select
 
+from loyalty.domain import limits
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
 from loyalty.domain.program_document import parse_program
+from loyalty.services import documents
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -26,39 +27,18 @@ class NoProgram(Conflict):
 
 
 def read_document(text: str, source: str = "document") -> dict[str, Any]:
-    """The mapping in a YAML or JSON text (JSON is YAML)."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidInput(FieldProblem("", f"{source} is not valid YAML or JSON{where}")) from None
-    if not isinstance(document, dict):
-        raise InvalidInput(FieldProblem("", f"{source} must hold a mapping at its top level"))
-    if "\\u0000" in json.dumps(document, default=str):
-        raise InvalidInput(FieldProblem("", f"{source} must not contain NUL characters"))
-    # Dates and numbers YAML reads natively are kept as text, so the document round-trips through JSON.
-    normalised: dict[str, Any] = _exact(json.loads(json.dumps(document, default=str)))
-    return normalised
-
-
-def _exact(value: Any) -> Any:
-    """Numbers written with a decimal point become decimal strings, so 5.5% stays exactly 5.5."""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _exact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_exact(v) for v in value]
-    return value
+    """The mapping in a YAML or JSON text (JSON is YAML), bounded and checked as `documents` says."""
+    return documents.read_text(text, source)
 
 
 def read_document_json(document: dict[str, Any]) -> dict[str, Any]:
-    """A document received as JSON, normalised like a file's."""
-    return read_document(json.dumps(document), "document")
+    """A document received as JSON, already parsed at the door (once), normalised like a file's."""
+    return documents.read_value(document)
 
 
 def read_document_file(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > limits.MAX_DOCUMENT_BYTES:
+        raise InvalidInput(FieldProblem("", f"{path} is larger than {limits.MAX_DOCUMENT_BYTES} bytes"))
     return read_document(path.read_text(encoding="utf-8"), str(path))
 
 

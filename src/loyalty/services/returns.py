@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
 
+from loyalty.domain import limits
 from loyalty.domain.allocation import cumulative_share
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.domain.money import format_money
@@ -68,8 +69,8 @@ def return_lines(
     _cancelling: bool = False,
 ) -> dict[str, Any]:
     """Return some quantity of some lines of a confirmed order, exactly once per `return_key`."""
-    if not return_key or len(return_key) > 100:
-        raise InvalidInput.at("return_id", "is required, at most 100 characters")
+    if not return_key or len(return_key) > limits.KEY:
+        raise InvalidInput.at("return_id", f"is required, at most {limits.KEY} characters")
     if return_key.endswith(CANCEL_SUFFIX) and not _cancelling:
         raise InvalidInput.at("return_id", f"ids ending in {CANCEL_SUFFIX!r} are kept for cancellations")
     order, account = _lock_order(uow, order_key, now)

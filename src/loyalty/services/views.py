@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -16,8 +17,8 @@ from loyalty.storage.database import UnitOfWork
 def record_view(uow: UnitOfWork, member_id: int, sku: str, viewed_at: datetime) -> dict[str, Any]:
     """Remember the member's latest view of `sku` (an earlier, late-arriving view never replaces a later one)."""
     sku = sku.strip()
-    if not sku or len(sku) > 200:
-        raise InvalidInput.at("sku", "is required, at most 200 characters")
+    if not sku or len(sku) > limits.SKU:
+        raise InvalidInput.at("sku", f"is required, at most {limits.SKU} characters")
     table = t.viewed_products
     current = uow.conn.execute(
         select(table.c.viewed_at).where(table.c.account_id == member_id, table.c.sku == sku)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import select as io_select
+import sqlite3
 import time
+from enum import Enum
 from types import TracebackType
 from typing import Any
 
@@ -29,7 +31,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str | None = None, *, timeouts: bool = True, **kwargs: Any) -> Engine:
+    """An engine for `url` (default: LOYALTY_DATABASE_URL). On PostgreSQL every connection waits for a lock at most
+    LOYALTY_DB_LOCK_TIMEOUT_MS and runs a statement at most LOYALTY_DB_STATEMENT_TIMEOUT_MS, so a stuck lock fails
+    a request quickly instead of hanging it; `timeouts=False` (migrations) waits as long as it takes."""
     url = normalise_url(database_url(url))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
@@ -37,7 +42,75 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, **kwargs)
     _check_pooled_connections(engine)
+    if timeouts:
+        _set_timeouts(
+            engine,
+            _milliseconds("LOYALTY_DB_LOCK_TIMEOUT_MS", 5000),
+            _milliseconds("LOYALTY_DB_STATEMENT_TIMEOUT_MS", 30000),
+        )
     return engine
+
+
+def _milliseconds(variable: str, default: int) -> int:
+    configured = os.environ.get(variable, "")
+    if not configured:
+        return default
+    if not configured.isdigit():
+        raise ValueError(f"{variable} must be a whole number of milliseconds (0: no limit); got {configured!r}")
+    return int(configured)
+
+
+def _set_timeouts(engine: Engine, lock_ms: int, statement_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {lock_ms}")
+            cursor.execute(f"SET statement_timeout = {statement_ms}")
+        dbapi_connection.commit()  # else the pool's rollback on check-in would undo the settings
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection to the database was lost while a COMMIT was on its way: the transaction may have been recorded
+    or not, and only reading again (or retrying an idempotent request) tells."""
+
+
+class Failure(Enum):
+    """Why the database could not serve a request, when it is not a defect: a retry later may succeed."""
+
+    DOWN = "down"  # out of reach: refused, dropped or shutting down
+    BUSY = "busy"  # waited too long for a lock or a statement, or chosen as a deadlock's victim; nothing was done
+
+
+def failure_of(error: BaseException) -> Failure | None:
+    """The kind of unavailability `error` reports, or None when it is something else (a defect)."""
+    if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
+        return Failure.BUSY
+    if not isinstance(error, exc.DBAPIError):
+        return None
+    if error.connection_invalidated:
+        return Failure.DOWN
+    state = getattr(error.orig, "sqlstate", None)
+    if state in _BUSY_STATES:
+        return Failure.BUSY
+    if state is not None and state[:2] in _DOWN_CLASSES:
+        return Failure.DOWN
+    if isinstance(error.orig, sqlite3.OperationalError):
+        message = str(error.orig)
+        if message.startswith(("database is locked", "database table is locked")):
+            return Failure.BUSY
+        if message.startswith(("unable to open database file", "disk I/O error")):
+            return Failure.DOWN
+        return None
+    # psycopg reports a connection it could not open with no SQLSTATE
+    if isinstance(error, exc.OperationalError) and state is None:
+        return Failure.DOWN
+    return None
+
+
+# lock_not_available (lock_timeout), query_canceled (statement_timeout), serialization_failure, deadlock_detected
+_BUSY_STATES = frozenset({"55P03", "57014", "40001", "40P01"})
+# connection_exception, insufficient_resources, operator_intervention (admin shutdown, cannot connect now...)
+_DOWN_CLASSES = frozenset({"08", "53", "57"})
 
 
 # A pooled PostgreSQL connection may have died while it waited (the server restarted, or terminated its backend).
@@ -123,7 +196,12 @@ class UnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
-        self.conn.commit()
+        try:
+            self.conn.commit()
+        except exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise CommitOutcomeUnknown(str(error.orig)) from error
+            raise
 
     def lock_account(self, account_id: int) -> Row[Any] | None:
         """The account row, locked until the end of the transaction (SQLite already holds the write lock)."""

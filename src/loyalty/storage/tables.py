@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from loyalty.domain import limits
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both databases (SQLite keeps them as naive UTC text that sorts correctly)."""
@@ -98,14 +100,14 @@ members = Table(
     "members",
     metadata,
     Column("member_id", ID, primary_key=True, autoincrement=True),
-    Column("name", String(200)),
-    Column("gender", String(16)),
+    Column("name", String(limits.NAME)),
+    Column("gender", String(limits.GENDER)),
     Column("birth_date", Date),
     Column("registered_at", UTCDateTime, nullable=False),
     Column("attributes", JSON, nullable=False, default=dict),
     # The code the member shares to refer others; set at registration (and by migration 0008 for earlier members).
     # Nullable only because SQLite cannot add a NOT NULL column to a table with rows.
-    Column("referral_code", String(16)),
+    Column("referral_code", String(limits.REFERRAL_CODE)),
     Index("ix_members_referral_code", "referral_code", unique=True),
 )
 
@@ -113,7 +115,7 @@ member_identifiers = Table(
     "member_identifiers",
     metadata,
     Column("kind", String(16), primary_key=True),  # phone | email | card | external_id
-    Column("value", String(200), primary_key=True),
+    Column("value", String(limits.IDENTIFIER), primary_key=True),
     Column("member_id", ID, ForeignKey("members.member_id"), nullable=False, index=True),
 )
 
@@ -124,7 +126,7 @@ consents = Table(
     Column("kind", String(32), primary_key=True),  # personal_data | email | sms
     Column("granted", Boolean, nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    Column("source", String(100), nullable=False),
+    Column("source", String(limits.CONSENT_SOURCE), nullable=False),
 )
 
 # Who referred whom: one row per referred member (the referee's account leads the key; a member has at most one
@@ -135,12 +137,12 @@ referrals = Table(
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),  # the referee
     Column("referrer_id", ID, nullable=False),
-    Column("code", String(16), nullable=False),  # the referrer's code as it was used
+    Column("code", String(limits.REFERRAL_CODE), nullable=False),  # the referrer's code as it was used
     Column("status", String(16), nullable=False),  # pending | rewarded | void
     Column("program_version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("settled_at", UTCDateTime),  # when it became rewarded or void
-    Column("order_key", String(100)),  # the referee's order that qualified
+    Column("order_key", String(limits.KEY)),  # the referee's order that qualified
     Column("new_member_points", BigInteger, nullable=False, default=0),  # credited to the referee on referral
     Column("referrer_points", BigInteger, nullable=False, default=0),  # credited to the referrer on reward
     Column("reason", Text),
@@ -170,13 +172,13 @@ ledger_entries = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("program_version", Integer),
-    Column("rule_id", String(64)),
-    Column("order_key", String(100)),
-    Column("return_key", String(100)),
-    Column("action_key", String(200)),
+    Column("rule_id", String(limits.SOURCE)),
+    Column("order_key", String(limits.KEY)),
+    Column("return_key", String(limits.KEY)),
+    Column("action_key", String(limits.ACTION_KEY)),
     Column("lot_no", BigInteger),
     Column("debt_delta", BigInteger, nullable=False, default=0),  # points that moved the debt, not a lot
-    Column("operator", String(100)),
+    Column("operator", String(limits.OPERATOR)),
     Column("reason", Text),
     Column("details", JSON),
 )
@@ -192,7 +194,7 @@ lots = Table(
     Column("expires_at", UTCDateTime),
     Column("entry_no", BigInteger, nullable=False),
     Column("program_version", Integer),
-    Column("rule_id", String(64)),
+    Column("rule_id", String(limits.SOURCE)),
     Column("activated_at", UTCDateTime),  # set by the activate job; availability itself is decided by time
     # The most of an order's eligible amount this lot's points may pay (e.g. 0.5 for win-back points); null: no limit
     # beyond the program's. Returns give points back to their own lot, so the limit stays with the points.
@@ -215,7 +217,7 @@ lot_draws = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("order_key", String(100), primary_key=True),
+    Column("order_key", String(limits.KEY), primary_key=True),
     Column("account_id", ID, index=True),  # null for the orders of non-members
     Column("status", String(16), nullable=False),  # reserved | confirmed | released | cancelled
     Column("occurred_at", UTCDateTime, nullable=False),
@@ -228,8 +230,8 @@ orders = Table(
     Column("hold_expires_at", UTCDateTime),
     Column("earn_lots", JSON, nullable=False, default=list),  # the lots this order's points went into
     Column("spend_entry_no", BigInteger),
-    Column("channel", String(50)),
-    Column("store", String(100)),
+    Column("channel", String(limits.CHANNEL)),
+    Column("store", String(limits.STORE)),
     Column("request", JSON, nullable=False),
     Column("result", JSON),
     Column("created_at", UTCDateTime, nullable=False),
@@ -240,12 +242,12 @@ orders = Table(
 order_lines = Table(
     "order_lines",
     metadata,
-    Column("order_key", String(100), ForeignKey("orders.order_key"), primary_key=True),
+    Column("order_key", String(limits.KEY), ForeignKey("orders.order_key"), primary_key=True),
     Column("line_no", Integer, primary_key=True, autoincrement=False),
     Column("account_id", ID),
-    Column("line_id", String(100), nullable=False),
-    Column("sku", String(100), nullable=False),
-    Column("category", String(100)),
+    Column("line_id", String(limits.KEY), nullable=False),
+    Column("sku", String(limits.SKU), nullable=False),
+    Column("category", String(limits.CATEGORY)),
     Column("quantity", Integer, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("points_applied", BigInteger, nullable=False),
@@ -256,8 +258,8 @@ order_lines = Table(
 returns = Table(
     "returns",
     metadata,
-    Column("return_key", String(100), primary_key=True),
-    Column("order_key", String(100), ForeignKey("orders.order_key"), nullable=False, index=True),
+    Column("return_key", String(limits.KEY), primary_key=True),
+    Column("order_key", String(limits.KEY), ForeignKey("orders.order_key"), nullable=False, index=True),
     Column("account_id", ID),
     Column("request_hash", String(64), nullable=False),
     Column("points_taken_back", BigInteger, nullable=False),
@@ -270,8 +272,8 @@ returns = Table(
 action_events = Table(
     "action_events",
     metadata,
-    Column("action", String(64), primary_key=True),
-    Column("event_key", String(200), primary_key=True),
+    Column("action", String(limits.PROGRAM_ID), primary_key=True),
+    Column("event_key", String(limits.ACTION_KEY), primary_key=True),
     Column("account_id", ID, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("points", BigInteger, nullable=False),
@@ -284,7 +286,7 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("key_id", String(32), primary_key=True),  # the public part of the key, shown in logs
-    Column("name", String(100), nullable=False),
+    Column("name", String(limits.API_KEY_NAME), nullable=False),
     Column("scope", String(20), nullable=False),  # checkout | admin | analytics
     Column("secret_hash", String(64), nullable=False),  # sha256 of the whole key; the key itself is never stored
     Column("created_at", UTCDateTime, nullable=False),
@@ -295,7 +297,7 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("key_id", String(32), primary_key=True),  # the API key that sent the request
-    Column("idempotency_key", String(200), primary_key=True),
+    Column("idempotency_key", String(limits.IDEMPOTENCY_KEY), primary_key=True),
     Column("method", String(10), nullable=False),
     Column("path", String(300), nullable=False),
     Column("request_hash", String(64), nullable=False),
@@ -315,7 +317,7 @@ member_tiers = Table(
     "member_tiers",
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
-    Column("tier_id", String(64), nullable=False),
+    Column("tier_id", String(limits.PROGRAM_ID), nullable=False),
     Column("since", UTCDateTime, nullable=False),
     Column("kept_until", UTCDateTime),  # null: kept for ever (lifetime qualification)
     Column("qualifying_value", BigInteger, nullable=False),  # at the last evaluation: minor units or orders
@@ -327,8 +329,8 @@ tier_history = Table(
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
     Column("history_no", Integer, primary_key=True, autoincrement=False),
-    Column("from_tier", String(64)),
-    Column("to_tier", String(64), nullable=False),
+    Column("from_tier", String(limits.PROGRAM_ID)),
+    Column("to_tier", String(limits.PROGRAM_ID), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("qualifying_value", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
@@ -338,15 +340,15 @@ viewed_products = Table(
     "viewed_products",
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
-    Column("sku", String(200), primary_key=True),
+    Column("sku", String(limits.SKU), primary_key=True),
     Column("viewed_at", UTCDateTime, nullable=False),  # the latest view
 )
 
 segments = Table(
     "segments",
     metadata,
-    Column("segment_id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
+    Column("segment_id", String(limits.SEGMENT_ID), primary_key=True),
+    Column("name", String(limits.NAME), nullable=False),
     Column("kind", String(16), nullable=False),  # rule | static
     Column("definition", JSON, nullable=False),  # a rule segment's conditions; {} for a static list
     Column("member_count", BigInteger, nullable=False, default=0),
@@ -360,7 +362,7 @@ segment_members = Table(
     "segment_members",
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
-    Column("segment_id", String(64), ForeignKey("segments.segment_id"), primary_key=True),
+    Column("segment_id", String(limits.SEGMENT_ID), ForeignKey("segments.segment_id"), primary_key=True),
     Index("ix_segment_members_segment_id_account_id", "segment_id", "account_id"),
 )
 
@@ -369,9 +371,9 @@ segment_members = Table(
 campaigns = Table(
     "campaigns",
     metadata,
-    Column("campaign_id", String(48), primary_key=True),
+    Column("campaign_id", String(limits.CAMPAIGN_ID), primary_key=True),
     Column("kind", String(16), nullable=False),
-    Column("name", String(200), nullable=False),
+    Column("name", String(limits.NAME), nullable=False),
     Column("revision", Integer, nullable=False),
     Column("definition", JSON, nullable=False),
     Column("starts_at", UTCDateTime, nullable=False),
@@ -387,7 +389,7 @@ campaigns = Table(
 campaign_revisions = Table(
     "campaign_revisions",
     metadata,
-    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Column("campaign_id", String(limits.CAMPAIGN_ID), ForeignKey("campaigns.campaign_id"), primary_key=True),
     Column("revision", Integer, primary_key=True, autoincrement=False),
     Column("definition", JSON, nullable=False),
     Column("changed_at", UTCDateTime, nullable=False),
@@ -398,7 +400,7 @@ campaign_members = Table(
     "campaign_members",
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
-    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Column("campaign_id", String(limits.CAMPAIGN_ID), ForeignKey("campaigns.campaign_id"), primary_key=True),
     Index("ix_campaign_members_campaign_id_account_id", "campaign_id", "account_id"),
 )
 
@@ -408,7 +410,7 @@ campaign_member_usage = Table(
     "campaign_member_usage",
     metadata,
     Column("account_id", ID, primary_key=True, autoincrement=False),
-    Column("campaign_id", String(48), ForeignKey("campaigns.campaign_id"), primary_key=True),
+    Column("campaign_id", String(limits.CAMPAIGN_ID), ForeignKey("campaigns.campaign_id"), primary_key=True),
     Column("points", BigInteger, nullable=False),
     Index("ix_campaign_member_usage_campaign_id", "campaign_id"),
 )

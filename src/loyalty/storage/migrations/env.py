@@ -17,7 +17,7 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(config.get_main_option("sqlalchemy.url"), timeouts=False)  # a migration may take long
     with engine.connect() as conn:
         conn.info["read_only"] = False
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
