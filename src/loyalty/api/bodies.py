@@ -41,6 +41,8 @@ class BodyRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle  # FastAPI never reads the body of a route that takes none
 
         async def admitted(request: Request) -> Response:
             if _has_body(request):

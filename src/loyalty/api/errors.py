@@ -147,8 +147,8 @@ _UNAVAILABLE = {
     Failure.BUSY: (
         "busy",
         "Busy, retry",
-        "the member's account (or other data this request needs) is held by another request for longer than the "
-        "database waits; nothing was changed. Retry in a moment.",
+        "the member's account (or other data this request needs) is busy: another request holds it for longer than "
+        "the database waits; nothing was changed. Retry in a moment.",
     ),
     None: (
         "outcome-unknown",
