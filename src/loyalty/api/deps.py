@@ -42,6 +42,13 @@ def _bearer(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def recent_key(request: Request) -> access.ApiKey | None:
+    """The request's API key if this process found it valid within the cache time: no database read needed."""
+    token = _bearer(request)
+    hit = request.app.state.key_cache.get(token) if token else None
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
 def api_key(request: Request) -> access.ApiKey | None:
     token = _bearer(request)
     if not token or not token.startswith("lk_"):
