@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test lint bench bench-campaigns bench-http clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,6 +28,13 @@ lint: install
 
 test: lint
 	.venv/bin/pytest
+
+# The SQLite part of the suite with the whole process's clock moved years ahead (Debian's `faketime`), proving
+# that no test depends on the day it runs. Only the wall clock moves: timed waits keep the real monotonic clock.
+CLOCK_OFFSET ?= +2000d
+test-moved-clock: install
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$(CLOCK_OFFSET)" env -u LOYALTY_TEST_DATABASE_URL \
+		-u LOYALTY_REQUIRE_POSTGRES .venv/bin/pytest -q -m "not postgres" -p no:cacheprovider
 
 bench: install
 	@.venv/bin/python -m bench.confirm

@@ -6,7 +6,7 @@ has never seen; waiting out the cache would make the suite slower without testin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from loyalty.services import access
 from loyalty.storage.database import UnitOfWork
 
-from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot
+from .conftest import NOW, SEED_PROGRAM, Api, Server, order_body, state_snapshot
 
 PROBLEM = "application/problem+json"
 
@@ -134,7 +134,7 @@ def test_a_key_with_a_known_id_and_a_wrong_secret_is_401(server: Server, shop: h
 
 def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
     """Fresh keys, revoked before the server ever saw them (the server caches a key for 10 s)."""
-    now = datetime.now(UTC)
+    now = server.clock()
     with UnitOfWork(server.engine) as uow:
         revoked_admin, admin_secret = access.create_key(uow, "to revoke", "admin", now)
         revoked_checkout, checkout_secret = access.create_key(uow, "to revoke too", "checkout", now)
@@ -202,7 +202,7 @@ def _token(shop: httpx.Client, member_id: int, ttl: int | None = None) -> str:
     body = response.json()
     assert body["token"].startswith("mt_")
     expires = datetime.fromisoformat(body["expires_at"])
-    expected = datetime.now(UTC) + timedelta(seconds=ttl or 3600)
+    expected = NOW + timedelta(seconds=ttl or 3600)
     assert abs((expires - expected).total_seconds()) < 60
     return str(body["token"])
 
@@ -257,11 +257,11 @@ def test_an_expired_or_tampered_token_is_401(server: Server, shop: httpx.Client,
     good = _token(shop, member_id)
     secret = _secret(server)
     member_part, expiry, signature = good[3:].split(".")
-    expired, _ = access.member_token(secret, member_id, datetime.now(UTC) - timedelta(hours=2), timedelta(hours=1))
+    expired, _ = access.member_token(secret, member_id, server.clock() - timedelta(hours=2), timedelta(hours=1))
     just_expired, _ = access.member_token(
-        secret, member_id, datetime.now(UTC) - timedelta(seconds=61), timedelta(seconds=60)
+        secret, member_id, server.clock() - timedelta(seconds=61), timedelta(seconds=60)
     )
-    foreign, _ = access.member_token(b"another installation", member_id, datetime.now(UTC), timedelta(hours=1))
+    foreign, _ = access.member_token(b"another installation", member_id, server.clock(), timedelta(hours=1))
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     bad_tokens = [
         expired,

@@ -7,13 +7,13 @@ malformed, may answer 5xx."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot
+from .conftest import NOW, SEED_PROGRAM, Api, Server, order_body, state_snapshot
 
 PROBLEM = "application/problem+json"
 ABSENT = object()  # a field to leave out of the body
@@ -49,7 +49,7 @@ def _line(**changes: Any) -> dict[str, Any]:
 def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set[str]]]:
     """(name, body, status, kind, paths) for the order endpoints: calculate, reserve and confirm."""
     base = {"order_id": "BAD-1", "member": {"member_id": member_id}, "points": 0, "lines": [_line()]}
-    now = datetime.now(UTC)
+    now = NOW
     bad = "invalid-input"
 
     def o(name: str, paths: set[str], status: int = 422, kind: str = bad, **changes: Any) -> tuple[Any, ...]:
@@ -151,7 +151,7 @@ def other_cases(member_id: int) -> list[Case]:
     ret = "/v1/orders/BASE-1/returns"
     event = {"type": "review", "event_id": "ev-bad", "member": {"member_id": member_id}}
     adjustment = {"points": 10, "operator": "support", "reason": "ticket 1"}
-    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    future = (NOW + timedelta(days=1)).isoformat()
     return [
         # Reservations
         Case(
@@ -634,7 +634,7 @@ def _mutations(member_id: int) -> list[tuple[str, dict[str, Any]]]:
         "discount": "1.00",
         "channel": "web",
         "store": "online",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
     }
     out = []
     for value in WEIRD_VALUES:

@@ -5,7 +5,6 @@ edits while live, and bad definitions."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
-from .conftest import Api, order_body
+from .conftest import NOW, Api, order_body
 
 NOVEMBER = "2026-11-10T12:00:00+03:00"
 COFFEE_X2 = {
@@ -235,7 +234,7 @@ def test_a_per_member_cap_holds_under_concurrent_confirms_of_one_member(api: Api
 
 def test_a_redemption_campaign_lets_points_pay_from_a_lower_check(api: Api) -> None:
     member = api.register(phone="+79990000001")  # 500 welcome points, spendable at once
-    today = datetime.now(ZoneInfo("Europe/Moscow"))
+    today = NOW.astimezone(ZoneInfo("Europe/Moscow"))
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     on_today = {
         "id": "low-check-day",

@@ -65,7 +65,7 @@ def test_an_order_earns_5_percent_pending_for_14_days(server: Server, api: Api, 
     assert result["lines"][0]["earned_by"] == [{"rule": "base", "points": 500}]
     assert ("base", "applied") in reasons(result)
     occurred = instant(str(result["occurred_at"]))
-    assert abs((occurred - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((occurred - server.clock()).total_seconds()) < 60
     assert instant(str(result["points_available_at"])) - occurred == timedelta(days=14)
     assert instant(str(result["points_expire_at"])) - occurred == timedelta(days=365)
     for key in ("total", "max_points", "points_applied", "amount_to_pay", "points_to_earn", "lines"):
@@ -86,7 +86,7 @@ def test_an_order_earns_5_percent_pending_for_14_days(server: Server, api: Api, 
     assert all(e["program_version"] == 1 for e in entries)
 
     # Points of an order older than 14 days are spendable now; delivery never earns.
-    past = datetime.now(UTC) - timedelta(days=20)
+    past = server.clock() - timedelta(days=20)
     old = order_body("E-2", member_id, ("1", 1, "2000.00"), occurred_at=iso(past))
     old["lines"].append({"line_id": "d", "sku": "courier", "category": "delivery", "price": "300.00"})
     earned = api.confirm(old)
@@ -153,7 +153,7 @@ def test_reservations_hold_points_until_confirmed_released_or_cancelled(
     assert reserved.status_code == 200, reserved.text
     body = reserved.json()
     assert (body["status"], body["points_applied"], body["points_to_earn"]) == ("reserved", 300, 0)
-    hold = instant(body["hold_expires_at"]) - datetime.now(UTC)
+    hold = instant(body["hold_expires_at"]) - server.clock()
     assert timedelta(seconds=540) < hold <= timedelta(seconds=600)
     balance = api.balance(member_id)
     assert (balance["balance"], balance["available"], balance["held"]) == (500, 200, 300)
@@ -354,7 +354,7 @@ def test_profiles_and_consents_are_updated(server: Server, api: Api, shop: httpx
         "email": (True, "app-settings"),
         "sms": (True, "app-settings"),
     }
-    assert abs((instant(profile["consents"]["sms"]["at"]) - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((instant(profile["consents"]["sms"]["at"]) - server.clock()).total_seconds()) < 60
     # A field set to null is cleared.
     assert shop.patch(path, json={"gender": None}).json()["gender"] is None
     assert shop.get(path).json()["birth_date"] == "1990-05-17"
@@ -418,7 +418,7 @@ def test_review_bonuses_stop_at_the_monthly_cap(server: Server, api: Api, shop: 
     again = shop.post("/v1/events", json={"type": "review", "event_id": "rev-1", "member": {"member_id": member_id}})
     assert (again.status_code, again.json()) == (201, granted[0])
     # Last month's cap is another cap.
-    last_month = datetime.now(UTC) - timedelta(days=40)
+    last_month = server.clock() - timedelta(days=40)
     earlier = shop.post(
         "/v1/events",
         json={"type": "review", "event_id": "rev-old", "member": {"card": "none"}, "occurred_at": iso(last_month)},
@@ -506,12 +506,12 @@ def test_program_validation_versions_and_the_version_in_force(
 
 def test_jobs_activate_and_expire_and_the_audit_passes(server: Server, api: Api, admin: httpx.Client) -> None:
     member_id = api.register(phone="+79121000009")
-    now = datetime.now(UTC)
+    now = server.clock()
     old = api.confirm(order_body("J-1", member_id, ("1", 1, "4000.00"), occurred_at=iso(now - timedelta(days=30))))
     recent = api.confirm(order_body("J-2", member_id, ("1", 1, "2000.00")))
     assert (old["points_to_earn"], recent["points_to_earn"]) == (200, 100)
 
-    now = datetime.now(UTC)
+    now = server.clock()
     activated = admin.post("/v1/jobs/activate", json={"as_of": now.isoformat()})
     assert activated.status_code == 200, activated.text
     assert activated.json()["job"] == "activate"
