@@ -170,6 +170,38 @@ def test_cdnow_import_jobs_and_audit(published: str, tmp_path: Path) -> None:
     assert code == 2 and "line 2" in output and "line 3" in output
 
 
+def test_cdnow_import_reads_the_published_master_file_with_its_header(published: str, tmp_path: Path) -> None:
+    """CDNOW_master.txt as published: customer id, date, quantity, amount (no sample id), CRLF line ends, and in
+    some copies a first line naming the columns."""
+    rows = [line.split() for line in (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()]
+    master = tmp_path / "CDNOW_master.txt"
+    body = "".join(f"{r[0]} {r[2]} {r[3]} {r[4]}\r\n" for r in rows[:20])
+    master.write_bytes(("customer_id date quantity amount\r\n" + body).encode())
+    code, output = loyalty("orders", "import", str(master), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "20 imported" in output
+    assert count(published, "orders") == 20
+
+    with_bom = tmp_path / "with_bom.txt"
+    with_bom.write_bytes(("\ufeffCustomerID InvoiceDate Quantity Amount\n" + body).encode())
+    code, output = loyalty("orders", "import", str(with_bom), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "0 imported, 20 already there" in output
+
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text(
+        "customer_id date quantity amount\n00001 19970101 1 11.77\n00002 19970112 1 12.00\n"
+        "customer_id date quantity amount\n00003 19970102 two 20.76\nhello\n00004 19970101 2 29.33\n"
+    )
+    code, output = loyalty("orders", "import", str(garbage), "--format", "cdnow", database=published)
+    assert code == 2
+    said = " ".join(output.split())
+    assert "line 4: column names are allowed only on the first line" in said
+    assert "line 5: items: 'two' is not a positive whole number" in said
+    assert "line 6: expected 4 or 5 columns" in said
+    assert count(published, "orders") == 20  # nothing of the rejected file was imported
+
+
 def test_audit_names_the_account_of_a_violation(published: str, tmp_path: Path) -> None:
     members_file = tmp_path / "members.csv"
     members_file.write_text(MEMBERS)
