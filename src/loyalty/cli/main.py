@@ -421,6 +421,19 @@ def audit(database: DatabaseOption = None) -> None:
     out.print(f"Ledger OK: {checked} checked")
 
 
+@app.command("summary")
+def summary_report(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The totals as they stood then (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print the program's totals: members, orders, points issued, spent, expired and outstanding."""
+    from loyalty.services.reports import summary
+
+    at = _instant(as_of, "--as-of") if as_of else _now()
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(summary(uow, at))
+
+
 @app.command("demo")
 def demo(database: DatabaseOption = None) -> None:
     """Publish the sample program, import the CDNOW purchase history, run the jobs and print the totals."""
