@@ -37,9 +37,9 @@ def authorise(request: Request) -> None:
     """Let the scraper's token or an analytics key through; else 401 (no or unknown credential) or 403."""
     scraper_token = os.environ.get("LOYALTY_METRICS_TOKEN")
     header = request.headers.get("authorization", "")
-    if scraper_token and header.lower().startswith("bearer "):
-        if hmac.compare_digest(header[7:].strip().encode(), scraper_token.encode()):
-            return
+    offered = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if scraper_token and offered and hmac.compare_digest(offered.encode(), scraper_token.encode()):
+        return
     deps.require("analytics")(request)
 
 

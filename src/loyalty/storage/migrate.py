@@ -43,18 +43,18 @@ def _revisions() -> dict[str, tuple[str, ...]]:
     for script in files("loyalty.storage").joinpath("migrations").joinpath("versions").iterdir():
         if not script.name.endswith(".py"):
             continue
-        values: dict[str, object] = {}
+        values: dict[str, ast.expr] = {}
         for node in ast.parse(script.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                if node.targets[0].id in ("revision", "down_revision"):
-                    values[node.targets[0].id] = ast.literal_eval(node.value)
-        follows = values.get("down_revision")
+                values[node.targets[0].id] = node.value
+        revision = ast.literal_eval(values["revision"])
+        follows = ast.literal_eval(values["down_revision"]) if "down_revision" in values else None
         if isinstance(follows, str):
-            graph[str(values["revision"])] = (follows,)
+            graph[str(revision)] = (follows,)
         elif isinstance(follows, tuple | list):  # a merge of branches
-            graph[str(values["revision"])] = tuple(str(parent) for parent in follows)
+            graph[str(revision)] = tuple(str(parent) for parent in follows)
         else:
-            graph[str(values["revision"])] = ()
+            graph[str(revision)] = ()
     return graph
 
 
