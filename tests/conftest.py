@@ -77,3 +77,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if pg_skips:
         reporter.write_line(f"{len(pg_skips)} PostgreSQL tests were skipped; CI requires them", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any schema, as a new installation has before `loyalty db upgrade`."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("LOYALTY_REQUIRE_POSTGRES=1 but LOYALTY_TEST_DATABASE_URL is not set")
+        pytest.skip(SKIP_REASON)
+    url, name = _fresh_pg_database()
+    yield url
+    _drop_pg_database(name)

@@ -300,3 +300,25 @@ def test_token_requests_are_checked(server: Server, shop: httpx.Client, two_memb
         body_ = assert_problem(response, 422, "invalid-input")
         assert body_["errors"]
     assert_problem(shop.post("/v1/members/999999/token"), 404, "not-found")
+
+
+def test_metrics_answer_an_analytics_key_or_the_scrapers_token_only(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics carry business totals (orders confirmed, points issued and spent): not for anyone who asks."""
+    scraper_token = "prometheus-" + "s" * 40
+    monkeypatch.setenv("LOYALTY_METRICS_TOKEN", scraper_token)
+    for credential in (None, "not-the-token", "lk_0000000000000000_unknown"):
+        with server.client(credential) as stranger:
+            body = assert_problem(stranger.get("/metrics"), 401, "unauthorized")
+            assert "loyalty_points_issued_total" not in str(body)
+    with server.client(server.checkout) as till:
+        assert_problem(till.get("/metrics"), 403, "forbidden")
+    for credential in (server.analytics, server.admin, scraper_token):
+        with server.client(credential) as reader:
+            response = reader.get("/metrics")
+            assert response.status_code == 200, response.text
+            assert "loyalty_points_issued_total" in response.text
+    monkeypatch.delenv("LOYALTY_METRICS_TOKEN")
+    with server.client(scraper_token) as former_scraper:  # a token the operator withdrew no longer works
+        assert_problem(former_scraper.get("/metrics"), 401, "unauthorized")

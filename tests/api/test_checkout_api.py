@@ -549,11 +549,11 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_health_readiness_metrics_and_request_ids(server: Server, api: Api, shop: httpx.Client) -> None:
-    with server.client() as anonymous:
+    with server.client() as anonymous, server.client(server.analytics) as analytics:
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         ready = anonymous.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok"})
-        before = anonymous.get("/metrics")
+        before = analytics.get("/metrics")
         assert before.status_code == 200
         assert before.headers["content-type"].startswith("text/plain")
         confirmed_before = _metric(before.text, "loyalty_orders_confirmed_total")
@@ -563,7 +563,7 @@ def test_health_readiness_metrics_and_request_ids(server: Server, api: Api, shop
         order = order_body("M-1", member_id, ("1", 1, "10000.00"))
         api.confirm(order)
         api.confirm(order)  # a replay is not counted
-        after = anonymous.get("/metrics").text
+        after = analytics.get("/metrics").text
         assert "loyalty_http_requests_total{" in after
         assert 'route="/v1/orders/confirm"' in after
         assert "loyalty_http_request_duration_seconds_bucket{" in after

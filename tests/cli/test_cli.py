@@ -170,6 +170,76 @@ def test_cdnow_import_jobs_and_audit(published: str, tmp_path: Path) -> None:
     assert code == 2 and "line 2" in output and "line 3" in output
 
 
+def test_cdnow_import_reads_the_published_master_file_with_its_header(published: str, tmp_path: Path) -> None:
+    """CDNOW_master.txt as published: customer id, date, quantity, amount (no sample id), CRLF line ends, and in
+    some copies a first line naming the columns."""
+    rows = [line.split() for line in (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()]
+    master = tmp_path / "CDNOW_master.txt"
+    body = "".join(f"{r[0]} {r[2]} {r[3]} {r[4]}\r\n" for r in rows[:20])
+    master.write_bytes(("customer_id date quantity amount\r\n" + body).encode())
+    code, output = loyalty("orders", "import", str(master), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "20 imported" in output
+    assert count(published, "orders") == 20
+
+    with_bom = tmp_path / "with_bom.txt"
+    with_bom.write_bytes(("\ufeffCustomerID InvoiceDate Quantity Amount\n" + body).encode())
+    code, output = loyalty("orders", "import", str(with_bom), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "0 imported, 20 already there" in output
+
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text(
+        "customer_id date quantity amount\n00001 19970101 1 11.77\n00002 19970112 1 12.00\n"
+        "customer_id date quantity amount\n00003 19970102 two 20.76\nhello\n00004 19970101 2 29.33\n"
+    )
+    code, output = loyalty("orders", "import", str(garbage), "--format", "cdnow", database=published)
+    assert code == 2
+    said = " ".join(output.split())
+    assert "line 4: column names are allowed only on the first line" in said
+    assert "line 5: items: 'two' is not a positive whole number" in said
+    assert "line 6: expected 4 or 5 columns" in said
+    assert count(published, "orders") == 20  # nothing of the rejected file was imported
+
+
+def test_summary_reports_the_totals_as_they_stood_at_a_date(published: str, tmp_path: Path) -> None:
+    lines = (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()[:60]
+    january = [line for line in lines if line.split()[2] <= "19970131"]
+    assert 0 < len(january) < len(lines)
+
+    def summary(as_of: str) -> dict[str, object]:
+        code, output = loyalty("summary", "--as-of", as_of, database=published)
+        assert code == 0, output
+        totals: dict[str, object] = json.loads(output)
+        return totals
+
+    def import_rows(rows: list[str], name: str) -> None:
+        path = tmp_path / name
+        path.write_text("\n".join(rows) + "\n")
+        code, output = loyalty("orders", "import", str(path), "--format", "cdnow", "--rate", "100", database=published)
+        assert code == 0, output
+
+    import_rows(january, "january.txt")
+    in_january = summary("1997-01-31")
+    assert in_january["orders"] == len(january)
+    assert in_january["members"] == len({line.split()[0] for line in january})
+    assert in_january["points_earned_on_orders"] == scalar(published, "SELECT sum(points_earned) FROM orders")
+    assert in_january["points_outstanding"] == scalar(published, "SELECT sum(balance) FROM accounts")
+
+    # What happened later changes nothing about how January ended.
+    import_rows(lines, "all.txt")
+    code, output = loyalty("jobs", "run", "expire", "--as-of", "1999-12-31", database=published)
+    assert code == 0, output
+    assert summary("1997-01-31") == in_january
+    everything = summary("1999-12-31")
+    assert everything["orders"] == 60
+    assert everything["points_earned_on_orders"] == scalar(published, "SELECT sum(points_earned) FROM orders")
+    assert everything["points_expired"] == everything["points_issued"]  # a year later every point has burned
+    assert everything["points_outstanding"] == scalar(published, "SELECT sum(balance) FROM accounts") == 0
+    before = summary("1996-12-31")
+    assert {k: v for k, v in before.items() if k != "as_of"} == dict.fromkeys(everything.keys() - {"as_of"}, 0)
+
+
 def test_audit_names_the_account_of_a_violation(published: str, tmp_path: Path) -> None:
     members_file = tmp_path / "members.csv"
     members_file.write_text(MEMBERS)

@@ -19,7 +19,6 @@ from loyalty.services import audit as audit_service
 from loyalty.services import imports, jobs, programs
 from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork, database_url, make_engine
-from loyalty.storage.migrate import upgrade
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -81,7 +80,9 @@ def _print_json(data: Any) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOption = None) -> None:
-    """Create or migrate the schema to the latest version."""
+    """Create or migrate the schema to the latest version (before `loyalty serve`, after every upgrade of loyalty)."""
+    from loyalty.storage.migrate import upgrade
+
     upgrade(database)
     out.print(f"Database is up to date: {database_url(database)}")
 
@@ -240,6 +241,7 @@ def keys_create(
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
     from loyalty.services import access
+    from loyalty.storage.migrate import upgrade
 
     upgrade(database)
     try:
@@ -363,14 +365,32 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
     database: DatabaseOption = None,
 ) -> None:
-    """Serve the HTTP API (migrating the database first)."""
+    """Serve the HTTP API. The database must be at this version's schema: run `loyalty db upgrade` first."""
     import os
     import tempfile
 
     import uvicorn
+    from rich.markup import escape
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loyalty.storage.migrate import SchemaOutdated, check_current
 
     url = database_url(database)
-    upgrade(url)
+    try:
+        check_current(url)
+    except SchemaOutdated as error:
+        err.print(f"[red]Not serving:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as error:
+        err.print(f"[red]Not serving:[/red] cannot read the database: {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not os.environ.get("LOYALTY_SECRET_KEY"):
+        err.print(
+            "[yellow]Warning:[/yellow] LOYALTY_SECRET_KEY is not set: member tokens are signed with a secret kept in "
+            "the database, so anyone who reads the database can forge them. Set it in production (README, "
+            "'In production').",
+            soft_wrap=True,
+        )
     os.environ["LOYALTY_DATABASE_URL"] = url
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
@@ -401,13 +421,27 @@ def audit(database: DatabaseOption = None) -> None:
     out.print(f"Ledger OK: {checked} checked")
 
 
+@app.command("summary")
+def summary_report(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The totals as they stood then (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print the program's totals: members, orders, points issued, spent, expired and outstanding."""
+    from loyalty.services.reports import summary
+
+    at = _instant(as_of, "--as-of") if as_of else _now()
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(summary(uow, at))
+
+
 @app.command("demo")
 def demo(database: DatabaseOption = None) -> None:
     """Publish the sample program, import the CDNOW purchase history, run the jobs and print the totals."""
     from loyalty.services.reports import summary
+    from loyalty.storage.migrate import upgrade
 
     now = _now()
-    upgrade(database)
+    upgrade(database)  # the demo sets up its own database; a server never migrates (see `serve`)
     engine = make_engine(database)
     demo_files = files("loyalty.demo")
     document = programs.read_document(demo_files.joinpath("program.yaml").read_text(encoding="utf-8"), "program.yaml")

@@ -7,6 +7,7 @@ cases as the live checkout, so importing it twice changes nothing (orders replay
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -258,7 +259,8 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
 
 
 def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tuple[int, OrderRequest, str | None]]:
-    """The CDNOW purchase history: customer id, [sample id,] date YYYYMMDD, number of items, dollar amount.
+    """The CDNOW purchase history: customer id, [sample id,] date YYYYMMDD, number of items, dollar amount. A
+    first line naming the columns (`customer_id date quantity amount`, as some published copies have) is skipped.
 
     Each row is one order of one line; its id is derived from the customer, the date and the row's place among
     that customer's rows of that day, so the same file always yields the same ids. Amounts are multiplied by
@@ -266,11 +268,18 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
     errors: list[LineError] = []
     requests = []
     seen: dict[tuple[str, str], int] = {}
-    with path.open(encoding="utf-8") as handle:
+    first = True
+    with path.open(encoding="utf-8-sig") as handle:
         for line, text in enumerate(handle, start=1):
             fields = text.split()
             if not fields:
                 continue
+            if _names_columns(fields):
+                if not first:
+                    errors.append(LineError(line, "column names are allowed only on the first line"))
+                first = False
+                continue
+            first = False
             if len(fields) not in (4, 5):
                 errors.append(
                     LineError(
@@ -323,6 +332,14 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
     if errors:
         raise ImportRejected(errors)
     return requests
+
+
+# A line of 4 or 5 names, not values: no field starts with a digit (ids, dates and amounts all do) or a sign.
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _names_columns(fields: list[str]) -> bool:
+    return len(fields) in (4, 5) and all(_COLUMN_NAME.fullmatch(field) for field in fields)
 
 
 def import_orders(
