@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from loyalty.storage.database import make_engine, normalise_url
@@ -20,6 +21,11 @@ REQUIRE_PG = os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
 SKIP_REASON = "PostgreSQL tests skipped: set LOYALTY_TEST_DATABASE_URL=postgresql://user@host/db to run them"
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+# A property test states an invariant, not a speed: on a busy machine an example may take longer than Hypothesis's
+# default 200 ms deadline, and a test must never fail on wall-clock time.
+settings.register_profile("loyalty", deadline=None)
+settings.load_profile("loyalty")
 
 
 def _fresh_pg_database() -> tuple[str, str]:
