@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,23 @@ _VERSION_AT = (
     .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
     .limit(1)
 )
+
+
+def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
+    """The number of the version in force at any instant (None before the first), from one read of the versions:
+    for a job that records entries at many instants. Picks the version `version_at` would."""
+    rows = uow.conn.execute(
+        select(t.program_versions.c.effective_from, t.program_versions.c.number).order_by(
+            t.program_versions.c.effective_from, t.program_versions.c.number
+        )
+    ).all()
+    starts = [row.effective_from for row in rows]
+
+    def number_at(at: datetime) -> int | None:
+        last = bisect_right(starts, at)
+        return int(rows[last - 1].number) if last else None
+
+    return number_at
 
 
 def version(
