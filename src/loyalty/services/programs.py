@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import bindparam, select
@@ -16,9 +18,11 @@ from sqlalchemy import bindparam, select
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
 from loyalty.domain.program_document import parse_program
+from loyalty.services.orders import parse_instant
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Versions never change once published, so a parsed version can be shared by every transaction of the process.
 _parsed: dict[str, Program] = {}
 
@@ -62,6 +66,18 @@ def read_document_json(document: dict[str, Any]) -> dict[str, Any]:
 
 def read_document_file(path: Path) -> dict[str, Any]:
     return read_document(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_effective_from(value: object, timezone: ZoneInfo, path: str = "effective_from") -> datetime:
+    """When a version takes effect, read the same way at every door (CLI, HTTP): a date (2026-01-01) is the start
+    of that day in the program's time zone; a date-time must carry its offset."""
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput.at(path, f"{value!r} is not a date such as 2026-01-01") from None
+        return parse_instant(datetime.combine(day, time(0), timezone), path)
+    return parse_instant(value, path)
 
 
 def checksum(document: dict[str, Any]) -> str:
