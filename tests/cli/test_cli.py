@@ -288,3 +288,55 @@ def test_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     )
     assert second.returncode == 0, second.stderr
     assert "0 orders (6919 already there)" in second.stdout.replace("Imported ", "")
+
+
+def test_an_effective_date_starts_at_midnight_in_the_programs_time_zone(database_url: str, tmp_path: Path) -> None:
+    def program(name: str, percent: int) -> Path:
+        path = tmp_path / f"{name}.json"
+        document = {
+            "name": name,
+            "currency": "RUB",
+            "timezone": "Europe/Moscow",
+            "earning": {"rules": [{"id": "base", "percent": percent}]},
+        }
+        path.write_text(json.dumps(document))
+        return path
+
+    code, output = loyalty(
+        "program", "publish", str(program("Autumn", 5)), "--effective-from", "2025-09-01", database=database_url
+    )
+    assert code == 0, output
+    code, output = loyalty(
+        "program", "publish", str(program("New year", 10)), "--effective-from", "2026-01-01", database=database_url
+    )
+    assert code == 0, output
+    assert "in force from 2026-01-01T00:00:00+03:00" in output  # midnight in Moscow
+    members = tmp_path / "members.csv"
+    members.write_text("external_id,phone,registered_at\nm1,+79990004455,2025-12-01T10:00:00+03:00\n")
+    assert loyalty("members", "import", str(members), database=database_url)[0] == 0
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,member_external_id,occurred_at,line_id,sku,category,quantity,price,discount,points\n"
+        "eve,m1,2025-12-31T23:30:00+03:00,1,tea,,1,1000.00,,\n"
+        "night,m1,2026-01-01T00:30:00+03:00,1,tea,,1,1000.00,,\n"
+    )
+    code, output = loyalty("orders", "import", str(orders), database=database_url)
+    assert code == 0, output
+    assert scalar(database_url, "SELECT program_version FROM orders WHERE order_key = 'eve'") == 1
+    assert scalar(database_url, "SELECT points_earned FROM orders WHERE order_key = 'eve'") == 50
+    assert scalar(database_url, "SELECT program_version FROM orders WHERE order_key = 'night'") == 2
+    assert scalar(database_url, "SELECT points_earned FROM orders WHERE order_key = 'night'") == 100
+    code, output = loyalty(
+        "program", "publish", str(program("Spring", 7)), "--effective-from", "2026-02-30", database=database_url
+    )
+    assert code == 2 and "effective_from" in output
+    code, output = loyalty(
+        "program",
+        "publish",
+        str(program("Spring", 7)),
+        "--effective-from",
+        "2026-03-01T00:00:00",
+        database=database_url,
+    )
+    assert code == 2 and "offset" in output
+    assert count(database_url, "program_versions") == 2

@@ -43,8 +43,9 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
 )
 def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
-    start = parse_instant(body.effective_from, "effective_from") if body.effective_from else now
     document = programs.read_document_json(body.document)
+    timezone = programs.program_of(document).timezone
+    start = programs.parse_effective_from(body.effective_from, timezone) if body.effective_from else now
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         version = programs.publish(uow, document, start, now)

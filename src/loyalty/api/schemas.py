@@ -737,7 +737,11 @@ class ActionResult(BaseModel):
 
 class ProgramDocument(Strict):
     document: dict[str, Any] = Field(description="The program document (see the README)")
-    effective_from: Instant | None = Field(None, description="When the version takes effect (default: now)")
+    effective_from: Instant | None = Field(
+        None,
+        description="When the version takes effect (default: now): a date (2026-12-01) is the start of that day in "
+        "the program's time zone; a date-time needs its offset",
+    )
 
     model_config = ConfigDict(
         extra="forbid",

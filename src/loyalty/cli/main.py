@@ -102,14 +102,21 @@ def program_validate(file: Path) -> None:
 @program_app.command("publish")
 def program_publish(
     file: Path,
-    effective_from: Annotated[str | None, typer.Option(help="When the version takes effect (default: now).")] = None,
+    effective_from: Annotated[
+        str | None,
+        typer.Option(
+            help="When the version takes effect (default: now): a date is the start of that day in the program's "
+            "time zone; a date-time needs its offset."
+        ),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Publish a document as a new immutable program version."""
     now = _now()
-    start = _instant(effective_from, "--effective-from") if effective_from else now
     try:
         document = programs.read_document_file(file)
+        timezone = programs.program_of(document).timezone
+        start = programs.parse_effective_from(effective_from, timezone) if effective_from else now
         with UnitOfWork(make_engine(database)) as uow:
             version = programs.publish(uow, document, start, now)
             uow.commit()

@@ -32,6 +32,18 @@ class EntryKind(StrEnum):
     ADJUST = "adjust"
 
 
+@dataclass(frozen=True)
+class Violation:
+    """A broken invariant the audit found: which check, what it concerns (an account, an order...) and how."""
+
+    check: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.subject}: {self.detail}"
+
+
 class Booking(StrEnum):
     """Which lots a debit consumes first: a named policy, data not code (as beancount's booking methods).
     The ledger spends with SPEND_ORDER."""

@@ -91,8 +91,9 @@ def adjust(uow: UnitOfWork, member_id: int, points: int, operator: str, reason: 
     if not reason.strip():
         raise InvalidInput.at("reason", "is required: why the balance changes")
     account = Account.lock(uow, member_id, now)
-    program = programs.version_at(uow, now).program
+    version = programs.version_at(uow, now)
+    program = version.program
     expires_at = program.expiry.expires_at(now, now, program.timezone)
-    entry_no = account.adjust(points, now, operator.strip(), reason.strip(), expires_at)
+    entry_no = account.adjust(points, now, operator.strip(), reason.strip(), expires_at, version.number)
     account.flush()
     return {"member_id": member_id, "entry_no": entry_no, "points": points, "balance": account.balance}

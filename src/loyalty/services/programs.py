@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import bindparam, select
@@ -14,9 +18,11 @@ from sqlalchemy import bindparam, select
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
 from loyalty.domain.program_document import parse_program
+from loyalty.services.orders import parse_instant
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Versions never change once published, so a parsed version can be shared by every transaction of the process.
 _parsed: dict[str, Program] = {}
 
@@ -60,6 +66,18 @@ def read_document_json(document: dict[str, Any]) -> dict[str, Any]:
 
 def read_document_file(path: Path) -> dict[str, Any]:
     return read_document(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_effective_from(value: object, timezone: ZoneInfo, path: str = "effective_from") -> datetime:
+    """When a version takes effect, read the same way at every door (CLI, HTTP): a date (2026-01-01) is the start
+    of that day in the program's time zone; a date-time must carry its offset."""
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput.at(path, f"{value!r} is not a date such as 2026-01-01") from None
+        return parse_instant(datetime.combine(day, time(0), timezone), path)
+    return parse_instant(value, path)
 
 
 def checksum(document: dict[str, Any]) -> str:
@@ -122,6 +140,23 @@ _VERSION_AT = (
     .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
     .limit(1)
 )
+
+
+def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
+    """The number of the version in force at any instant (None before the first), from one read of the versions:
+    for a job that records entries at many instants. Picks the version `version_at` would."""
+    rows = uow.conn.execute(
+        select(t.program_versions.c.effective_from, t.program_versions.c.number).order_by(
+            t.program_versions.c.effective_from, t.program_versions.c.number
+        )
+    ).all()
+    starts = [row.effective_from for row in rows]
+
+    def number_at(at: datetime) -> int | None:
+        last = bisect_right(starts, at)
+        return int(rows[last - 1].number) if last else None
+
+    return number_at
 
 
 def version(
