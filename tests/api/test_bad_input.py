@@ -125,6 +125,9 @@ def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set
         o("missing order id", {"order_id"}, order_id=ABSENT),
         o("order id as a number", {"order_id"}, order_id=123),
         o("order id with a space", {"order_id"}, order_id="A 1"),
+        o("order id with a slash", {"order_id"}, order_id="ORD-2026/11"),
+        o("order id with a question mark", {"order_id"}, order_id="A?1"),
+        o("order id with a percent sign", {"order_id"}, order_id="A%2F1"),
         o("order id too long", {"order_id"}, order_id="A" * 101),
         o("points above the balance", {"points"}, status=422, kind="insufficient-points", points=501),
         o("negative points", {"points"}, points=-1),
@@ -247,6 +250,13 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             ret,
             {"return_id": "R X", "lines": [{"line_id": "1", "quantity": 1}]},
+            paths={"return_id"},
+        ),
+        Case(
+            "return id with a slash",
+            "POST",
+            ret,
+            {"return_id": "R/1", "lines": [{"line_id": "1", "quantity": 1}]},
             paths={"return_id"},
         ),
         Case(

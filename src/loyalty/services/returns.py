@@ -15,6 +15,7 @@ from sqlalchemy import Row, bindparam, select, update
 
 from loyalty.domain.allocation import cumulative_share
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.domain.identifiers import id_problem
 from loyalty.domain.money import format_money
 from loyalty.domain.program import Shortfall
 from loyalty.services import checkout, programs
@@ -71,6 +72,8 @@ def return_lines(
     ids are the caller's, numbered per order: another order's return with the same id is another return)."""
     if not return_key or len(return_key) > 100:
         raise InvalidInput.at("return_id", "is required, at most 100 characters")
+    if (problem := id_problem(return_key, "return id")) is not None:
+        raise InvalidInput.at("return_id", problem)
     if return_key.endswith(CANCEL_SUFFIX) and not _cancelling:
         raise InvalidInput.at("return_id", f"ids ending in {CANCEL_SUFFIX!r} are kept for cancellations")
     order, account = _lock_order(uow, order_key, now)
