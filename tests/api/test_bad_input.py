@@ -135,6 +135,13 @@ def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set
         o("points as a word", {"points"}, points="abc"),
         o("huge points", {"points"}, points=10**30),
         o("points as a boolean list", {"points"}, points=[True]),
+        o("points as a numeric string", {"points"}, points="100"),
+        o("points as a whole JSON float", {"points"}, points=100.0),
+        o("points as a boolean", {"points"}, points=True),
+        line("quantity as a boolean", {"lines[0].quantity"}, quantity=True),
+        line("quantity as a numeric string", {"lines[0].quantity"}, quantity="2"),
+        line("quantity as a whole JSON float", {"lines[0].quantity"}, quantity=2.0),
+        o("member id as a numeric string", {"member.member_id"}, member={"member_id": str(member_id)}),
         o("channel as a number", {"channel"}, channel=5),
         o("store too long", {"store"}, store="s" * 101),
         o("unknown field", {"coupon"}, coupon="SALE"),
@@ -176,6 +183,13 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             "/v1/orders/reserve",
             {"order_id": "BAD-R", "member": {"member_id": member_id}, "lines": [_line()], "hold_seconds": 10**9},
+            paths={"hold_seconds"},
+        ),
+        Case(
+            "hold as a numeric string",
+            "POST",
+            "/v1/orders/reserve",
+            {"order_id": "BAD-R", "member": {"member_id": member_id}, "lines": [_line()], "hold_seconds": "600"},
             paths={"hold_seconds"},
         ),
         Case(
@@ -243,6 +257,20 @@ def other_cases(member_id: int) -> list[Case]:
             {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": "one"}]},
             paths={"lines[0].quantity"},
         ),
+        Case(
+            "return quantity as a boolean",
+            "POST",
+            ret,
+            {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": True}]},
+            paths={"lines[0].quantity"},
+        ),
+        Case(
+            "return quantity as a numeric string",
+            "POST",
+            ret,
+            {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": "1"}]},
+            paths={"lines[0].quantity"},
+        ),
         Case("return without lines", "POST", ret, {"return_id": "R-X", "lines": []}, paths={"lines"}),
         Case("return without an id", "POST", ret, {"lines": [{"line_id": "1", "quantity": 1}]}, paths={"return_id"}),
         Case(
@@ -298,6 +326,30 @@ def other_cases(member_id: int) -> list[Case]:
             {"card": "C", "consents": {"sms": "maybe"}},
             paths={"consents.sms"},
         ),
+        *[
+            Case(
+                f"member with the consent {value!r}",
+                "POST",
+                "/v1/members",
+                {"card": "C", "consents": {"sms": value}},
+                paths={"consents.sms"},
+            )
+            for value in ("yes", "on", "true", 0, 1)
+        ],
+        Case(
+            "member born in 9999",
+            "POST",
+            "/v1/members",
+            {"card": "C", "birth_date": "9999-12-31"},
+            paths={"birth_date"},
+        ),
+        Case(
+            "member born before 1900",
+            "POST",
+            "/v1/members",
+            {"card": "C", "birth_date": "1899-12-31"},
+            paths={"birth_date"},
+        ),
         Case("member with an unknown field", "POST", "/v1/members", {"card": "C", "age": 30}, paths={"age"}),
         Case(
             "member with a phone already taken",
@@ -309,6 +361,10 @@ def other_cases(member_id: int) -> list[Case]:
         ),
         Case("update with a bad birth date", "PATCH", member, {"birth_date": "17.05.1990"}, paths={"birth_date"}),
         Case("update with an unknown gender", "PATCH", member, {"gender": "x"}, paths={"gender"}),
+        Case("update to a birth date in 9999", "PATCH", member, {"birth_date": "9999-12-31"}, paths={"birth_date"}),
+        Case("update to a birth date in 1800", "PATCH", member, {"birth_date": "1800-01-01"}, paths={"birth_date"}),
+        Case("update of a consent to 'yes'", "PATCH", member, {"consents": {"sms": "yes"}}, paths={"consents.sms"}),
+        Case("update of a consent to 0", "PATCH", member, {"consents": {"email": 0}}, paths={"consents.email"}),
         Case("update of an identifier", "PATCH", member, {"phone": "+79123000002"}, paths={"phone"}),
         Case("update with an unknown consent", "PATCH", member, {"consents": {"fax": True}}, paths={"consents.fax"}),
         Case("update of an unknown member", "PATCH", "/v1/members/999999", {"name": "X"}, status=404, kind="not-found"),
@@ -325,6 +381,7 @@ def other_cases(member_id: int) -> list[Case]:
         Case("lookup by a card with a NUL", "GET", "/v1/members/lookup?card=a%00b", paths={"card"}),
         Case("lookup of nobody", "GET", "/v1/members/lookup?card=nobody", status=404, kind="not-found"),
         Case("token for a minute less", "POST", f"{member}/token", {"ttl_seconds": 59}, paths={"ttl_seconds"}),
+        Case("token ttl as a string", "POST", f"{member}/token", {"ttl_seconds": "3600"}, paths={"ttl_seconds"}),
         # Adjustments
         Case(
             "adjustment of zero",
@@ -356,6 +413,22 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             f"{member}/adjustments",
             {**adjustment, "points": 1.5},
+            paths={"points"},
+            admin=True,
+        ),
+        Case(
+            "adjustment as a numeric string",
+            "POST",
+            f"{member}/adjustments",
+            {**adjustment, "points": "100"},
+            paths={"points"},
+            admin=True,
+        ),
+        Case(
+            "adjustment as a whole JSON float",
+            "POST",
+            f"{member}/adjustments",
+            {**adjustment, "points": 100.0},
             paths={"points"},
             admin=True,
         ),
@@ -419,6 +492,13 @@ def other_cases(member_id: int) -> list[Case]:
             paths={"occurred_at"},
         ),
         Case("event with an unknown field", "POST", "/v1/events", {**event, "stars": 5}, paths={"stars"}),
+        Case(
+            "event of a member id as a string",
+            "POST",
+            "/v1/events",
+            {**event, "member": {"member_id": str(member_id)}},
+            paths={"member.member_id"},
+        ),
         # The program
         Case(
             "program with an unknown field",
