@@ -62,7 +62,9 @@ def test_returns_recorded_before_keep_their_ids_and_ids_repeat_across_orders_aft
         upgrade(database_url)
         with engine.begin() as conn:
             conn.execute(t.returns.insert(), [_return("B", "R-1")])
-            rows = conn.execute(select(t.returns.c.order_key, t.returns.c.return_key).order_by("order_key", "return_key"))
+            rows = conn.execute(
+                select(t.returns.c.order_key, t.returns.c.return_key).order_by("order_key", "return_key")
+            )
             assert rows.all() == [("A", "R-1"), ("B", "R-1"), ("B", "R-2")]
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(t.returns.insert(), [_return("A", "R-1")])

@@ -233,4 +233,8 @@ def cancel(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
 def _cancelled_reservation(order: Row[Any]) -> dict[str, Any]:
     """What cancelling a reservation answers, the first time and every retry: a reservation holds the points it
     would apply (its stored result's `points_applied`) until released, so that is what its cancellation released."""
-    return {"order_id": order.order_key, "status": "cancelled", "points_released": order.result.get("points_applied", 0)}
+    return {
+        "order_id": order.order_key,
+        "status": "cancelled",
+        "points_released": order.result.get("points_applied", 0),
+    }
