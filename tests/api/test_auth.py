@@ -6,6 +6,8 @@ has never seen; waiting out the cache would make the suite slower without testin
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import datetime, timedelta
 
 import httpx
@@ -226,6 +228,45 @@ def test_a_member_token_reads_only_its_own_member(
             assert_problem(member.get(path), 403, "forbidden")
         # A member that does not exist is not the token's member either.
         assert_problem(member.get("/v1/members/999999"), 403, "forbidden")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL has no database-wide write lock
+def test_a_member_token_read_does_not_wait_for_a_writer(
+    server: Server, shop: httpx.Client, two_members: tuple[int, int], database_url: str
+) -> None:
+    """SQLite lets one writer at a time hold the write lock, and readers read alongside it: a token's read must
+    answer while another connection holds that lock, as a key's read does."""
+    member_id, _ = two_members
+    token = _token(shop, member_id)
+    answers: dict[str, httpx.Response | Exception] = {}
+    answered = threading.Event()
+
+    def read() -> None:
+        for caller in (token, server.checkout):
+            try:
+                with server.client(caller) as client:
+                    answers[caller[:3]] = client.get(f"/v1/members/{member_id}/balance")
+            except Exception as error:  # reported by the assertions below
+                answers[caller[:3]] = error
+        answered.set()
+
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        reader.start()
+        # A read that waited for the lock would wait the busy timeout (60 s): far longer than this bound.
+        answered_while_locked = answered.wait(timeout=20)
+        assert writer.in_transaction  # still held when the answers came
+    finally:
+        writer.rollback()
+        writer.close()
+    reader.join(timeout=90)
+    assert answered_while_locked, answers
+    for caller in ("mt_", "lk_"):
+        response = answers[caller]
+        assert isinstance(response, httpx.Response), response
+        assert (response.status_code, response.json()["available"]) == (200, 500), response.text
 
 
 def test_a_member_token_is_refused_on_every_other_route(

@@ -340,3 +340,52 @@ def test_an_effective_date_starts_at_midnight_in_the_programs_time_zone(database
     )
     assert code == 2 and "offset" in output
     assert count(database_url, "program_versions") == 2
+
+
+def test_imports_read_identifiers_as_registration_does(published: str, tmp_path: Path) -> None:
+    """The same canonical forms and refusals as the API: a fullwidth external id is the member already there, an
+    email in NFD is the NFC one, and invisible or look-alike characters reject the file, naming line and reason."""
+    good = tmp_path / "members.csv"
+    good.write_text(MEMBERS)
+    assert loyalty("members", "import", str(good), database=published)[0] == 0
+    header = MEMBERS.splitlines()[0]
+    again = tmp_path / "again.csv"
+    again.write_text(f"{header}\nｍ１,Anna,,,,,,\n")
+    code, output = loyalty("members", "import", str(again), database=published)
+    assert code == 0 and "0 created, 1 already there" in output, output
+    nfc = tmp_path / "nfc.csv"
+    nfc.write_text(f"{header}\nm7,Zoë,,zo\u00eb@example.com,,,,\n")
+    assert loyalty("members", "import", str(nfc), database=published)[0] == 0
+    nfd = tmp_path / "nfd.csv"
+    nfd.write_text(f"{header}\nm8,Zoë,,zoe\u0308@example.com,,,,\nm9,Anna,,ａｎｎａ@example.com,,,,\n")
+    code, output = loyalty("members", "import", str(nfd), database=published)
+    assert code == 2, output
+    assert re.search(r"line 2: .*zoë@example.com already belongs", output), output
+    assert re.search(r"line 3: .*anna@example.com already belongs", output), output
+    assert count(published, "members") == 3
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{header}\nm3,Vera,,ve\u200bra@example.com,,,,\nm4,Gleb,,gleb@exаmple.com,,,,\n")
+    code, output = loyalty("members", "import", str(bad), database=published)
+    assert code == 2
+    assert re.search(r"line 2: email: must not contain control or invisible characters", output), output
+    assert re.search(r"line 3: email: mixes Cyrillic and Latin letters", output), output
+    unborn = tmp_path / "unborn.csv"
+    unborn.write_text(f"{header}\nm5,Ivan,,,,3000-01-01,,\nm6,Olga,,,,1899-12-31,,\n")
+    code, output = loyalty("members", "import", str(unborn), database=published)
+    assert code == 2
+    assert "line 2: birth_date: 3000-01-01 is in the future" in output, output
+    assert "line 3: birth_date: must be 1900-01-01 or later" in output, output
+    assert count(published, "members") == 3
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        ORDERS.splitlines()[0] + "\nORD-2026/11,m1,2026-02-03,1,hat,,1,10.00,,\no6,ｍ２,2026-02-03,1,hat,,1,10.00,,\n"
+        "o7,m\u200b1,2026-02-03,1,hat,,1,10.00,,\n"
+    )
+    code, output = loyalty("orders", "import", str(orders), database=published)
+    assert code == 2
+    assert re.search(r"line 2: order_id: must not contain '/'", output), output
+    assert re.search(r"line 4: member_external_id: must not contain control or invisible", output), output
+    assert "line 3" not in output  # the fullwidth external id is member m2's
+    assert count(published, "orders") == 0

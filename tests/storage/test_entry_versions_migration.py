@@ -1,4 +1,4 @@
-"""Migration 0010_results names the program version on the adjust and expire entries written before it: the version
+"""Migration 0010 names the program version on the adjust and expire entries written before it: the version
 in force at each entry's instant, on both databases."""
 
 from __future__ import annotations

@@ -92,10 +92,9 @@ def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -
     if not token:
         raise _unauthorised("send an API key or a member token as 'Authorization: Bearer ...'")
     if token.startswith("mt_"):
-        with UnitOfWork(engine(request)) as uow:
-            secret = access.signing_secret(uow)
-            uow.commit()
-        owner = access.verify_member_token(secret, token, now(request))
+        with UnitOfWork(engine(request), read_only=True) as uow:
+            secret = access.verifying_secret(uow)
+        owner = access.verify_member_token(secret, token, now(request)) if secret is not None else None
         if owner is None:
             raise _unauthorised("the member token is invalid or expired")
         if owner != member_id:

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, metrics, schemas
+from loyalty.domain.identifiers import ID_PATTERN
 from loyalty.services import access, checkout, returns
 from loyalty.services.orders import parse_order
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
-OrderId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+OrderId = Annotated[str, Path(min_length=1, max_length=100, pattern=ID_PATTERN), schemas.url_safe("order id")]
 
 
 @router.post(

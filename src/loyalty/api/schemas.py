@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from loyalty.domain.identifiers import ID_PATTERN, ID_RULE, id_problem
 
 Money = Annotated[
     str,
@@ -19,6 +21,25 @@ Money = Annotated[
 Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
 Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+
+
+def url_safe(what: str) -> BeforeValidator:
+    """Refuses, saying why, an id that could not be sent back in a URL path (`/v1/orders/{order_id}`)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and (problem := id_problem(value, what)) is not None:
+            raise ValueError(problem)
+        return value
+
+    return BeforeValidator(check)
+
+
+OrderKey = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=ID_PATTERN, description="Your id of the order: " + ID_RULE),
+    url_safe("order id"),
+]
+ReturnKey = Annotated[str, Field(min_length=1, max_length=100, pattern=ID_PATTERN), url_safe("return id")]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -38,7 +59,10 @@ ENTRY_EXAMPLE: dict[str, Any] = {
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused, and so are values of another JSON type — "100" or 100.0 for an
+    integer, 1 or "yes" for a boolean — rather than converted (strict mode; subclasses' configs merge into it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -99,7 +123,7 @@ ORDER_EXAMPLE = {
 
 
 class Order(Strict):
-    order_id: Key
+    order_id: OrderKey
     member: MemberRef | None = Field(None, description="Absent for a non-member's order")
     occurred_at: Instant | None = Field(None, description="When the purchase happened (default: now)")
     points: Points = Field(0, description="Points the member wants to pay with")
@@ -228,7 +252,9 @@ class ReturnLine(Strict):
 
 
 class ReturnRequest(Strict):
-    return_id: Key = Field(description="Your id of this return; a retry with the same id returns the first result")
+    return_id: ReturnKey = Field(
+        description="Your id of this return within its order; a retry with the same id returns the first result"
+    )
     lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
 
     model_config = ConfigDict(

@@ -184,6 +184,17 @@ class _PendingOrder:
     create_member_at: datetime | None = None
 
 
+def _external_id(value: str, line: int, errors: list[LineError]) -> str | None:
+    """A member's external id in its canonical form, as registration stores it; None, noting why, when bad."""
+    if not value:
+        return None
+    try:
+        return members.normalise_identifier("external_id", value, "member_external_id")
+    except InvalidInput as error:
+        errors.extend(LineError(line, str(p)) for p in error.problems)
+        return None
+
+
 def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str | None]]:
     """Orders of the generic CSV: one row per order line, rows of one order share its order_id."""
     grouped: dict[str, _PendingOrder] = {}
@@ -224,7 +235,7 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
                 "points": int(points) if points.isdigit() else points,
                 "_header": header,
             }
-            external = row.get("member_external_id") or None
+            external = _external_id(row.get("member_external_id", ""), line, errors)
             if external:
                 data["member"] = {"external_id": external}
             order = grouped[key] = _PendingOrder(line, data, external)
@@ -308,10 +319,13 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
             total = total.quantize(Decimal("0.01"))
             quantity = int(items)
             unit = (total / quantity).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+            external = _external_id(customer, line, errors)
+            if external is None:
+                continue
             n = seen[(customer, day)] = seen.get((customer, day), 0) + 1
             data = {
                 "order_id": f"cdnow-{customer}-{day}-{n}",
-                "member": {"external_id": customer},
+                "member": {"external_id": external},
                 "occurred_at": occurred.isoformat(),
                 "channel": "cdnow",
                 "lines": [
@@ -326,7 +340,7 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
                 ],
             }
             try:
-                requests.append((line, parse_order(data, now), customer))
+                requests.append((line, parse_order(data, now), external))
             except InvalidInput as error:
                 errors.extend(LineError(line, str(p)) for p in error.problems)
     if errors:

@@ -10,6 +10,7 @@ from typing import Any
 
 from loyalty.domain.checkout import Cart, CartLine, Quote
 from loyalty.domain.errors import FieldProblem, InvalidInput
+from loyalty.domain.identifiers import id_problem
 from loyalty.domain.money import MAX_MINOR_DIGITS, format_money, parse_decimal, parse_money
 from loyalty.domain.program import Program, ProgramVersion
 
@@ -135,6 +136,8 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
         raise InvalidInput.at("", "the order must be a JSON object")
     problems: list[FieldProblem] = []
     key = order_key or _text(data, "order_id", "order_id", problems, required=True)
+    if order_key is None and key is not None and (problem := id_problem(key, "order id")) is not None:
+        problems.append(FieldProblem("order_id", problem))
     member = data.get("member")
     if member is not None and (not isinstance(member, dict) or len(member) != 1):
         problems.append(

@@ -1,6 +1,6 @@
 """adjust and expire entries name their program version
 
-Revision ID: 0010_results
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 10:00:00
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_results"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
