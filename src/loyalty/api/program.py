@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
+from loyalty.domain.instants import parse_instant
 from loyalty.services import access, programs
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"])
@@ -43,8 +43,9 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
 )
 def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
-    start = parse_instant(body.effective_from, "effective_from") if body.effective_from else now
     document = programs.read_document_json(body.document)
+    zone = programs.program_of(document).timezone
+    start = parse_instant(body.effective_from, "effective_from", zone=zone) if body.effective_from else now
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         version = programs.publish(uow, document, start, now)
@@ -74,7 +75,7 @@ def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
 def current(
     request: Request, _: Checkout, at: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None
 ) -> dict[str, Any]:
-    instant = parse_instant(at, "at") if at else deps.now(request)
+    instant = parse_instant(at, "at", zone=deps.program_zone(request)) if at else deps.now(request)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         version = programs.version_at(uow, instant)
         full = programs.version(uow, version.number)

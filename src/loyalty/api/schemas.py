@@ -16,7 +16,24 @@ Money = Annotated[
         json_schema_extra={"format": "decimal"},
     ),
 ]
-Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
+Instant = Annotated[
+    str,
+    Field(
+        description="ISO 8601 date-time with an offset",
+        examples=["2026-11-23T12:00:00+03:00"],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+# What a caller may send for an instant: a date-time with its offset, or a bare date, a day in the program's time
+# zone (see the README); a date-time without an offset is refused.
+InstantOrDate = Annotated[
+    str,
+    Field(
+        description="ISO 8601 date-time with an offset, or a date YYYY-MM-DD (a day in the program's time zone)",
+        examples=["2026-11-23T12:00:00+03:00"],
+        json_schema_extra={"anyOf": [{"format": "date-time"}, {"format": "date"}]},
+    ),
+]
 Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
@@ -101,7 +118,7 @@ ORDER_EXAMPLE = {
 class Order(Strict):
     order_id: Key
     member: MemberRef | None = Field(None, description="Absent for a non-member's order")
-    occurred_at: Instant | None = Field(None, description="When the purchase happened (default: now)")
+    occurred_at: InstantOrDate | None = Field(None, description="When the purchase happened (default: now)")
     points: Points = Field(0, description="Points the member wants to pay with")
     lines: list[OrderLine] = Field(min_length=1, max_length=1000)
     discount: Money | None = Field(None, description="An order-wide discount, spread over the lines")
@@ -340,6 +357,9 @@ class NewMember(Strict):
     source: Annotated[str, Field(max_length=100)] | None = Field(None, description="Where consents were given")
     referral_code: ReferralCode | None = Field(
         None, description="The code of the member who referred this one: the new member gets the referral bonus"
+    )
+    registered_at: InstantOrDate | None = Field(
+        None, description="When the member registered (default: now); as an order's occurred_at"
     )
 
     model_config = ConfigDict(
@@ -641,6 +661,9 @@ class Adjustment(Strict):
     points: int = Field(ge=-(10**12), le=10**12, description="Positive adds, negative removes; never zero")
     operator: Annotated[str, Field(min_length=1, max_length=100)]
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    occurred_at: InstantOrDate | None = Field(
+        None, description="When the adjustment happened (default: now); as an order's occurred_at"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -667,7 +690,7 @@ class ActionEvent(Strict):
     type: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", examples=["review"])]
     event_id: Key = Field(description="Your id of the event; a retry with the same id grants nothing more")
     member: MemberRef
-    occurred_at: Instant | None = None
+    occurred_at: InstantOrDate | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -687,7 +710,7 @@ class ActionEvent(Strict):
 class ProductViewed(Strict):
     member: MemberRef
     sku: Identifier
-    occurred_at: Instant | None = None
+    occurred_at: InstantOrDate | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -737,7 +760,7 @@ class ActionResult(BaseModel):
 
 class ProgramDocument(Strict):
     document: dict[str, Any] = Field(description="The program document (see the README)")
-    effective_from: Instant | None = Field(None, description="When the version takes effect (default: now)")
+    effective_from: InstantOrDate | None = Field(None, description="When the version takes effect (default: now)")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -798,31 +821,69 @@ class ProgramVersion(BaseModel):
 
 
 class JobRequest(Strict):
-    as_of: Instant | None = Field(None, description="Run as of this instant (default: now)")
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30T23:59:59+03:00"}]})
-
-
-class JobResult(BaseModel):
-    job: str
-    as_of: str
-    points: int | None = None
-    members: int | None = None
-    upgraded: int | None = None
-    downgraded: int | None = None
-    lots: int | None = None
-    accounts: int | None = None
-    rewarded: int | None = Field(None, description="referrals: the referrals whose referrer was rewarded")
-    granted: int | None = Field(None, description="win-back: the members who got win-back points")
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"job": "expire", "as_of": "2026-11-30T20:59:59+00:00", "points": 12500, "accounts": 31},
-                {"job": "win-back", "as_of": "2026-11-30T07:00:00+00:00", "granted": 12, "points": 6000},
-            ]
-        }
+    as_of: InstantOrDate | None = Field(
+        None, description="Run as of this instant, or of the end of this date in the program's time zone (default: now)"
     )
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30"}]})
+
+
+class JobRun(BaseModel):
+    """What every job answers: which job ran and the instant it ran as of."""
+
+    as_of: Instant = Field(description="The instant the job ran as of")
+
+
+def _job_example(job: str, **counts: int) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [{"job": job, "as_of": "2026-11-30T20:59:59+00:00", **counts}]})
+
+
+class ActivateResult(JobRun):
+    job: Literal["activate"]
+    lots: int = Field(description="Lots whose pending period ended, now recorded as activated")
+    points: int = Field(description="Points in those lots")
+
+    model_config = _job_example("activate", lots=42, points=12500)
+
+
+class ExpireResult(JobRun):
+    job: Literal["expire"]
+    accounts: int = Field(description="Accounts with points written off")
+    points: int = Field(description="Points written off")
+
+    model_config = _job_example("expire", accounts=31, points=12500)
+
+
+class TiersResult(JobRun):
+    job: Literal["tiers"]
+    members: int = Field(description="Members re-evaluated")
+    upgraded: int
+    downgraded: int
+
+    model_config = _job_example("tiers", members=2357, upgraded=12, downgraded=3)
+
+
+class BirthdaysResult(JobRun):
+    job: Literal["birthdays"]
+    members: int = Field(description="Members who got the birthday gift")
+    points: int = Field(description="Points given")
+
+    model_config = _job_example("birthdays", members=7, points=3500)
+
+
+class ReferralsResult(JobRun):
+    job: Literal["referrals"]
+    rewarded: int = Field(description="Referrals whose referrer was rewarded")
+
+    model_config = _job_example("referrals", rewarded=4)
+
+
+class WinBackResult(JobRun):
+    job: Literal["win-back"]
+    granted: int = Field(description="Members who got win-back points")
+    points: int = Field(description="Points given")
+
+    model_config = _job_example("win-back", granted=12, points=6000)
 
 
 class AuditResult(BaseModel):
@@ -970,7 +1031,10 @@ class SegmentMemberPage(BaseModel):
 
 
 class RecomputeRequest(Strict):
-    as_of: Instant | None = Field(None, description="Compute as of this instant (default: now)")
+    as_of: InstantOrDate | None = Field(
+        None,
+        description="Compute as of this instant, or of the end of this date in the program's time zone (default: now)",
+    )
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30T23:59:59+03:00"}]})
 

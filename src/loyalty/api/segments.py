@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, schemas
 from loyalty.api.errors import ApiError
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.instants import parse_instant
 from loyalty.services import access, members, segments
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["segments"])
@@ -122,7 +122,9 @@ def recompute_segment(
 
 
 def _as_of(request: Request, body: schemas.RecomputeRequest | None) -> datetime:
-    return parse_instant(body.as_of, "as_of") if body and body.as_of else deps.now(request)
+    if body is None or body.as_of is None:
+        return deps.now(request)
+    return parse_instant(body.as_of, "as_of", zone=deps.program_zone(request), day="end")
 
 
 @router.get(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
@@ -122,6 +123,29 @@ _VERSION_AT = (
     .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
     .limit(1)
 )
+
+
+def time_zone(uow: UnitOfWork, at: datetime) -> tzinfo:
+    """The program's time zone, in which a bare date is read: the version in force at `at`'s, else the first
+    version's (nothing is in force yet), else UTC (nothing is published)."""
+    row = (
+        uow.conn.execute(_VERSION_AT, {"at": at}).first()
+        or uow.conn.execute(select(t.program_versions.c.number).order_by(t.program_versions.c.number).limit(1)).first()
+    )
+    return version(uow, row.number).program.timezone if row is not None else UTC
+
+
+def lazy_time_zone(engine: Engine, now: datetime) -> Callable[[], tzinfo]:
+    """`time_zone` as of `now`, read the first time it is asked for (only a bare date needs it), then kept."""
+    found: list[tzinfo] = []
+
+    def zone() -> tzinfo:
+        if not found:
+            with UnitOfWork(engine, read_only=True) as uow:
+                found.append(time_zone(uow, now))
+        return found[0]
+
+    return zone
 
 
 def version(
