@@ -279,6 +279,22 @@ def test_bad_definitions_name_the_field_and_store_nothing(api: Api) -> None:
     assert api.admin.put("/v1/offers/coffee-x2", json=COFFEE_X2).status_code == 404
 
 
+def test_a_multiplier_out_of_range_gets_one_reason_whatever_side_it_is_on(api: Api) -> None:
+    reasons = {}
+    for multiplier in ("1", "0.5", "100.01"):
+        definition = {**COFFEE_X2, "earning": {"categories": ["coffee"], "multiplier": multiplier}}
+        response = api.admin.post("/v1/campaigns", json=definition)
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["errors"]
+        assert error["path"] == "earning.multiplier"
+        reasons[multiplier] = error["reason"]
+    rule = "must be more than 1 (x1 adds nothing) and at most 100"
+    assert reasons == {m: f"{rule}, got {m}" for m in ("1", "0.5", "100.01")}
+    top = {**COFFEE_X2, "earning": {"categories": ["coffee"], "multiplier": "100"}}
+    assert api.admin.post("/v1/campaigns", json=top).status_code == 201
+    assert campaign_rows(api) == 1
+
+
 def test_a_tier_audience_includes_members_at_the_base_level(api: Api) -> None:
     from .conftest import SEED_PROGRAM
 

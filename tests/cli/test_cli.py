@@ -65,6 +65,13 @@ def test_validate_names_every_bad_field(tmp_path: Path) -> None:
     assert runner.invoke(app, ["program", "validate", str(PROGRAM)]).exit_code == 0
 
 
+def test_validate_says_each_action_cap_and_when_the_default_applied() -> None:
+    result = runner.invoke(app, ["program", "validate", str(PROGRAM)])
+    assert result.exit_code == 0, result.output
+    assert "action registration: 500 points, once per lifetime (the default when no cap is given)" in result.output
+    assert "action review: 50 points, at most 3 times per month" in result.output
+
+
 def test_publish_is_versioned_and_refuses_an_earlier_date(published: str) -> None:
     code, output = loyalty(
         "program", "publish", str(PROGRAM), "--effective-from", "1997-01-01T00:00:00+00:00", database=published

@@ -30,6 +30,7 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
         "name": program.name,
         "rules": len(program.earning.rules),
         "actions": sorted(program.actions),
+        "action_caps": {name: program.actions[name].cap_text() for name in sorted(program.actions)},
     }
 
 

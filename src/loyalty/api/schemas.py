@@ -788,10 +788,25 @@ class ValidationResult(BaseModel):
     name: str
     rules: int
     actions: list[str]
+    action_caps: dict[str, str] = Field(
+        description="How often each action earns: an action without a cap earns once per member's lifetime; "
+        "`cap: unlimited` has none"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"valid": True, "name": "Base program", "rules": 1, "actions": ["registration"]}]
+            "examples": [
+                {
+                    "valid": True,
+                    "name": "Base program",
+                    "rules": 1,
+                    "actions": ["registration", "review"],
+                    "action_caps": {
+                        "registration": "once per lifetime (the default when no cap is given)",
+                        "review": "at most 3 times per month",
+                    },
+                }
+            ]
         }
     )
 

@@ -94,6 +94,9 @@ def program_validate(file: Path) -> None:
     out.print(
         f"Valid: {program.name} ({len(program.earning.rules)} earning rules, {len(program.actions)} action bonuses)"
     )
+    for name in sorted(program.actions):
+        bonus = program.actions[name]
+        out.print(f"  action {name}: {bonus.points} points, {bonus.cap_text()}", highlight=False, soft_wrap=True)
 
 
 @program_app.command("publish")
