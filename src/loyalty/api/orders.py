@@ -23,11 +23,11 @@ OrderId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-
     response_model=schemas.OrderResult,
     summary="Calculate a cart",
     description="What the cart can pay with points and will earn, per line, with the rule behind each "
-    "point. No side effects.",
+    "point. No side effects, so `order_id` is optional (with it, points the order holds count as available).",
 )
-def calculate(body: schemas.Order, request: Request, _: Checkout) -> dict[str, Any]:
+def calculate(body: schemas.Cart, request: Request, _: Checkout) -> dict[str, Any]:
     now = deps.now(request)
-    order = parse_order(body.as_dict(), now, zone=deps.program_zone(request))
+    order = parse_order(body.as_dict(), now, zone=deps.program_zone(request), quote_only=True)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return checkout.calculate(uow, order, now)
 

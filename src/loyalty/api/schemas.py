@@ -1,14 +1,28 @@
 """The HTTP contract: request and response bodies. Money is a decimal string in the program's currency
-("1000.50"), never a JSON number; points are integers; instants are ISO 8601 with an offset."""
+("1000.50"), never a JSON number; points are integers; instants are ISO 8601 with an offset, or a bare date (a day
+in the program's time zone) where the field says so."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+
+def _money_text(value: Any) -> Any:
+    """Money travels as text, so that no client's float rounds it; say so to the caller who sends a number."""
+    if isinstance(value, str):
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    raise PydanticCustomError(
+        "money_type", 'must be a decimal string such as "1000.50"' + (", not a JSON number" if number else "")
+    )
+
 
 Money = Annotated[
     str,
+    BeforeValidator(_money_text),
     Field(
         pattern=r"^\d{1,13}(\.\d{1,4})?$",
         description='A decimal string in major units, e.g. "1000.50"; never a JSON number.',
@@ -134,6 +148,23 @@ class Order(Strict):
         return data
 
 
+CART_EXAMPLE: dict[str, Any] = {k: v for k, v in ORDER_EXAMPLE.items() if k != "order_id"}
+
+
+class Cart(Order):
+    """An order to calculate: it changes nothing, so it needs no id."""
+
+    # Narrowing the inherited field keeps every other field, and its place in the schema, shared with Order.
+    order_id: Key | None = Field(  # type: ignore[assignment]
+        None, description="Optional: with it, the points a reservation of this order holds count as available"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [CART_EXAMPLE]},
+    )
+
+
 class Reservation(Order):
     hold_seconds: int = Field(900, ge=1, le=7 * 24 * 3600, description="How long the points are held")
 
@@ -165,7 +196,7 @@ class Reason(BaseModel):
 
 
 class OrderResult(BaseModel):
-    order_id: str
+    order_id: str | None = Field(description="Null for a quote of a cart sent without an id")
     status: Literal["quote", "reserved", "confirmed", "released", "cancelled"]
     member_id: int | None
     occurred_at: str

@@ -31,7 +31,7 @@ class LineInput:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    order_key: str
+    order_key: str  # "" for a cart only calculated, which needs no id
     member: dict[str, Any] | None
     occurred_at: datetime
     lines: tuple[LineInput, ...]
@@ -105,13 +105,16 @@ def _text(
     return text
 
 
-def parse_order(data: object, now: datetime, *, order_key: str | None = None, zone: Zone = UTC) -> OrderRequest:
+def parse_order(
+    data: object, now: datetime, *, order_key: str | None = None, zone: Zone = UTC, quote_only: bool = False
+) -> OrderRequest:
     """An order request from a JSON-like mapping; every bad field is reported at once, nothing is read. `zone` is
-    the program's time zone, for an `occurred_at` given as a bare date."""
+    the program's time zone, for an `occurred_at` given as a bare date. A cart to quote (`quote_only`), which
+    changes nothing, needs no `order_id`."""
     if not isinstance(data, dict):
         raise InvalidInput.at("", "the order must be a JSON object")
     problems: list[FieldProblem] = []
-    key = order_key or _text(data, "order_id", "order_id", problems, required=True)
+    key = order_key or _text(data, "order_id", "order_id", problems, required=not quote_only) or ""
     member = data.get("member")
     if member is not None and (not isinstance(member, dict) or len(member) != 1):
         problems.append(
@@ -144,7 +147,6 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None, zo
     store = _text(data, "store", "store", problems, required=False)
     if problems:
         raise InvalidInput(problems)
-    assert key is not None
     return OrderRequest(
         key,
         member,
@@ -187,7 +189,7 @@ def _line(raw: object, i: int, problems: list[FieldProblem]) -> LineInput | None
 
 
 def quote_result(
-    order_key: str, status: str, member_id: int | None, version: ProgramVersion, q: Quote, occurred_at: datetime
+    order_key: str | None, status: str, member_id: int | None, version: ProgramVersion, q: Quote, occurred_at: datetime
 ) -> dict[str, Any]:
     """The JSON-ready result of a calculate or confirm; a confirm stores it and returns it to every retry."""
     program = version.program
