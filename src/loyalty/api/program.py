@@ -14,7 +14,6 @@ from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"])
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
-Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 
 
 @router.post(
@@ -62,7 +61,7 @@ def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSON
 
 
 @router.get("/versions", response_model=list[schemas.ProgramVersion], summary="List program versions")
-def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
+def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return programs.list_versions(uow)
 
@@ -74,7 +73,12 @@ def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
     description="The version that evaluates an order occurring at `at` (default: now), with its document.",
 )
 def current(
-    request: Request, _: Checkout, at: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None
+    request: Request,
+    _: Admin,
+    at: Annotated[
+        schemas.InstantOrDate | None,
+        Query(description="ISO 8601 with an offset, or a date (the start of that day in the program's time zone)"),
+    ] = None,
 ) -> dict[str, Any]:
     instant = parse_instant(at, "at", zone=deps.program_zone(request)) if at else deps.now(request)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:

@@ -38,6 +38,10 @@ Instant = Annotated[
         json_schema_extra={"format": "date-time"},
     ),
 ]
+Day = Annotated[
+    str, Field(description="A date YYYY-MM-DD", examples=["1990-05-17"], json_schema_extra={"format": "date"})
+]
+DATE_OR_DATE_TIME = {"anyOf": [{"format": "date-time"}, {"format": "date"}]}
 # What a caller may send for an instant: a date-time with its offset, or a bare date, a day in the program's time
 # zone (see the README); a date-time without an offset is refused.
 InstantOrDate = Annotated[
@@ -45,7 +49,7 @@ InstantOrDate = Annotated[
     Field(
         description="ISO 8601 date-time with an offset, or a date YYYY-MM-DD (a day in the program's time zone)",
         examples=["2026-11-23T12:00:00+03:00"],
-        json_schema_extra={"anyOf": [{"format": "date-time"}, {"format": "date"}]},
+        json_schema_extra=DATE_OR_DATE_TIME,
     ),
 ]
 Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
@@ -199,7 +203,7 @@ class OrderResult(BaseModel):
     order_id: str | None = Field(description="Null for a quote of a cart sent without an id")
     status: Literal["quote", "reserved", "confirmed", "released", "cancelled"]
     member_id: int | None
-    occurred_at: str
+    occurred_at: Instant
     program_version: int
     currency: str
     total: Money
@@ -208,12 +212,12 @@ class OrderResult(BaseModel):
     points_value: Money
     amount_to_pay: Money
     points_to_earn: int
-    points_available_at: str | None
-    points_expire_at: str | None
+    points_available_at: Instant | None
+    points_expire_at: Instant | None
     lines: list[QuoteLine]
     explanation: list[Reason]
     balance_available: int | None = None
-    hold_expires_at: str | None = None
+    hold_expires_at: Instant | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -333,7 +337,7 @@ class Entry(BaseModel):
     entry_no: int
     kind: str
     points: int
-    occurred_at: str
+    occurred_at: Instant
     program_version: int | None
     rule: str | None
     order_id: str | None
@@ -379,7 +383,7 @@ class Consents(Strict):
 class NewMember(Strict):
     name: Annotated[str, Field(max_length=200)] | None = None
     gender: Literal["female", "male", "other"] | None = None
-    birth_date: Annotated[str, Field(description="YYYY-MM-DD", examples=["1990-05-17"])] | None = None
+    birth_date: Day | None = None
     phone: Identifier | None = None
     email: Identifier | None = None
     card: Identifier | None = None
@@ -415,7 +419,7 @@ class NewMember(Strict):
 class MemberUpdate(Strict):
     name: Annotated[str, Field(max_length=200)] | None = None
     gender: Literal["female", "male", "other"] | None = None
-    birth_date: Annotated[str, Field(examples=["1990-05-17"])] | None = None
+    birth_date: Day | None = None
     consents: Consents | None = None
     source: Annotated[str, Field(max_length=100)] | None = None
 
@@ -427,7 +431,7 @@ class MemberUpdate(Strict):
 
 class Consent(BaseModel):
     granted: bool
-    at: str
+    at: Instant
     source: str
 
 
@@ -435,8 +439,8 @@ class Member(BaseModel):
     member_id: int
     name: str | None
     gender: str | None
-    birth_date: str | None
-    registered_at: str
+    birth_date: Day | None
+    registered_at: Instant
     referral_code: str | None = Field(description="The code this member shares to refer others")
     identifiers: dict[str, str]
     consents: dict[str, Consent]
@@ -473,9 +477,9 @@ class Referral(BaseModel):
     code: str
     status: Literal["pending", "rewarded", "void"]
     program_version: int = Field(description="The version whose referral terms apply")
-    created_at: str
+    created_at: Instant
     new_member_points: int = Field(description="Points the referred member got")
-    settled_at: str | None = Field(description="When the referral became rewarded or void")
+    settled_at: Instant | None = Field(description="When the referral became rewarded or void")
     order_id: str | None = Field(description="The referred member's order that qualified")
     referrer_points: int = Field(description="Points the referrer got")
     reason: str | None = Field(description='Why a referral is void, e.g. "cap reached"')
@@ -504,8 +508,8 @@ class Referral(BaseModel):
 class ReferredMember(BaseModel):
     member_id: int
     status: Literal["pending", "rewarded", "void"]
-    created_at: str
-    settled_at: str | None
+    created_at: Instant
+    settled_at: Instant | None
     order_id: str | None
     points: int = Field(description="Points this referral gave the referrer")
     reason: str | None
@@ -567,7 +571,7 @@ class NextTier(BaseModel):
 class TierChange(BaseModel):
     from_: str | None = Field(alias="from")
     to: str
-    at: str
+    at: Instant
     reason: str
     qualifying_value: str | int
 
@@ -577,8 +581,8 @@ class TierStatus(BaseModel):
     tier: TierLevel | None = Field(description="Null when the program has no tiers")
     qualify_by: str | None = None
     qualifying_value: str | int | None = None
-    since: str | None = None
-    kept_until: str | None = Field(None, description="The tier is kept at least until then")
+    since: Instant | None = None
+    kept_until: Instant | None = Field(None, description="The tier is kept at least until then")
     next_tier: NextTier | None = None
     history: list[TierChange]
 
@@ -606,14 +610,14 @@ class TierStatus(BaseModel):
 
 
 class Expiry(BaseModel):
-    expires_at: str
+    expires_at: Instant
     points: int
 
 
 class RestrictedPoints(BaseModel):
     points: int = Field(description="Spendable points of this kind")
     max_share_percent: str = Field(description="The most of an order's eligible amount these points can pay, in %")
-    expires_at: str | None = Field(description="When they burn")
+    expires_at: Instant | None = Field(description="When they burn")
 
 
 class Balance(BaseModel):
@@ -673,7 +677,7 @@ class EntryPage(BaseModel):
 
 class MemberToken(BaseModel):
     token: str
-    expires_at: str
+    expires_at: Instant
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -754,7 +758,7 @@ class ProductViewed(Strict):
 class ViewRecorded(BaseModel):
     member_id: int
     sku: str
-    viewed_at: str = Field(description="The latest view of the product")
+    viewed_at: Instant = Field(description="The latest view of the product")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"member_id": 1, "sku": "coat-42", "viewed_at": "2026-11-23T09:00:00+00:00"}]}
@@ -768,8 +772,8 @@ class ActionResult(BaseModel):
     points: int
     entry_no: int
     program_version: int
-    available_at: str
-    expires_at: str | None
+    available_at: Instant
+    expires_at: Instant | None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -844,8 +848,8 @@ class ValidationResult(BaseModel):
 
 class ProgramVersion(BaseModel):
     version: int
-    effective_from: str
-    published_at: str | None = None
+    effective_from: Instant
+    published_at: Instant | None = None
     name: str | None = None
     checksum: str | None = None
     document: dict[str, Any] | None = None
@@ -1045,9 +1049,9 @@ class Segment(BaseModel):
     kind: Literal["rule", "static"]
     conditions: list[dict[str, Any]] | None
     member_count: int
-    computed_at: str | None = Field(description="The instant the members were computed as of")
-    created_at: str
-    updated_at: str
+    computed_at: Instant | None = Field(description="The instant the members were computed as of")
+    created_at: Instant
+    updated_at: Instant
 
     model_config = ConfigDict(json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
 
@@ -1086,7 +1090,7 @@ class RecomputeRequest(Strict):
 
 
 class RecomputeResult(BaseModel):
-    as_of: str
+    as_of: Instant
     segments: int = Field(description="Rule segments recomputed")
     members: int = Field(description="Memberships written")
     skipped: int = Field(description="Segments changed meanwhile (their change recomputed them)")
