@@ -41,7 +41,8 @@ def create_segment(body: schemas.NewSegment, request: Request, key: Admin) -> JS
     response_model=schemas.Segment,
     summary="Change a segment",
     description="Renames it and replaces a rule segment's conditions (its members are recomputed now) or a static "
-    "segment's members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
+    "segment's members. Every field is optional: a body with only `name` renames the segment and keeps its "
+    "definition and members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
 )
 def update_segment(segment_id: SegmentId, body: schemas.SegmentChange, request: Request, key: Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
