@@ -29,7 +29,8 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
     summary="Register a member",
     description="Creates the member with its identifiers and consents and grants the program's registration "
     "bonus of the version in force at `registered_at` (default: now), dated then. With a `referral_code` (another "
-    "member's code), records the referral and grants the new member's referral bonus; an unknown code is refused and nothing is stored. Accepts an `Idempotency-Key` header.",
+    "member's code), records the referral and grants the new member's referral bonus; an unknown code is refused "
+    "and nothing is stored. Accepts an `Idempotency-Key` header.",
 )
 def create_member(body: schemas.NewMember, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_none=True)

@@ -135,12 +135,12 @@ def _with_progress(total: int, label: str) -> tuple[Progress, Any]:
 @members_app.command("import")
 def members_import(file: Path, database: DatabaseOption = None) -> None:
     """Import members from a CSV (columns: see README). All or nothing; a second import changes nothing."""
-    now = _now()
+    now, engine = _now(), make_engine(database)
     try:
-        rows = imports.read_members(file, now, programs.lazy_time_zone(make_engine(database), now))
+        rows = imports.read_members(file, now, programs.lazy_time_zone(engine, now))
         progress, step = _with_progress(len(rows), "members")
         with progress:
-            summary = imports.import_members(make_engine(database), file, now, step)
+            summary = imports.import_members(engine, file, now, step)
     except LoyaltyError as error:
         _fail(error)
     out.print(f"Members: {summary.created} created, {summary.unchanged} already there")

@@ -563,11 +563,12 @@ def _best_per_line(
         winner = top if top_parts[i] > program_points else None
         if winner is not None and parts:
             replaced = ", ".join(sorted({p.rule_id for p in parts}))
+            line = line_ids[i] or i + 1
             reasons.append(
                 Reason(
                     "stacking",
                     "applied",
-                    f"line {line_ids[i] or i + 1}: {winner.campaign.name} gives more than {replaced}, which it replaces",
+                    f"line {line}: {winner.campaign.name} gives more than {replaced}, which it replaces",
                     -program_points,
                 )
             )

@@ -106,7 +106,7 @@ def _bool(value: str, column: str) -> bool | None:
     raise InvalidInput.at(column, f"{value!r} is not true or false")
 
 
-def read_members(path: Path, now: datetime, zone: Zone = UTC) -> list[tuple[int, members.MemberInput]]:
+def read_members(path: Path, now: datetime, zone: Zone) -> list[tuple[int, members.MemberInput]]:
     """Members of the CSV; `registered_at` is read like the API's (a bare date in `zone`, the program's)."""
     parsed, errors = [], []
     for line, row in _rows(path, MEMBER_COLUMNS, {"external_id"}):
@@ -170,7 +170,7 @@ class _PendingOrder:
     create_member_at: datetime | None = None
 
 
-def read_orders(path: Path, now: datetime, zone: Zone = UTC) -> list[tuple[int, OrderRequest, str | None]]:
+def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderRequest, str | None]]:
     """Orders of the generic CSV: one row per order line, rows of one order share its order_id. `occurred_at` is
     read like the API's (a bare date in `zone`, the program's)."""
     grouped: dict[str, _PendingOrder] = {}
