@@ -478,12 +478,13 @@ def other_cases(member_id: int) -> list[Case]:
             paths={"effective_from"},
             admin=True,
         ),
-        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}),
+        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}, admin=True),
         Case(
             "version in year 1",
             "GET",
             "/v1/program/versions/current?at=0001-01-01T00:00:00%2B14:00",
             paths={"at"},
+            admin=True,
         ),
         # Jobs
         Case("job of an unknown kind", "POST", "/v1/jobs/compact", status=404, kind="not-found", admin=True),
@@ -575,6 +576,8 @@ def test_bad_orders_are_refused_naming_the_field(server: Server, shop: httpx.Cli
     before = state_snapshot(server.engine)
     for name, body, status, kind, paths in order_cases(setup):
         for route in ("calculate", "reserve", "confirm"):
+            if route == "calculate" and name == "missing order id":
+                continue  # a quote changes nothing and needs no id (tests/api/test_order_input_api.py)
             response = _send(shop, "POST", f"/v1/orders/{route}", body)
             problem = _check(response, status, kind, paths)
             if problem:
