@@ -55,11 +55,11 @@ def _routes(member_id: int, other_id: int) -> dict[str, list[tuple[str, str, obj
             ),
             ("POST", "/v1/orders/AUTH-1/cancel", None),
             ("POST", "/v1/events", {"type": "review", "event_id": "auth-ev", "member": {"member_id": other_id}}),
-            ("GET", "/v1/program/versions", None),
-            ("GET", "/v1/program/versions/current", None),
         ],
         "admin": [
             ("POST", "/v1/program/validate", {"document": SEED_PROGRAM}),
+            ("GET", "/v1/program/versions", None),
+            ("GET", "/v1/program/versions/current", None),
             (
                 "POST",
                 "/v1/program/versions",
@@ -154,12 +154,12 @@ def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
         response = client.post("/v1/orders/calculate", json=order_body("REV-1", None, ("1", 1, "10.00")))
         assert_problem(response, 401, "unauthorized")
     with server.client(kept_secret) as client:  # a key created with them still works
-        assert client.get("/v1/program/versions").status_code == 200
+        assert client.post("/v1/orders/calculate", json=order_body("REV-2", None, ("1", 1, "10.00"))).status_code == 200
 
 
 def test_the_key_may_come_in_x_api_key(server: Server, shop: httpx.Client) -> None:
     with server.client() as client:
-        assert client.get("/v1/program/versions", headers={"X-API-Key": server.checkout}).status_code == 200
+        assert client.get("/v1/program/versions", headers={"X-API-Key": server.admin}).status_code == 200
         assert_problem(client.get("/v1/audit", headers={"X-API-Key": server.checkout}), 403, "forbidden")
 
 
@@ -172,7 +172,8 @@ def test_a_checkout_key_is_refused_on_admin_routes(
         body_ = assert_problem(_send(shop, method, path, body), 403, "forbidden")
         assert "admin" in str(body_["detail"])
     assert state_snapshot(server.engine) == before
-    assert len(shop.get("/v1/program/versions").json()) == 1
+    with server.client(server.admin) as admin:
+        assert len(admin.get("/v1/program/versions").json()) == 1
 
 
 def test_an_analytics_key_is_refused_on_checkout_and_admin_routes(

@@ -146,7 +146,7 @@ def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set
         o("store too long", {"store"}, store="s" * 101),
         o("unknown field", {"coupon"}, coupon="SALE"),
         o("occurred_at without an offset", {"occurred_at"}, occurred_at="2026-11-20T12:00:00"),
-        o("occurred_at a bare date", {"occurred_at"}, occurred_at="2026-11-20"),
+        o("occurred_at an impossible date", {"occurred_at"}, occurred_at="2026-02-30"),
         o("occurred_at not a date", {"occurred_at"}, occurred_at="yesterday"),
         o("occurred_at as a number", {"occurred_at"}, occurred_at=1795000000),
         o("occurred_at in the future", {"occurred_at"}, occurred_at=(now + timedelta(days=1)).isoformat()),
@@ -568,16 +568,24 @@ def other_cases(member_id: int) -> list[Case]:
             paths={"effective_from"},
             admin=True,
         ),
-        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}),
+        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}, admin=True),
         Case(
             "version in year 1",
             "GET",
             "/v1/program/versions/current?at=0001-01-01T00:00:00%2B14:00",
             paths={"at"},
+            admin=True,
         ),
         # Jobs
-        Case("job of an unknown kind", "POST", "/v1/jobs/compact", paths={"job"}, admin=True),
-        Case("job as of no offset", "POST", "/v1/jobs/expire", {"as_of": "2026-11-30"}, paths={"as_of"}, admin=True),
+        Case("job of an unknown kind", "POST", "/v1/jobs/compact", status=404, kind="not-found", admin=True),
+        Case(
+            "job as of no offset",
+            "POST",
+            "/v1/jobs/expire",
+            {"as_of": "2026-11-30T12:00:00"},
+            paths={"as_of"},
+            admin=True,
+        ),
         Case("job as of garbage", "POST", "/v1/jobs/activate", {"as_of": "soon"}, paths={"as_of"}, admin=True),
         Case(
             "job as of year 1",
@@ -658,6 +666,8 @@ def test_bad_orders_are_refused_naming_the_field(server: Server, shop: httpx.Cli
     before = state_snapshot(server.engine)
     for name, body, status, kind, paths in order_cases(setup):
         for route in ("calculate", "reserve", "confirm"):
+            if route == "calculate" and name == "missing order id":
+                continue  # a quote changes nothing and needs no id (tests/api/test_order_input_api.py)
             response = _send(shop, "POST", f"/v1/orders/{route}", body)
             problem = _check(response, status, kind, paths)
             if problem:

@@ -454,7 +454,16 @@ def test_program_validation_versions_and_the_version_in_force(
 ) -> None:
     valid = admin.post("/v1/program/validate", json={"document": SEED_PROGRAM})
     assert valid.status_code == 200, valid.text
-    assert valid.json() == {"valid": True, "name": "Seed program", "rules": 1, "actions": ["registration", "review"]}
+    assert valid.json() == {
+        "valid": True,
+        "name": "Seed program",
+        "rules": 1,
+        "actions": ["registration", "review"],
+        "action_caps": {
+            "registration": "once per lifetime (the default when no cap is given)",
+            "review": "at most 2 times per month",
+        },
+    }
     bad = {
         **SEED_PROGRAM,
         "currency": "ROUBLES",
@@ -470,7 +479,7 @@ def test_program_validation_versions_and_the_version_in_force(
         assert "150" in reasons_["earning.rules[0].percent"]
     assert state_snapshot(server.engine) == before
 
-    versions = shop.get("/v1/program/versions").json()
+    versions = admin.get("/v1/program/versions").json()
     assert len(versions) == 1
     assert versions[0]["version"] == 1
     assert instant(versions[0]["effective_from"]) == datetime(2025, 12, 31, 21, tzinfo=UTC)
@@ -481,10 +490,10 @@ def test_program_validation_versions_and_the_version_in_force(
     )
     assert published.status_code == 201, published.text
     assert (published.json()["version"], published.json()["name"]) == (2, "Winter")
-    assert [v["version"] for v in shop.get("/v1/program/versions").json()] == [1, 2]
+    assert [v["version"] for v in admin.get("/v1/program/versions").json()] == [1, 2]
 
     def current(at: str | None) -> httpx.Response:
-        return shop.get("/v1/program/versions/current", params={"at": at} if at else None)
+        return admin.get("/v1/program/versions/current", params={"at": at} if at else None)
 
     assert current(None).json()["version"] == 1
     assert current("2026-11-30T23:59:59+03:00").json()["version"] == 1
@@ -501,7 +510,7 @@ def test_program_validation_versions_and_the_version_in_force(
         "/v1/program/versions", json={"document": SEED_PROGRAM, "effective_from": "2026-11-30T00:00:00+03:00"}
     )
     assert paths(assert_problem(early, 422, "invalid-input")) == {"effective_from"}
-    assert len(shop.get("/v1/program/versions").json()) == 2
+    assert len(admin.get("/v1/program/versions").json()) == 2
 
 
 def test_jobs_activate_and_expire_and_the_audit_passes(server: Server, api: Api, admin: httpx.Client) -> None:

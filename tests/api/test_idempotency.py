@@ -219,7 +219,7 @@ def test_program_publish(server: Server, shop: httpx.Client, admin: httpx.Client
     v3 = {"document": {**SEED_PROGRAM, "name": "Spring"}, "effective_from": "2026-12-15T00:00:00+03:00"}
     fixed = check_refusal_stores_nothing(server, admin, "POST", "/v1/program/versions", bad, v3, "pub-2", 201)
     assert fixed.json()["version"] == 3
-    assert [v["version"] for v in shop.get("/v1/program/versions").json()] == [1, 2, 3]
+    assert [v["version"] for v in admin.get("/v1/program/versions").json()] == [1, 2, 3]
 
 
 def test_confirm_is_idempotent_by_order_id(server: Server, api: Api, shop: httpx.Client) -> None:

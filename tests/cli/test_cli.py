@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,13 @@ def test_validate_names_every_bad_field(tmp_path: Path) -> None:
     assert "expiry.after_days" in result.output
     assert "redemption.max_share_percent" in result.output
     assert runner.invoke(app, ["program", "validate", str(PROGRAM)]).exit_code == 0
+
+
+def test_validate_says_each_action_cap_and_when_the_default_applied() -> None:
+    result = runner.invoke(app, ["program", "validate", str(PROGRAM)])
+    assert result.exit_code == 0, result.output
+    assert "action registration: 500 points, once per lifetime (the default when no cap is given)" in result.output
+    assert "action review: 50 points, at most 3 times per month" in result.output
 
 
 def test_publish_is_versioned_and_refuses_an_earlier_date(published: str) -> None:
@@ -329,7 +337,7 @@ def test_an_effective_date_starts_at_midnight_in_the_programs_time_zone(database
     code, output = loyalty(
         "program", "publish", str(program("Spring", 7)), "--effective-from", "2026-02-30", database=database_url
     )
-    assert code == 2 and "effective_from" in output
+    assert code == 2 and "effective-from" in output
     code, output = loyalty(
         "program",
         "publish",
@@ -389,3 +397,59 @@ def test_imports_read_identifiers_as_registration_does(published: str, tmp_path:
     assert re.search(r"line 4: member_external_id: must not contain control or invisible", output), output
     assert "line 3" not in output  # the fullwidth external id is member m2's
     assert count(published, "orders") == 0
+
+
+def test_the_cli_reads_a_bare_date_as_the_api_does_and_refuses_a_time_without_offset(published: str) -> None:
+    """As of a bare date is the end of that day in the program's time zone (the demo program's: Moscow), as in
+    tests/api/test_jobs_api.py; a date-time without its offset is refused, naming the option."""
+    code, output = loyalty("jobs", "run", "activate", "--as-of", "2026-11-30", database=published)
+    assert code == 0, output
+    assert "as of 2026-11-30T23:59:59.999999+03:00" in output
+    code, output = loyalty("segments", "recompute", "--as-of", "2026-11-30", database=published)
+    assert code == 0, output
+    assert "as of 2026-11-30T23:59:59.999999+03:00" in output
+    code, output = loyalty("jobs", "run", "activate", "--as-of", "2026-11-30T12:00:00", database=published)
+    assert code == 2
+    assert "--as-of" in output and "offset" in output
+
+
+def _registered_and_occurred(database: str) -> tuple[list[datetime], list[datetime]]:
+    from sqlalchemy import select
+
+    from loyalty.storage import tables as t
+
+    engine = create_engine(normalise_url(database))
+    with engine.connect() as conn:
+        registered = list(conn.execute(select(t.members.c.registered_at).order_by(t.members.c.member_id)).scalars())
+        occurred = list(conn.execute(select(t.orders.c.occurred_at).order_by(t.orders.c.order_key)).scalars())
+    engine.dispose()
+    return registered, occurred
+
+
+def test_imports_read_instants_as_the_api_does(published: str, tmp_path: Path) -> None:
+    """A bare date is the start of that day in the program's time zone; a time without offset, or one in the
+    future, is a bad line naming its column."""
+    bad = tmp_path / "bad_members.csv"
+    bad.write_text("external_id,registered_at\nm1,2026-01-10T10:00:00\nm2,2999-01-01T00:00:00+00:00\nm3,2026-13-01\n")
+    code, output = loyalty("members", "import", str(bad), database=published)
+    assert code == 2
+    assert re.search(r"line 2: registered_at: .*offset", output)
+    assert re.search(r"line 3: registered_at: is in the future", output)
+    assert re.search(r"line 4: registered_at: ", output)
+
+    good = tmp_path / "members.csv"
+    good.write_text("external_id,registered_at\nm1,2026-01-10\n")
+    code, output = loyalty("members", "import", str(good), database=published)
+    assert code == 0, output
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDERS.splitlines()[0] + "\no1,m1,2026-02-01,1,coat,clothes,1,800.00,,\n")
+    code, output = loyalty("orders", "import", str(orders), database=published)
+    assert code == 0, output
+    naive = tmp_path / "naive_orders.csv"
+    naive.write_text(ORDERS.splitlines()[0] + "\no2,m1,2026-02-01T12:00:00,1,coat,clothes,1,800.00,,\n")
+    code, output = loyalty("orders", "import", str(naive), database=published)
+    assert code == 2 and re.search(r"line 2: occurred_at: .*offset", output)
+
+    registered, occurred = _registered_and_occurred(published)
+    assert registered == [datetime(2026, 1, 9, 21, 0, tzinfo=UTC)]  # 10 January 00:00 in Moscow
+    assert occurred == [datetime(2026, 1, 31, 21, 0, tzinfo=UTC)]

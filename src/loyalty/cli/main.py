@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
 from loyalty.domain.errors import InvalidInput, LoyaltyError
+from loyalty.domain.instants import Zone, parse_instant
 from loyalty.services import audit as audit_service
 from loyalty.services import imports, jobs, programs
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork, database_url, make_engine
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -50,14 +50,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _instant(value: str, name: str) -> datetime:
-    """A date or date-time from the command line; a bare date means the end of that day in UTC."""
+def _instant(value: str, name: str, zone: Zone, day: Literal["start", "end"] = "end") -> datetime:
+    """An instant from the command line, read as the API reads it (a bare date is a day in `zone`)."""
     try:
-        if len(value) == 10:
-            return datetime.fromisoformat(value).replace(hour=23, minute=59, second=59, tzinfo=UTC)
-        return parse_instant(value if ("+" in value[10:] or value.endswith("Z")) else value + "+00:00", name)
-    except (ValueError, InvalidInput):
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD or an ISO date-time", param_hint=name) from None
+        return parse_instant(value, name, zone=zone, day=day)
+    except InvalidInput as error:
+        raise typer.BadParameter(error.problems[0].reason, param_hint=name) from None
 
 
 def _fail(error: LoyaltyError) -> None:
@@ -97,6 +95,9 @@ def program_validate(file: Path) -> None:
     out.print(
         f"Valid: {program.name} ({len(program.earning.rules)} earning rules, {len(program.actions)} action bonuses)"
     )
+    for name in sorted(program.actions):
+        bonus = program.actions[name]
+        out.print(f"  action {name}: {bonus.points} points, {bonus.cap_text()}", highlight=False, soft_wrap=True)
 
 
 @program_app.command("publish")
@@ -115,8 +116,8 @@ def program_publish(
     now = _now()
     try:
         document = programs.read_document_file(file)
-        timezone = programs.program_of(document).timezone
-        start = programs.parse_effective_from(effective_from, timezone) if effective_from else now
+        zone = programs.program_of(document).timezone
+        start = _instant(effective_from, "--effective-from", zone, day="start") if effective_from else now
         with UnitOfWork(make_engine(database)) as uow:
             version = programs.publish(uow, document, start, now)
             uow.commit()
@@ -141,12 +142,12 @@ def _with_progress(total: int, label: str) -> tuple[Progress, Any]:
 @members_app.command("import")
 def members_import(file: Path, database: DatabaseOption = None) -> None:
     """Import members from a CSV (columns: see README). All or nothing; a second import changes nothing."""
-    now = _now()
+    now, engine = _now(), make_engine(database)
     try:
-        rows = imports.read_members(file)
+        rows = imports.read_members(file, now, programs.lazy_time_zone(engine, now))
         progress, step = _with_progress(len(rows), "members")
         with progress:
-            summary = imports.import_members(make_engine(database), file, now, step)
+            summary = imports.import_members(engine, file, now, step)
     except LoyaltyError as error:
         _fail(error)
     out.print(f"Members: {summary.created} created, {summary.unchanged} already there")
@@ -170,7 +171,7 @@ def orders_import(
             requests = imports.read_cdnow(file, now, Decimal(rate))
             create_members = True
         elif format == "generic":
-            requests = imports.read_orders(file, now)
+            requests = imports.read_orders(file, now, programs.lazy_time_zone(make_engine(database), now))
         else:
             raise typer.BadParameter("must be generic or cdnow", param_hint="--format")
         progress, step = _with_progress(len(requests), "orders")
@@ -199,8 +200,8 @@ def jobs_run(
 ) -> None:
     """Run a batch job as of a date."""
     now = _now()
-    at = _instant(as_of, "--as-of") if as_of else now
     engine = make_engine(database)
+    at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
     if job == "birthdays":
         from loyalty.services import birthdays
 
@@ -292,9 +293,10 @@ def segments_recompute(
     """Recompute every rule segment's members as of a date (static segments stay as uploaded)."""
     from loyalty.services import segments
 
-    at = _instant(as_of, "--as-of") if as_of else _now()
+    now, engine = _now(), make_engine(database)
+    at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
     try:
-        counts = segments.recompute(make_engine(database), at)
+        counts = segments.recompute(engine, at)
     except LoyaltyError as error:
         _fail(error)
     out.print(

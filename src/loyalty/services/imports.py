@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, LoyaltyError
+from loyalty.domain.instants import Zone
 from loyalty.domain.money import parse_decimal
-from loyalty.services import checkout, members
+from loyalty.services import checkout, members, programs
 from loyalty.services.orders import OrderRequest, parse_order
 from loyalty.storage.database import UnitOfWork
 
@@ -106,22 +107,14 @@ def _bool(value: str, column: str) -> bool | None:
     raise InvalidInput.at(column, f"{value!r} is not true or false")
 
 
-def _instant(value: str, column: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput.at(column, f"{value!r} is not an ISO 8601 date or date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
+def read_members(path: Path, now: datetime, zone: Zone) -> list[tuple[int, members.MemberInput]]:
+    """Members of the CSV; `registered_at` is read like the API's (a bare date in `zone`, the program's)."""
     parsed, errors = [], []
     for line, row in _rows(path, MEMBER_COLUMNS, {"external_id"}):
         problems = []
         data: dict[str, Any] = {
-            k: row.get(k) for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date")
+            k: row.get(k)
+            for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date", "registered_at")
         }
         consents = {}
         for kind in members.CONSENT_KINDS:
@@ -135,14 +128,8 @@ def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
         data["consents"], data["source"] = consents, "import"
         if not row.get("external_id"):
             problems.append(FieldProblem("external_id", "is required"))
-        registered_at = None
         try:
-            registered_at = _instant(row.get("registered_at", ""), "registered_at")
-        except InvalidInput as error:
-            problems.extend(error.problems)
-        try:
-            member = members.parse_member(data)
-            member.registered_at = registered_at
+            member = members.parse_member(data, now, zone=zone)
         except InvalidInput as error:
             problems.extend(error.problems)
         if problems:
@@ -155,7 +142,7 @@ def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
 
 
 def import_members(engine: Engine, path: Path, now: datetime, progress: Progress | None = None) -> ImportSummary:
-    rows = read_members(path)
+    rows = read_members(path, now, programs.lazy_time_zone(engine, now))
     summary, errors = ImportSummary(rows=len(rows)), []
     with UnitOfWork(engine) as uow:
         for line, member in rows:
@@ -195,8 +182,9 @@ def _external_id(value: str, line: int, errors: list[LineError]) -> str | None:
         return None
 
 
-def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str | None]]:
-    """Orders of the generic CSV: one row per order line, rows of one order share its order_id."""
+def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderRequest, str | None]]:
+    """Orders of the generic CSV: one row per order line, rows of one order share its order_id. `occurred_at` is
+    read like the API's (a bare date in `zone`, the program's)."""
     grouped: dict[str, _PendingOrder] = {}
     errors: list[LineError] = []
     for line, row in _rows(path, ORDER_COLUMNS, {"order_id", "occurred_at", "sku", "quantity", "price"}):
@@ -254,14 +242,8 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
     requests = []
     for order in grouped.values():
         order.data.pop("_header")
-        if (
-            isinstance(order.data["occurred_at"], str)
-            and "T" not in order.data["occurred_at"]
-            and len(order.data["occurred_at"]) == 10
-        ):
-            order.data["occurred_at"] += "T12:00:00+00:00"
         try:
-            requests.append((order.line, parse_order(order.data, now), order.external_id))
+            requests.append((order.line, parse_order(order.data, now, zone=zone), order.external_id))
         except InvalidInput as error:
             errors.extend(LineError(order.line, str(p)) for p in error.problems)
     if errors:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.domain import identifiers
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.domain.instants import Zone, parse_happened_at
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.referrals import new_code, normalise_code
 from loyalty.services import programs, referrals
@@ -84,9 +85,17 @@ class MemberInput:
     referral_code: str | None = None  # the code of the member who referred this one, canonical
 
 
-def parse_member(data: dict[str, Any]) -> MemberInput:
-    """A member from a JSON-like mapping, with every bad field named."""
+def parse_member(data: dict[str, Any], now: datetime | None = None, *, zone: Zone = UTC) -> MemberInput:
+    """A member from a JSON-like mapping, with every bad field named. A `registered_at` is read like an order's
+    `occurred_at` (not after `now`; a bare date in `zone`, the program's time zone)."""
     problems: list[FieldProblem] = []
+    registered_at = None
+    if data.get("registered_at") not in (None, ""):
+        assert now is not None, "a registered_at is checked against the current time: pass `now`"
+        try:
+            registered_at = parse_happened_at(data["registered_at"], "registered_at", now, zone=zone)
+        except InvalidInput as error:
+            problems.extend(error.problems)
     identifiers: dict[str, str] = {}
     for kind in IDENTIFIER_KINDS:
         if data.get(kind) not in (None, ""):
@@ -125,7 +134,15 @@ def parse_member(data: dict[str, Any]) -> MemberInput:
         problems.append(FieldProblem("", f"a member needs at least one identifier of {list(IDENTIFIER_KINDS)}"))
     if problems:
         raise InvalidInput(problems)
-    return MemberInput(identifiers, name or None, gender or None, birth_date, consents, referral_code=referral_code)
+    return MemberInput(
+        identifiers,
+        name or None,
+        gender or None,
+        birth_date,
+        consents,
+        registered_at=registered_at,
+        referral_code=referral_code,
+    )
 
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)

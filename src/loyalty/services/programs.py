@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.domain.program import Program, ProgramVersion
 from loyalty.domain.program_document import parse_program
-from loyalty.services.orders import parse_instant
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Versions never change once published, so a parsed version can be shared by every transaction of the process.
 _parsed: dict[str, Program] = {}
 
@@ -66,18 +62,6 @@ def read_document_json(document: dict[str, Any]) -> dict[str, Any]:
 
 def read_document_file(path: Path) -> dict[str, Any]:
     return read_document(path.read_text(encoding="utf-8"), str(path))
-
-
-def parse_effective_from(value: object, timezone: ZoneInfo, path: str = "effective_from") -> datetime:
-    """When a version takes effect, read the same way at every door (CLI, HTTP): a date (2026-01-01) is the start
-    of that day in the program's time zone; a date-time must carry its offset."""
-    if isinstance(value, str) and _DATE.fullmatch(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput.at(path, f"{value!r} is not a date such as 2026-01-01") from None
-        return parse_instant(datetime.combine(day, time(0), timezone), path)
-    return parse_instant(value, path)
 
 
 def checksum(document: dict[str, Any]) -> str:
@@ -157,6 +141,29 @@ def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
         return int(rows[last - 1].number) if last else None
 
     return number_at
+
+
+def time_zone(uow: UnitOfWork, at: datetime) -> tzinfo:
+    """The program's time zone, in which a bare date is read: the version in force at `at`'s, else the first
+    version's (nothing is in force yet), else UTC (nothing is published)."""
+    row = (
+        uow.conn.execute(_VERSION_AT, {"at": at}).first()
+        or uow.conn.execute(select(t.program_versions.c.number).order_by(t.program_versions.c.number).limit(1)).first()
+    )
+    return version(uow, row.number).program.timezone if row is not None else UTC
+
+
+def lazy_time_zone(engine: Engine, now: datetime) -> Callable[[], tzinfo]:
+    """`time_zone` as of `now`, read the first time it is asked for (only a bare date needs it), then kept."""
+    found: list[tzinfo] = []
+
+    def zone() -> tzinfo:
+        if not found:
+            with UnitOfWork(engine, read_only=True) as uow:
+                found.append(time_zone(uow, now))
+        return found[0]
+
+    return zone
 
 
 def version(
