@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test lint bench bench-campaigns bench-http clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,6 +28,13 @@ lint: install
 
 test: lint
 	.venv/bin/pytest
+
+# The SQLite part of the suite with the wall clock of pytest and of every Python process it starts moved years
+# ahead (tests/moved_clock/sitecustomize.py), proving that no test depends on the day it runs.
+CLOCK_SHIFT_DAYS ?= 2000
+test-moved-clock: install
+	LOYALTY_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) PYTHONPATH=$(CURDIR)/tests/moved_clock \
+		LOYALTY_TEST_DATABASE_URL= LOYALTY_REQUIRE_POSTGRES= .venv/bin/pytest -q -m "not postgres" -p no:cacheprovider
 
 bench: install
 	@.venv/bin/python -m bench.confirm

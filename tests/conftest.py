@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from loyalty.storage.database import make_engine, normalise_url
@@ -20,6 +21,11 @@ REQUIRE_PG = os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"
 SKIP_REASON = "PostgreSQL tests skipped: set LOYALTY_TEST_DATABASE_URL=postgresql://user@host/db to run them"
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+# A property test states an invariant, not a speed: on a busy machine an example may take longer than Hypothesis's
+# default 200 ms deadline, and a test must never fail on wall-clock time.
+settings.register_profile("loyalty", deadline=None)
+settings.load_profile("loyalty")
 
 
 def _fresh_pg_database() -> tuple[str, str]:
@@ -77,3 +83,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if pg_skips:
         reporter.write_line(f"{len(pg_skips)} PostgreSQL tests were skipped; CI requires them", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any schema, as a new installation has before `loyalty db upgrade`."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("LOYALTY_REQUIRE_POSTGRES=1 but LOYALTY_TEST_DATABASE_URL is not set")
+        pytest.skip(SKIP_REASON)
+    url, name = _fresh_pg_database()
+    yield url
+    _drop_pg_database(name)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,10 +34,28 @@ SEED_PROGRAM = {
 }
 
 
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A server's injected clock: fixed until the test moves it, so no test depends on the day it runs."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.at += delta
+        return self.at
+
+
 @dataclass
 class Server:
     url: str
     engine: Engine
+    clock: Clock
     admin: str
     checkout: str
     analytics: str
@@ -54,13 +72,20 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(engine: Engine) -> Iterator[Server]:
-    now = datetime.now(UTC)
+def clock() -> Clock:
+    """The server's clock: 2026-11-20 12:00 UTC, in force under the seed program, until a test moves it."""
+    return Clock()
+
+
+@pytest.fixture
+def server(engine: Engine, clock: Clock) -> Iterator[Server]:
     with UnitOfWork(engine) as uow:
-        keys = [access.create_key(uow, scope, scope, now)[1] for scope in ("admin", "checkout", "analytics")]
+        keys = [access.create_key(uow, scope, scope, clock())[1] for scope in ("admin", "checkout", "analytics")]
         uow.commit()
     port = free_port()
-    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(engine, clock), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
     runner = uvicorn.Server(config)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
@@ -69,7 +94,7 @@ def server(engine: Engine) -> Iterator[Server]:
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not start")
         time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", engine, *keys)
+    yield Server(f"http://127.0.0.1:{port}", engine, clock, *keys)
     runner.should_exit = True
     thread.join(timeout=10)
 

@@ -6,7 +6,9 @@ has never seen; waiting out the cache would make the suite slower without testin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import sqlite3
+import threading
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from loyalty.services import access
 from loyalty.storage.database import UnitOfWork
 
-from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot
+from .conftest import NOW, SEED_PROGRAM, Api, Server, order_body, state_snapshot
 
 PROBLEM = "application/problem+json"
 
@@ -53,11 +55,11 @@ def _routes(member_id: int, other_id: int) -> dict[str, list[tuple[str, str, obj
             ),
             ("POST", "/v1/orders/AUTH-1/cancel", None),
             ("POST", "/v1/events", {"type": "review", "event_id": "auth-ev", "member": {"member_id": other_id}}),
-            ("GET", "/v1/program/versions", None),
-            ("GET", "/v1/program/versions/current", None),
         ],
         "admin": [
             ("POST", "/v1/program/validate", {"document": SEED_PROGRAM}),
+            ("GET", "/v1/program/versions", None),
+            ("GET", "/v1/program/versions/current", None),
             (
                 "POST",
                 "/v1/program/versions",
@@ -134,7 +136,7 @@ def test_a_key_with_a_known_id_and_a_wrong_secret_is_401(server: Server, shop: h
 
 def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
     """Fresh keys, revoked before the server ever saw them (the server caches a key for 10 s)."""
-    now = datetime.now(UTC)
+    now = server.clock()
     with UnitOfWork(server.engine) as uow:
         revoked_admin, admin_secret = access.create_key(uow, "to revoke", "admin", now)
         revoked_checkout, checkout_secret = access.create_key(uow, "to revoke too", "checkout", now)
@@ -152,12 +154,12 @@ def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
         response = client.post("/v1/orders/calculate", json=order_body("REV-1", None, ("1", 1, "10.00")))
         assert_problem(response, 401, "unauthorized")
     with server.client(kept_secret) as client:  # a key created with them still works
-        assert client.get("/v1/program/versions").status_code == 200
+        assert client.post("/v1/orders/calculate", json=order_body("REV-2", None, ("1", 1, "10.00"))).status_code == 200
 
 
 def test_the_key_may_come_in_x_api_key(server: Server, shop: httpx.Client) -> None:
     with server.client() as client:
-        assert client.get("/v1/program/versions", headers={"X-API-Key": server.checkout}).status_code == 200
+        assert client.get("/v1/program/versions", headers={"X-API-Key": server.admin}).status_code == 200
         assert_problem(client.get("/v1/audit", headers={"X-API-Key": server.checkout}), 403, "forbidden")
 
 
@@ -170,7 +172,8 @@ def test_a_checkout_key_is_refused_on_admin_routes(
         body_ = assert_problem(_send(shop, method, path, body), 403, "forbidden")
         assert "admin" in str(body_["detail"])
     assert state_snapshot(server.engine) == before
-    assert len(shop.get("/v1/program/versions").json()) == 1
+    with server.client(server.admin) as admin:
+        assert len(admin.get("/v1/program/versions").json()) == 1
 
 
 def test_an_analytics_key_is_refused_on_checkout_and_admin_routes(
@@ -202,7 +205,7 @@ def _token(shop: httpx.Client, member_id: int, ttl: int | None = None) -> str:
     body = response.json()
     assert body["token"].startswith("mt_")
     expires = datetime.fromisoformat(body["expires_at"])
-    expected = datetime.now(UTC) + timedelta(seconds=ttl or 3600)
+    expected = NOW + timedelta(seconds=ttl or 3600)
     assert abs((expires - expected).total_seconds()) < 60
     return str(body["token"])
 
@@ -226,6 +229,45 @@ def test_a_member_token_reads_only_its_own_member(
             assert_problem(member.get(path), 403, "forbidden")
         # A member that does not exist is not the token's member either.
         assert_problem(member.get("/v1/members/999999"), 403, "forbidden")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL has no database-wide write lock
+def test_a_member_token_read_does_not_wait_for_a_writer(
+    server: Server, shop: httpx.Client, two_members: tuple[int, int], database_url: str
+) -> None:
+    """SQLite lets one writer at a time hold the write lock, and readers read alongside it: a token's read must
+    answer while another connection holds that lock, as a key's read does."""
+    member_id, _ = two_members
+    token = _token(shop, member_id)
+    answers: dict[str, httpx.Response | Exception] = {}
+    answered = threading.Event()
+
+    def read() -> None:
+        for caller in (token, server.checkout):
+            try:
+                with server.client(caller) as client:
+                    answers[caller[:3]] = client.get(f"/v1/members/{member_id}/balance")
+            except Exception as error:  # reported by the assertions below
+                answers[caller[:3]] = error
+        answered.set()
+
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        reader.start()
+        # A read that waited for the lock would wait the busy timeout (60 s): far longer than this bound.
+        answered_while_locked = answered.wait(timeout=20)
+        assert writer.in_transaction  # still held when the answers came
+    finally:
+        writer.rollback()
+        writer.close()
+    reader.join(timeout=90)
+    assert answered_while_locked, answers
+    for caller in ("mt_", "lk_"):
+        response = answers[caller]
+        assert isinstance(response, httpx.Response), response
+        assert (response.status_code, response.json()["available"]) == (200, 500), response.text
 
 
 def test_a_member_token_is_refused_on_every_other_route(
@@ -257,11 +299,11 @@ def test_an_expired_or_tampered_token_is_401(server: Server, shop: httpx.Client,
     good = _token(shop, member_id)
     secret = _secret(server)
     member_part, expiry, signature = good[3:].split(".")
-    expired, _ = access.member_token(secret, member_id, datetime.now(UTC) - timedelta(hours=2), timedelta(hours=1))
+    expired, _ = access.member_token(secret, member_id, server.clock() - timedelta(hours=2), timedelta(hours=1))
     just_expired, _ = access.member_token(
-        secret, member_id, datetime.now(UTC) - timedelta(seconds=61), timedelta(seconds=60)
+        secret, member_id, server.clock() - timedelta(seconds=61), timedelta(seconds=60)
     )
-    foreign, _ = access.member_token(b"another installation", member_id, datetime.now(UTC), timedelta(hours=1))
+    foreign, _ = access.member_token(b"another installation", member_id, server.clock(), timedelta(hours=1))
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     bad_tokens = [
         expired,
@@ -300,3 +342,25 @@ def test_token_requests_are_checked(server: Server, shop: httpx.Client, two_memb
         body_ = assert_problem(response, 422, "invalid-input")
         assert body_["errors"]
     assert_problem(shop.post("/v1/members/999999/token"), 404, "not-found")
+
+
+def test_metrics_answer_an_analytics_key_or_the_scrapers_token_only(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics carry business totals (orders confirmed, points issued and spent): not for anyone who asks."""
+    scraper_token = "prometheus-" + "s" * 40
+    monkeypatch.setenv("LOYALTY_METRICS_TOKEN", scraper_token)
+    for credential in (None, "not-the-token", "lk_0000000000000000_unknown"):
+        with server.client(credential) as stranger:
+            body = assert_problem(stranger.get("/metrics"), 401, "unauthorized")
+            assert "loyalty_points_issued_total" not in str(body)
+    with server.client(server.checkout) as till:
+        assert_problem(till.get("/metrics"), 403, "forbidden")
+    for credential in (server.analytics, server.admin, scraper_token):
+        with server.client(credential) as reader:
+            response = reader.get("/metrics")
+            assert response.status_code == 200, response.text
+            assert "loyalty_points_issued_total" in response.text
+    monkeypatch.delenv("LOYALTY_METRICS_TOKEN")
+    with server.client(scraper_token) as former_scraper:  # a token the operator withdrew no longer works
+        assert_problem(former_scraper.get("/metrics"), 401, "unauthorized")

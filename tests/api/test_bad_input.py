@@ -7,13 +7,13 @@ malformed, may answer 5xx."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot
+from .conftest import NOW, SEED_PROGRAM, Api, Server, order_body, state_snapshot
 
 PROBLEM = "application/problem+json"
 ABSENT = object()  # a field to leave out of the body
@@ -49,7 +49,7 @@ def _line(**changes: Any) -> dict[str, Any]:
 def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set[str]]]:
     """(name, body, status, kind, paths) for the order endpoints: calculate, reserve and confirm."""
     base = {"order_id": "BAD-1", "member": {"member_id": member_id}, "points": 0, "lines": [_line()]}
-    now = datetime.now(UTC)
+    now = NOW
     bad = "invalid-input"
 
     def o(name: str, paths: set[str], status: int = 422, kind: str = bad, **changes: Any) -> tuple[Any, ...]:
@@ -125,6 +125,9 @@ def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set
         o("missing order id", {"order_id"}, order_id=ABSENT),
         o("order id as a number", {"order_id"}, order_id=123),
         o("order id with a space", {"order_id"}, order_id="A 1"),
+        o("order id with a slash", {"order_id"}, order_id="ORD-2026/11"),
+        o("order id with a question mark", {"order_id"}, order_id="A?1"),
+        o("order id with a percent sign", {"order_id"}, order_id="A%2F1"),
         o("order id too long", {"order_id"}, order_id="A" * 101),
         o("points above the balance", {"points"}, status=422, kind="insufficient-points", points=501),
         o("negative points", {"points"}, points=-1),
@@ -132,11 +135,18 @@ def order_cases(member_id: int) -> list[tuple[str, dict[str, Any], int, str, set
         o("points as a word", {"points"}, points="abc"),
         o("huge points", {"points"}, points=10**30),
         o("points as a boolean list", {"points"}, points=[True]),
+        o("points as a numeric string", {"points"}, points="100"),
+        o("points as a whole JSON float", {"points"}, points=100.0),
+        o("points as a boolean", {"points"}, points=True),
+        line("quantity as a boolean", {"lines[0].quantity"}, quantity=True),
+        line("quantity as a numeric string", {"lines[0].quantity"}, quantity="2"),
+        line("quantity as a whole JSON float", {"lines[0].quantity"}, quantity=2.0),
+        o("member id as a numeric string", {"member.member_id"}, member={"member_id": str(member_id)}),
         o("channel as a number", {"channel"}, channel=5),
         o("store too long", {"store"}, store="s" * 101),
         o("unknown field", {"coupon"}, coupon="SALE"),
         o("occurred_at without an offset", {"occurred_at"}, occurred_at="2026-11-20T12:00:00"),
-        o("occurred_at a bare date", {"occurred_at"}, occurred_at="2026-11-20"),
+        o("occurred_at an impossible date", {"occurred_at"}, occurred_at="2026-02-30"),
         o("occurred_at not a date", {"occurred_at"}, occurred_at="yesterday"),
         o("occurred_at as a number", {"occurred_at"}, occurred_at=1795000000),
         o("occurred_at in the future", {"occurred_at"}, occurred_at=(now + timedelta(days=1)).isoformat()),
@@ -151,7 +161,7 @@ def other_cases(member_id: int) -> list[Case]:
     ret = "/v1/orders/BASE-1/returns"
     event = {"type": "review", "event_id": "ev-bad", "member": {"member_id": member_id}}
     adjustment = {"points": 10, "operator": "support", "reason": "ticket 1"}
-    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    future = (NOW + timedelta(days=1)).isoformat()
     return [
         # Reservations
         Case(
@@ -173,6 +183,13 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             "/v1/orders/reserve",
             {"order_id": "BAD-R", "member": {"member_id": member_id}, "lines": [_line()], "hold_seconds": 10**9},
+            paths={"hold_seconds"},
+        ),
+        Case(
+            "hold as a numeric string",
+            "POST",
+            "/v1/orders/reserve",
+            {"order_id": "BAD-R", "member": {"member_id": member_id}, "lines": [_line()], "hold_seconds": "600"},
             paths={"hold_seconds"},
         ),
         Case(
@@ -240,6 +257,20 @@ def other_cases(member_id: int) -> list[Case]:
             {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": "one"}]},
             paths={"lines[0].quantity"},
         ),
+        Case(
+            "return quantity as a boolean",
+            "POST",
+            ret,
+            {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": True}]},
+            paths={"lines[0].quantity"},
+        ),
+        Case(
+            "return quantity as a numeric string",
+            "POST",
+            ret,
+            {"return_id": "R-X", "lines": [{"line_id": "1", "quantity": "1"}]},
+            paths={"lines[0].quantity"},
+        ),
         Case("return without lines", "POST", ret, {"return_id": "R-X", "lines": []}, paths={"lines"}),
         Case("return without an id", "POST", ret, {"lines": [{"line_id": "1", "quantity": 1}]}, paths={"return_id"}),
         Case(
@@ -247,6 +278,13 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             ret,
             {"return_id": "R X", "lines": [{"line_id": "1", "quantity": 1}]},
+            paths={"return_id"},
+        ),
+        Case(
+            "return id with a slash",
+            "POST",
+            ret,
+            {"return_id": "R/1", "lines": [{"line_id": "1", "quantity": 1}]},
             paths={"return_id"},
         ),
         Case(
@@ -288,6 +326,30 @@ def other_cases(member_id: int) -> list[Case]:
             {"card": "C", "consents": {"sms": "maybe"}},
             paths={"consents.sms"},
         ),
+        *[
+            Case(
+                f"member with the consent {value!r}",
+                "POST",
+                "/v1/members",
+                {"card": "C", "consents": {"sms": value}},
+                paths={"consents.sms"},
+            )
+            for value in ("yes", "on", "true", 0, 1)
+        ],
+        Case(
+            "member born in 9999",
+            "POST",
+            "/v1/members",
+            {"card": "C", "birth_date": "9999-12-31"},
+            paths={"birth_date"},
+        ),
+        Case(
+            "member born before 1900",
+            "POST",
+            "/v1/members",
+            {"card": "C", "birth_date": "1899-12-31"},
+            paths={"birth_date"},
+        ),
         Case("member with an unknown field", "POST", "/v1/members", {"card": "C", "age": 30}, paths={"age"}),
         Case(
             "member with a phone already taken",
@@ -299,6 +361,10 @@ def other_cases(member_id: int) -> list[Case]:
         ),
         Case("update with a bad birth date", "PATCH", member, {"birth_date": "17.05.1990"}, paths={"birth_date"}),
         Case("update with an unknown gender", "PATCH", member, {"gender": "x"}, paths={"gender"}),
+        Case("update to a birth date in 9999", "PATCH", member, {"birth_date": "9999-12-31"}, paths={"birth_date"}),
+        Case("update to a birth date in 1800", "PATCH", member, {"birth_date": "1800-01-01"}, paths={"birth_date"}),
+        Case("update of a consent to 'yes'", "PATCH", member, {"consents": {"sms": "yes"}}, paths={"consents.sms"}),
+        Case("update of a consent to 0", "PATCH", member, {"consents": {"email": 0}}, paths={"consents.email"}),
         Case("update of an identifier", "PATCH", member, {"phone": "+79123000002"}, paths={"phone"}),
         Case("update with an unknown consent", "PATCH", member, {"consents": {"fax": True}}, paths={"consents.fax"}),
         Case("update of an unknown member", "PATCH", "/v1/members/999999", {"name": "X"}, status=404, kind="not-found"),
@@ -315,6 +381,7 @@ def other_cases(member_id: int) -> list[Case]:
         Case("lookup by a card with a NUL", "GET", "/v1/members/lookup?card=a%00b", paths={"card"}),
         Case("lookup of nobody", "GET", "/v1/members/lookup?card=nobody", status=404, kind="not-found"),
         Case("token for a minute less", "POST", f"{member}/token", {"ttl_seconds": 59}, paths={"ttl_seconds"}),
+        Case("token ttl as a string", "POST", f"{member}/token", {"ttl_seconds": "3600"}, paths={"ttl_seconds"}),
         # Adjustments
         Case(
             "adjustment of zero",
@@ -346,6 +413,22 @@ def other_cases(member_id: int) -> list[Case]:
             "POST",
             f"{member}/adjustments",
             {**adjustment, "points": 1.5},
+            paths={"points"},
+            admin=True,
+        ),
+        Case(
+            "adjustment as a numeric string",
+            "POST",
+            f"{member}/adjustments",
+            {**adjustment, "points": "100"},
+            paths={"points"},
+            admin=True,
+        ),
+        Case(
+            "adjustment as a whole JSON float",
+            "POST",
+            f"{member}/adjustments",
+            {**adjustment, "points": 100.0},
             paths={"points"},
             admin=True,
         ),
@@ -409,6 +492,13 @@ def other_cases(member_id: int) -> list[Case]:
             paths={"occurred_at"},
         ),
         Case("event with an unknown field", "POST", "/v1/events", {**event, "stars": 5}, paths={"stars"}),
+        Case(
+            "event of a member id as a string",
+            "POST",
+            "/v1/events",
+            {**event, "member": {"member_id": str(member_id)}},
+            paths={"member.member_id"},
+        ),
         # The program
         Case(
             "program with an unknown field",
@@ -478,16 +568,24 @@ def other_cases(member_id: int) -> list[Case]:
             paths={"effective_from"},
             admin=True,
         ),
-        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}),
+        Case("version at a bad instant", "GET", "/v1/program/versions/current?at=noon", paths={"at"}, admin=True),
         Case(
             "version in year 1",
             "GET",
             "/v1/program/versions/current?at=0001-01-01T00:00:00%2B14:00",
             paths={"at"},
+            admin=True,
         ),
         # Jobs
-        Case("job of an unknown kind", "POST", "/v1/jobs/compact", paths={"job"}, admin=True),
-        Case("job as of no offset", "POST", "/v1/jobs/expire", {"as_of": "2026-11-30"}, paths={"as_of"}, admin=True),
+        Case("job of an unknown kind", "POST", "/v1/jobs/compact", status=404, kind="not-found", admin=True),
+        Case(
+            "job as of no offset",
+            "POST",
+            "/v1/jobs/expire",
+            {"as_of": "2026-11-30T12:00:00"},
+            paths={"as_of"},
+            admin=True,
+        ),
         Case("job as of garbage", "POST", "/v1/jobs/activate", {"as_of": "soon"}, paths={"as_of"}, admin=True),
         Case(
             "job as of year 1",
@@ -567,6 +665,8 @@ def test_bad_orders_are_refused_naming_the_field(server: Server, shop: httpx.Cli
     before = state_snapshot(server.engine)
     for name, body, status, kind, paths in order_cases(setup):
         for route in ("calculate", "reserve", "confirm"):
+            if route == "calculate" and name == "missing order id":
+                continue  # a quote changes nothing and needs no id (tests/api/test_order_input_api.py)
             response = _send(shop, "POST", f"/v1/orders/{route}", body)
             problem = _check(response, status, kind, paths)
             if problem:
@@ -633,7 +733,7 @@ def _mutations(member_id: int) -> list[tuple[str, dict[str, Any]]]:
         "discount": "1.00",
         "channel": "web",
         "store": "online",
-        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "occurred_at": (NOW - timedelta(hours=1)).isoformat(),
     }
     out = []
     for value in WEIRD_VALUES:

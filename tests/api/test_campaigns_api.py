@@ -5,7 +5,6 @@ edits while live, and bad definitions."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
-from .conftest import Api, order_body
+from .conftest import NOW, Api, order_body
 
 NOVEMBER = "2026-11-10T12:00:00+03:00"
 COFFEE_X2 = {
@@ -235,7 +234,7 @@ def test_a_per_member_cap_holds_under_concurrent_confirms_of_one_member(api: Api
 
 def test_a_redemption_campaign_lets_points_pay_from_a_lower_check(api: Api) -> None:
     member = api.register(phone="+79990000001")  # 500 welcome points, spendable at once
-    today = datetime.now(ZoneInfo("Europe/Moscow"))
+    today = NOW.astimezone(ZoneInfo("Europe/Moscow"))
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     on_today = {
         "id": "low-check-day",
@@ -277,6 +276,48 @@ def test_bad_definitions_name_the_field_and_store_nothing(api: Api) -> None:
     assert campaign_rows(api) == 0
     assert api.admin.put("/v1/campaigns/missing", json=COFFEE_X2).status_code == 404
     assert api.admin.put("/v1/offers/coffee-x2", json=COFFEE_X2).status_code == 404
+
+
+def test_the_explanation_names_a_line_by_the_caller_line_id(api: Api) -> None:
+    member_id = api.register(phone="+79990000002")
+    best = {
+        "id": "coffee-20",
+        "name": "20% on coffee",
+        "starts_at": "2026-11-01",
+        "ends_at": "2026-11-30",
+        "stacking": "best",
+        "earning": {"categories": ["coffee"], "percent": 20},
+    }
+    assert api.admin.post("/v1/campaigns", json=best).status_code == 201
+    order = order_body("EXPLAIN-1", member_id, ("tea-1", 1, "1000.00"), ("cup-7", 1, "1500.00"), occurred_at=NOVEMBER)
+    order["lines"][1]["category"] = "coffee"
+    quote = api.shop.post("/v1/orders/calculate", json=order)
+    assert quote.status_code == 200, quote.text
+    stacking = [r["message"] for r in quote.json()["explanation"] if r["source"] == "stacking"]
+    assert stacking == ["line cup-7: 20% on coffee gives more than base, which it replaces"]
+
+    for line in order["lines"]:
+        del line["line_id"]
+    by_position = api.shop.post("/v1/orders/calculate", json=order).json()
+    assert [r["message"] for r in by_position["explanation"] if r["source"] == "stacking"] == [
+        "line 2: 20% on coffee gives more than base, which it replaces"
+    ]
+
+
+def test_a_multiplier_out_of_range_gets_one_reason_whatever_side_it_is_on(api: Api) -> None:
+    reasons = {}
+    for multiplier in ("1", "0.5", "100.01"):
+        definition = {**COFFEE_X2, "earning": {"categories": ["coffee"], "multiplier": multiplier}}
+        response = api.admin.post("/v1/campaigns", json=definition)
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["errors"]
+        assert error["path"] == "earning.multiplier"
+        reasons[multiplier] = error["reason"]
+    rule = "must be more than 1 (x1 adds nothing) and at most 100"
+    assert reasons == {m: f"{rule}, got {m}" for m in ("1", "0.5", "100.01")}
+    top = {**COFFEE_X2, "earning": {"categories": ["coffee"], "multiplier": "100"}}
+    assert api.admin.post("/v1/campaigns", json=top).status_code == 201
+    assert campaign_rows(api) == 1
 
 
 def test_a_tier_audience_includes_members_at_the_base_level(api: Api) -> None:

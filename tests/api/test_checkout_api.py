@@ -65,7 +65,7 @@ def test_an_order_earns_5_percent_pending_for_14_days(server: Server, api: Api, 
     assert result["lines"][0]["earned_by"] == [{"rule": "base", "points": 500}]
     assert ("base", "applied") in reasons(result)
     occurred = instant(str(result["occurred_at"]))
-    assert abs((occurred - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((occurred - server.clock()).total_seconds()) < 60
     assert instant(str(result["points_available_at"])) - occurred == timedelta(days=14)
     assert instant(str(result["points_expire_at"])) - occurred == timedelta(days=365)
     for key in ("total", "max_points", "points_applied", "amount_to_pay", "points_to_earn", "lines"):
@@ -86,7 +86,7 @@ def test_an_order_earns_5_percent_pending_for_14_days(server: Server, api: Api, 
     assert all(e["program_version"] == 1 for e in entries)
 
     # Points of an order older than 14 days are spendable now; delivery never earns.
-    past = datetime.now(UTC) - timedelta(days=20)
+    past = server.clock() - timedelta(days=20)
     old = order_body("E-2", member_id, ("1", 1, "2000.00"), occurred_at=iso(past))
     old["lines"].append({"line_id": "d", "sku": "courier", "category": "delivery", "price": "300.00"})
     earned = api.confirm(old)
@@ -153,7 +153,7 @@ def test_reservations_hold_points_until_confirmed_released_or_cancelled(
     assert reserved.status_code == 200, reserved.text
     body = reserved.json()
     assert (body["status"], body["points_applied"], body["points_to_earn"]) == ("reserved", 300, 0)
-    hold = instant(body["hold_expires_at"]) - datetime.now(UTC)
+    hold = instant(body["hold_expires_at"]) - server.clock()
     assert timedelta(seconds=540) < hold <= timedelta(seconds=600)
     balance = api.balance(member_id)
     assert (balance["balance"], balance["available"], balance["held"]) == (500, 200, 300)
@@ -354,7 +354,7 @@ def test_profiles_and_consents_are_updated(server: Server, api: Api, shop: httpx
         "email": (True, "app-settings"),
         "sms": (True, "app-settings"),
     }
-    assert abs((instant(profile["consents"]["sms"]["at"]) - datetime.now(UTC)).total_seconds()) < 60
+    assert abs((instant(profile["consents"]["sms"]["at"]) - server.clock()).total_seconds()) < 60
     # A field set to null is cleared.
     assert shop.patch(path, json={"gender": None}).json()["gender"] is None
     assert shop.get(path).json()["birth_date"] == "1990-05-17"
@@ -418,7 +418,7 @@ def test_review_bonuses_stop_at_the_monthly_cap(server: Server, api: Api, shop: 
     again = shop.post("/v1/events", json={"type": "review", "event_id": "rev-1", "member": {"member_id": member_id}})
     assert (again.status_code, again.json()) == (201, granted[0])
     # Last month's cap is another cap.
-    last_month = datetime.now(UTC) - timedelta(days=40)
+    last_month = server.clock() - timedelta(days=40)
     earlier = shop.post(
         "/v1/events",
         json={"type": "review", "event_id": "rev-old", "member": {"card": "none"}, "occurred_at": iso(last_month)},
@@ -454,7 +454,16 @@ def test_program_validation_versions_and_the_version_in_force(
 ) -> None:
     valid = admin.post("/v1/program/validate", json={"document": SEED_PROGRAM})
     assert valid.status_code == 200, valid.text
-    assert valid.json() == {"valid": True, "name": "Seed program", "rules": 1, "actions": ["registration", "review"]}
+    assert valid.json() == {
+        "valid": True,
+        "name": "Seed program",
+        "rules": 1,
+        "actions": ["registration", "review"],
+        "action_caps": {
+            "registration": "once per lifetime (the default when no cap is given)",
+            "review": "at most 2 times per month",
+        },
+    }
     bad = {
         **SEED_PROGRAM,
         "currency": "ROUBLES",
@@ -470,7 +479,7 @@ def test_program_validation_versions_and_the_version_in_force(
         assert "150" in reasons_["earning.rules[0].percent"]
     assert state_snapshot(server.engine) == before
 
-    versions = shop.get("/v1/program/versions").json()
+    versions = admin.get("/v1/program/versions").json()
     assert len(versions) == 1
     assert versions[0]["version"] == 1
     assert instant(versions[0]["effective_from"]) == datetime(2025, 12, 31, 21, tzinfo=UTC)
@@ -481,10 +490,10 @@ def test_program_validation_versions_and_the_version_in_force(
     )
     assert published.status_code == 201, published.text
     assert (published.json()["version"], published.json()["name"]) == (2, "Winter")
-    assert [v["version"] for v in shop.get("/v1/program/versions").json()] == [1, 2]
+    assert [v["version"] for v in admin.get("/v1/program/versions").json()] == [1, 2]
 
     def current(at: str | None) -> httpx.Response:
-        return shop.get("/v1/program/versions/current", params={"at": at} if at else None)
+        return admin.get("/v1/program/versions/current", params={"at": at} if at else None)
 
     assert current(None).json()["version"] == 1
     assert current("2026-11-30T23:59:59+03:00").json()["version"] == 1
@@ -501,17 +510,17 @@ def test_program_validation_versions_and_the_version_in_force(
         "/v1/program/versions", json={"document": SEED_PROGRAM, "effective_from": "2026-11-30T00:00:00+03:00"}
     )
     assert paths(assert_problem(early, 422, "invalid-input")) == {"effective_from"}
-    assert len(shop.get("/v1/program/versions").json()) == 2
+    assert len(admin.get("/v1/program/versions").json()) == 2
 
 
 def test_jobs_activate_and_expire_and_the_audit_passes(server: Server, api: Api, admin: httpx.Client) -> None:
     member_id = api.register(phone="+79121000009")
-    now = datetime.now(UTC)
+    now = server.clock()
     old = api.confirm(order_body("J-1", member_id, ("1", 1, "4000.00"), occurred_at=iso(now - timedelta(days=30))))
     recent = api.confirm(order_body("J-2", member_id, ("1", 1, "2000.00")))
     assert (old["points_to_earn"], recent["points_to_earn"]) == (200, 100)
 
-    now = datetime.now(UTC)
+    now = server.clock()
     activated = admin.post("/v1/jobs/activate", json={"as_of": now.isoformat()})
     assert activated.status_code == 200, activated.text
     assert activated.json()["job"] == "activate"
@@ -549,11 +558,11 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_health_readiness_metrics_and_request_ids(server: Server, api: Api, shop: httpx.Client) -> None:
-    with server.client() as anonymous:
+    with server.client() as anonymous, server.client(server.analytics) as analytics:
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         ready = anonymous.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok"})
-        before = anonymous.get("/metrics")
+        before = analytics.get("/metrics")
         assert before.status_code == 200
         assert before.headers["content-type"].startswith("text/plain")
         confirmed_before = _metric(before.text, "loyalty_orders_confirmed_total")
@@ -563,7 +572,7 @@ def test_health_readiness_metrics_and_request_ids(server: Server, api: Api, shop
         order = order_body("M-1", member_id, ("1", 1, "10000.00"))
         api.confirm(order)
         api.confirm(order)  # a replay is not counted
-        after = anonymous.get("/metrics").text
+        after = analytics.get("/metrics").text
         assert "loyalty_http_requests_total{" in after
         assert 'route="/v1/orders/confirm"' in after
         assert "loyalty_http_request_duration_seconds_bucket{" in after

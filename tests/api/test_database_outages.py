@@ -21,11 +21,11 @@ from sqlalchemy.engine import make_url
 
 from loyalty.api.app import create_app
 from loyalty.api.errors import OutageLog
-from loyalty.services import access
+from loyalty.services import access, members, programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 
-from .conftest import SEED_PROGRAM
+from .conftest import NOW, SEED_PROGRAM, Clock
 from .live import serve
 from .tcp_proxy import Proxy
 
@@ -85,19 +85,19 @@ class Live:
 
 def keys(engine: Engine) -> list[str]:
     with UnitOfWork(engine) as uow:
-        created = [access.create_key(uow, scope, scope, datetime.now(UTC))[1] for scope in ("admin", "checkout")]
+        created = [access.create_key(uow, scope, scope, NOW)[1] for scope in ("admin", "checkout")]
         uow.commit()
     return created
 
 
 @pytest.fixture
-def live(database_url: str, engine: Engine) -> Iterator[Live]:
+def live(database_url: str, engine: Engine, clock: Clock) -> Iterator[Live]:
     """The app on PostgreSQL through a proxy, with the seed program, a checkout and an admin key."""
     url = make_url(database_url)
     proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
     proxied = make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
     admin, checkout = keys(engine)
-    app = create_app(proxied)
+    app = create_app(proxied, clock)
     ticks = Ticks()
     app.state.outages = OutageLog(interval=30, clock=ticks)
     with serve(app) as base:
@@ -201,12 +201,8 @@ def test_a_commit_cut_short_is_outcome_unknown_and_its_retry_records_it_once(liv
 def locked_member(engine: Engine) -> Iterator[tuple[int, Any]]:
     """A member of the seed program, and a way to hold their account's row lock from another connection."""
     with UnitOfWork(engine) as uow:
-        from loyalty.services import members, programs
-
-        programs.publish(
-            uow, programs.read_document_json(SEED_PROGRAM), datetime(2020, 1, 1, tzinfo=UTC), datetime.now(UTC)
-        )
-        member_id = members.register(uow, members.parse_member({"card": "C-1"}), datetime.now(UTC))
+        programs.publish(uow, programs.read_document_json(SEED_PROGRAM), datetime(2020, 1, 1, tzinfo=UTC), NOW)
+        member_id = members.register(uow, members.parse_member({"card": "C-1"}), NOW)
         uow.commit()
     holder = engine.connect()
 
@@ -230,6 +226,7 @@ def locked_member(engine: Engine) -> Iterator[tuple[int, Any]]:
 def test_a_held_lock_fails_a_checkout_fast_with_503(
     database_url: str,
     engine: Engine,
+    clock: Clock,
     locked_member: tuple[int, Any],
     settings: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -240,7 +237,7 @@ def test_a_held_lock_fails_a_checkout_fast_with_503(
     checkout = keys(engine)[1]
     member_id, hold = locked_member
     with (
-        serve(create_app(bounded)) as base,
+        serve(create_app(bounded, clock)) as base,
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {checkout}"}, timeout=20) as shop,
     ):
         hold()  # another transaction holds the member's account, and does not let go
@@ -252,9 +249,9 @@ def test_a_held_lock_fails_a_checkout_fast_with_503(
     bounded.dispose()
 
 
-def test_sqlite_that_cannot_be_opened_answers_503(tmp_path: Path) -> None:
+def test_sqlite_that_cannot_be_opened_answers_503(tmp_path: Path, clock: Clock) -> None:
     missing = make_engine(f"sqlite:///{tmp_path / 'no-such-directory' / 'loyalty.db'}")
-    app = create_app(missing)
+    app = create_app(missing, clock)
     with (
         serve(app) as base,
         httpx.Client(base_url=base, headers={"Authorization": "Bearer lk_1_x"}) as client,

@@ -100,3 +100,63 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server: Any,
         env=env,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+def test_every_operation_declares_how_it_is_authenticated() -> None:
+    document = openapi_document()
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    unsecured = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if not operation.get("security")
+    ]
+    assert unsecured == []
+
+
+DATES = {"birth_date"}
+INSTANTS = {"as_of", "since", "kept_until", "effective_from", "valid_from", "valid_until", "at"}
+
+
+def _formats(schema: dict[str, Any]) -> set[str]:
+    """The formats a property's schema allows, through anyOf (a nullable field, a date or a date-time)."""
+    found = {schema["format"]} if "format" in schema else set()
+    for option in schema.get("anyOf", []):
+        found |= _formats(option)
+    return found
+
+
+def test_every_date_and_instant_declares_its_format() -> None:
+    document = openapi_document()
+    missing = []
+    for name, schema in document["components"]["schemas"].items():
+        for field, prop in schema.get("properties", {}).items():
+            if field in DATES and "date" not in _formats(prop):
+                missing.append(f"{name}.{field}: date")
+            if (field.endswith("_at") or field in INSTANTS) and "date-time" not in _formats(prop):
+                missing.append(f"{name}.{field}: date-time")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in INSTANTS and "date-time" not in _formats(parameter["schema"]):
+                    missing.append(f"{method} {path} ?{parameter['name']}: date-time")
+    assert missing == []
+
+
+def test_a_wrong_method_is_answered_with_every_method_of_the_path(server: Any) -> None:
+    document = openapi_document()
+    with server.client(server.admin) as admin:
+        for sample, template in (
+            ("/v1/segments/vip", "/v1/segments/{segment_id}"),
+            ("/v1/members/1", "/v1/members/{member_id}"),
+            ("/v1/campaigns", "/v1/campaigns"),
+            ("/v1/jobs/expire", "/v1/jobs/expire"),
+        ):
+            documented = {method.upper() for method in document["paths"][template]}
+            response = admin.request("DELETE", sample)
+            assert response.status_code == 405, sample
+            assert response.headers["content-type"].startswith("application/problem+json")
+            allowed = set(response.headers["allow"].split(", "))
+            assert allowed == documented | ({"HEAD"} if "GET" in documented else set()), sample
+        # Two routes serve this path (GET and PUT); Starlette alone names only the first one's methods.
+        assert admin.post("/v1/segments/vip").headers["allow"] == "GET, HEAD, PUT"

@@ -53,7 +53,7 @@ def test_every_readme_example_runs(server: Any, engine: Engine) -> None:
 
     document = programs.read_document_file(ROOT / "examples" / "program.yaml")
     with UnitOfWork(engine) as uow:
-        programs.publish(uow, document, datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC))
+        programs.publish(uow, document, datetime(2026, 1, 1, tzinfo=UTC), server.clock())
         uow.commit()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for method, path, headers, body, status, expected in readme_examples():
@@ -83,7 +83,7 @@ def test_the_python_tour_runs(block: str, tmp_path: Path, monkeypatch: pytest.Mo
             uow,
             programs.read_document_file(ROOT / "examples" / "program.yaml"),
             datetime(2026, 1, 1, tzinfo=UTC),
-            datetime.now(UTC),
+            datetime(2026, 1, 1, tzinfo=UTC),
         )
         uow.commit()
     engine.dispose()

@@ -4,7 +4,7 @@ the refusals with the field and the reason, the list of referred members, and th
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -48,12 +48,12 @@ def test_referral_from_registration_to_the_referrers_reward(
 
     confirmed = shop.post("/v1/orders/confirm", json=order_body("B-1", boris["member_id"], ("1", 1, "10000.00")))
     assert confirmed.status_code == 200, confirmed.text
-    soon = (datetime.now(UTC) + timedelta(days=13)).isoformat()
+    soon = (server.clock() + timedelta(days=13)).isoformat()
     assert shop.post("/v1/jobs/referrals", json={"as_of": soon}).status_code == 403
     early = admin.post("/v1/jobs/referrals", json={"as_of": soon})
     assert early.status_code == 200, early.text
     assert (early.json()["job"], early.json()["rewarded"]) == ("referrals", 0)
-    later = (datetime.now(UTC) + timedelta(days=15)).isoformat()
+    later = (server.clock() + timedelta(days=15)).isoformat()
     job = admin.post("/v1/jobs/referrals", json={"as_of": later})
     assert job.status_code == 200, job.text
     assert job.json()["rewarded"] == 1

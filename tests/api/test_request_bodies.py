@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from loyalty.api.app import create_app
 from loyalty.domain import limits
 
-from .conftest import SEED_PROGRAM, Server, state_snapshot
+from .conftest import SEED_PROGRAM, Clock, Server, state_snapshot
 from .live import exchange, serve
 
 PROBLEM = "application/problem+json"
@@ -91,10 +91,10 @@ def test_a_body_over_the_limit_is_refused_by_its_length_before_it_is_read(server
 
 
 @pytest.fixture
-def small_limit(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def small_limit(engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A server whose bodies may have at most 4096 bytes (LOYALTY_MAX_BODY_BYTES)."""
     monkeypatch.setenv("LOYALTY_MAX_BODY_BYTES", "4096")
-    with serve(create_app(engine)) as url:
+    with serve(create_app(engine, clock)) as url:
         yield url
 
 

@@ -118,3 +118,22 @@ def test_bad_definitions_are_refused_with_each_field_and_store_nothing(api: Api)
     retyped = api.admin.put("/v1/segments/vip", json={"conditions": [{"gender": "female"}]})
     assert retyped.status_code == 422
     assert retyped.json()["errors"][0]["path"] == "conditions"
+
+
+def test_a_segment_is_renamed_without_resending_its_definition(api: Api) -> None:
+    anna = api.register(phone="+79990000011")
+    api.confirm(order_body("r-1", anna, ("1", 1, "800.00")))
+    assert api.admin.post("/v1/segments", json=AROUND_800).status_code == 201
+    static = {"segment_id": "vip", "name": "VIP", "kind": "static", "members": [{"member_id": anna}]}
+    assert api.admin.post("/v1/segments", json=static).status_code == 201
+    before = {s: api.admin.get(f"/v1/segments/{s}").json() for s in ("check-800", "vip")}
+
+    for segment_id, name in (("check-800", "Usually about 800 ₽"), ("vip", "Very important guests")):
+        renamed = api.admin.put(f"/v1/segments/{segment_id}", json={"name": name})
+        assert renamed.status_code == 200, renamed.text
+        kept = {k: v for k, v in renamed.json().items() if k not in ("name", "updated_at")}
+        assert kept == {k: v for k, v in before[segment_id].items() if k not in ("name", "updated_at")}
+        assert api.admin.get(f"/v1/segments/{segment_id}").json()["name"] == name
+    with api.server.client(api.server.analytics) as analytics:
+        assert analytics.get("/v1/segments/vip/members").json()["members"] == [{"member_id": anna}]
+    assert api.admin.put("/v1/segments/vip", json={"name": ""}).status_code == 422

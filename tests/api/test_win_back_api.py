@@ -19,7 +19,7 @@ from loyalty.api.app import create_app
 from loyalty.services import access
 from loyalty.storage.database import UnitOfWork
 
-from .conftest import SEED_PROGRAM, free_port, order_body
+from .conftest import SEED_PROGRAM, Clock, free_port, order_body
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WIN_BACK = {"inactive_days": 30, "points": 500, "expires_after_days": 14, "max_share_percent": 50}
@@ -33,17 +33,9 @@ def win_back_program() -> dict[str, Any]:
     return document
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = START
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,13 @@ def test_validate_names_every_bad_field(tmp_path: Path) -> None:
     assert "expiry.after_days" in result.output
     assert "redemption.max_share_percent" in result.output
     assert runner.invoke(app, ["program", "validate", str(PROGRAM)]).exit_code == 0
+
+
+def test_validate_says_each_action_cap_and_when_the_default_applied() -> None:
+    result = runner.invoke(app, ["program", "validate", str(PROGRAM)])
+    assert result.exit_code == 0, result.output
+    assert "action registration: 500 points, once per lifetime (the default when no cap is given)" in result.output
+    assert "action review: 50 points, at most 3 times per month" in result.output
 
 
 def test_publish_is_versioned_and_refuses_an_earlier_date(published: str) -> None:
@@ -170,6 +178,76 @@ def test_cdnow_import_jobs_and_audit(published: str, tmp_path: Path) -> None:
     assert code == 2 and "line 2" in output and "line 3" in output
 
 
+def test_cdnow_import_reads_the_published_master_file_with_its_header(published: str, tmp_path: Path) -> None:
+    """CDNOW_master.txt as published: customer id, date, quantity, amount (no sample id), CRLF line ends, and in
+    some copies a first line naming the columns."""
+    rows = [line.split() for line in (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()]
+    master = tmp_path / "CDNOW_master.txt"
+    body = "".join(f"{r[0]} {r[2]} {r[3]} {r[4]}\r\n" for r in rows[:20])
+    master.write_bytes(("customer_id date quantity amount\r\n" + body).encode())
+    code, output = loyalty("orders", "import", str(master), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "20 imported" in output
+    assert count(published, "orders") == 20
+
+    with_bom = tmp_path / "with_bom.txt"
+    with_bom.write_bytes(("\ufeffCustomerID InvoiceDate Quantity Amount\n" + body).encode())
+    code, output = loyalty("orders", "import", str(with_bom), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "0 imported, 20 already there" in output
+
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_text(
+        "customer_id date quantity amount\n00001 19970101 1 11.77\n00002 19970112 1 12.00\n"
+        "customer_id date quantity amount\n00003 19970102 two 20.76\nhello\n00004 19970101 2 29.33\n"
+    )
+    code, output = loyalty("orders", "import", str(garbage), "--format", "cdnow", database=published)
+    assert code == 2
+    said = " ".join(output.split())
+    assert "line 4: column names are allowed only on the first line" in said
+    assert "line 5: items: 'two' is not a positive whole number" in said
+    assert "line 6: expected 4 or 5 columns" in said
+    assert count(published, "orders") == 20  # nothing of the rejected file was imported
+
+
+def test_summary_reports_the_totals_as_they_stood_at_a_date(published: str, tmp_path: Path) -> None:
+    lines = (ROOT / "src" / "loyalty" / "demo" / "cdnow_sample.txt").read_text().splitlines()[:60]
+    january = [line for line in lines if line.split()[2] <= "19970131"]
+    assert 0 < len(january) < len(lines)
+
+    def summary(as_of: str) -> dict[str, object]:
+        code, output = loyalty("summary", "--as-of", as_of, database=published)
+        assert code == 0, output
+        totals: dict[str, object] = json.loads(output)
+        return totals
+
+    def import_rows(rows: list[str], name: str) -> None:
+        path = tmp_path / name
+        path.write_text("\n".join(rows) + "\n")
+        code, output = loyalty("orders", "import", str(path), "--format", "cdnow", "--rate", "100", database=published)
+        assert code == 0, output
+
+    import_rows(january, "january.txt")
+    in_january = summary("1997-01-31")
+    assert in_january["orders"] == len(january)
+    assert in_january["members"] == len({line.split()[0] for line in january})
+    assert in_january["points_earned_on_orders"] == scalar(published, "SELECT sum(points_earned) FROM orders")
+    assert in_january["points_outstanding"] == scalar(published, "SELECT sum(balance) FROM accounts")
+
+    # What happened later changes nothing about how January ended.
+    import_rows(lines, "all.txt")
+    code, output = loyalty("jobs", "run", "expire", "--as-of", "1999-12-31", database=published)
+    assert code == 0, output
+    assert summary("1997-01-31") == in_january
+    everything = summary("1999-12-31")
+    assert everything["orders"] == 60
+    assert everything["points_earned_on_orders"] == scalar(published, "SELECT sum(points_earned) FROM orders")
+    assert everything["points_expired"] == everything["points_issued"]  # a year later every point has burned
+    assert everything["points_outstanding"] == scalar(published, "SELECT sum(balance) FROM accounts") == 0
+    before = summary("1996-12-31")
+    assert {k: v for k, v in before.items() if k != "as_of"} == dict.fromkeys(everything.keys() - {"as_of"}, 0)
+
+
 def test_audit_names_the_account_of_a_violation(published: str, tmp_path: Path) -> None:
     members_file = tmp_path / "members.csv"
     members_file.write_text(MEMBERS)
@@ -218,3 +296,160 @@ def test_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     )
     assert second.returncode == 0, second.stderr
     assert "0 orders (6919 already there)" in second.stdout.replace("Imported ", "")
+
+
+def test_an_effective_date_starts_at_midnight_in_the_programs_time_zone(database_url: str, tmp_path: Path) -> None:
+    def program(name: str, percent: int) -> Path:
+        path = tmp_path / f"{name}.json"
+        document = {
+            "name": name,
+            "currency": "RUB",
+            "timezone": "Europe/Moscow",
+            "earning": {"rules": [{"id": "base", "percent": percent}]},
+        }
+        path.write_text(json.dumps(document))
+        return path
+
+    code, output = loyalty(
+        "program", "publish", str(program("Autumn", 5)), "--effective-from", "2025-09-01", database=database_url
+    )
+    assert code == 0, output
+    code, output = loyalty(
+        "program", "publish", str(program("New year", 10)), "--effective-from", "2026-01-01", database=database_url
+    )
+    assert code == 0, output
+    assert "in force from 2026-01-01T00:00:00+03:00" in output  # midnight in Moscow
+    members = tmp_path / "members.csv"
+    members.write_text("external_id,phone,registered_at\nm1,+79990004455,2025-12-01T10:00:00+03:00\n")
+    assert loyalty("members", "import", str(members), database=database_url)[0] == 0
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,member_external_id,occurred_at,line_id,sku,category,quantity,price,discount,points\n"
+        "eve,m1,2025-12-31T23:30:00+03:00,1,tea,,1,1000.00,,\n"
+        "night,m1,2026-01-01T00:30:00+03:00,1,tea,,1,1000.00,,\n"
+    )
+    code, output = loyalty("orders", "import", str(orders), database=database_url)
+    assert code == 0, output
+    assert scalar(database_url, "SELECT program_version FROM orders WHERE order_key = 'eve'") == 1
+    assert scalar(database_url, "SELECT points_earned FROM orders WHERE order_key = 'eve'") == 50
+    assert scalar(database_url, "SELECT program_version FROM orders WHERE order_key = 'night'") == 2
+    assert scalar(database_url, "SELECT points_earned FROM orders WHERE order_key = 'night'") == 100
+    code, output = loyalty(
+        "program", "publish", str(program("Spring", 7)), "--effective-from", "2026-02-30", database=database_url
+    )
+    assert code == 2 and "effective-from" in output
+    code, output = loyalty(
+        "program",
+        "publish",
+        str(program("Spring", 7)),
+        "--effective-from",
+        "2026-03-01T00:00:00",
+        database=database_url,
+    )
+    assert code == 2 and "offset" in output
+    assert count(database_url, "program_versions") == 2
+
+
+def test_imports_read_identifiers_as_registration_does(published: str, tmp_path: Path) -> None:
+    """The same canonical forms and refusals as the API: a fullwidth external id is the member already there, an
+    email in NFD is the NFC one, and invisible or look-alike characters reject the file, naming line and reason."""
+    good = tmp_path / "members.csv"
+    good.write_text(MEMBERS)
+    assert loyalty("members", "import", str(good), database=published)[0] == 0
+    header = MEMBERS.splitlines()[0]
+    again = tmp_path / "again.csv"
+    again.write_text(f"{header}\nｍ１,Anna,,,,,,\n")
+    code, output = loyalty("members", "import", str(again), database=published)
+    assert code == 0 and "0 created, 1 already there" in output, output
+    nfc = tmp_path / "nfc.csv"
+    nfc.write_text(f"{header}\nm7,Zoë,,zo\u00eb@example.com,,,,\n")
+    assert loyalty("members", "import", str(nfc), database=published)[0] == 0
+    nfd = tmp_path / "nfd.csv"
+    nfd.write_text(f"{header}\nm8,Zoë,,zoe\u0308@example.com,,,,\nm9,Anna,,ａｎｎａ@example.com,,,,\n")
+    code, output = loyalty("members", "import", str(nfd), database=published)
+    assert code == 2, output
+    assert re.search(r"line 2: .*zoë@example.com already belongs", output), output
+    assert re.search(r"line 3: .*anna@example.com already belongs", output), output
+    assert count(published, "members") == 3
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{header}\nm3,Vera,,ve\u200bra@example.com,,,,\nm4,Gleb,,gleb@exаmple.com,,,,\n")
+    code, output = loyalty("members", "import", str(bad), database=published)
+    assert code == 2
+    assert re.search(r"line 2: email: must not contain control or invisible characters", output), output
+    assert re.search(r"line 3: email: mixes Cyrillic and Latin letters", output), output
+    unborn = tmp_path / "unborn.csv"
+    unborn.write_text(f"{header}\nm5,Ivan,,,,3000-01-01,,\nm6,Olga,,,,1899-12-31,,\n")
+    code, output = loyalty("members", "import", str(unborn), database=published)
+    assert code == 2
+    assert "line 2: birth_date: 3000-01-01 is in the future" in output, output
+    assert "line 3: birth_date: must be 1900-01-01 or later" in output, output
+    assert count(published, "members") == 3
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        ORDERS.splitlines()[0] + "\nORD-2026/11,m1,2026-02-03,1,hat,,1,10.00,,\no6,ｍ２,2026-02-03,1,hat,,1,10.00,,\n"
+        "o7,m\u200b1,2026-02-03,1,hat,,1,10.00,,\n"
+    )
+    code, output = loyalty("orders", "import", str(orders), database=published)
+    assert code == 2
+    assert re.search(r"line 2: order_id: must not contain '/'", output), output
+    assert re.search(r"line 4: member_external_id: must not contain control or invisible", output), output
+    assert "line 3" not in output  # the fullwidth external id is member m2's
+    assert count(published, "orders") == 0
+
+
+def test_the_cli_reads_a_bare_date_as_the_api_does_and_refuses_a_time_without_offset(published: str) -> None:
+    """As of a bare date is the end of that day in the program's time zone (the demo program's: Moscow), as in
+    tests/api/test_jobs_api.py; a date-time without its offset is refused, naming the option."""
+    code, output = loyalty("jobs", "run", "activate", "--as-of", "2026-11-30", database=published)
+    assert code == 0, output
+    assert "as of 2026-11-30T23:59:59.999999+03:00" in output
+    code, output = loyalty("segments", "recompute", "--as-of", "2026-11-30", database=published)
+    assert code == 0, output
+    assert "as of 2026-11-30T23:59:59.999999+03:00" in output
+    code, output = loyalty("jobs", "run", "activate", "--as-of", "2026-11-30T12:00:00", database=published)
+    assert code == 2
+    assert "--as-of" in output and "offset" in output
+
+
+def _registered_and_occurred(database: str) -> tuple[list[datetime], list[datetime]]:
+    from sqlalchemy import select
+
+    from loyalty.storage import tables as t
+
+    engine = create_engine(normalise_url(database))
+    with engine.connect() as conn:
+        registered = list(conn.execute(select(t.members.c.registered_at).order_by(t.members.c.member_id)).scalars())
+        occurred = list(conn.execute(select(t.orders.c.occurred_at).order_by(t.orders.c.order_key)).scalars())
+    engine.dispose()
+    return registered, occurred
+
+
+def test_imports_read_instants_as_the_api_does(published: str, tmp_path: Path) -> None:
+    """A bare date is the start of that day in the program's time zone; a time without offset, or one in the
+    future, is a bad line naming its column."""
+    bad = tmp_path / "bad_members.csv"
+    bad.write_text("external_id,registered_at\nm1,2026-01-10T10:00:00\nm2,2999-01-01T00:00:00+00:00\nm3,2026-13-01\n")
+    code, output = loyalty("members", "import", str(bad), database=published)
+    assert code == 2
+    assert re.search(r"line 2: registered_at: .*offset", output)
+    assert re.search(r"line 3: registered_at: is in the future", output)
+    assert re.search(r"line 4: registered_at: ", output)
+
+    good = tmp_path / "members.csv"
+    good.write_text("external_id,registered_at\nm1,2026-01-10\n")
+    code, output = loyalty("members", "import", str(good), database=published)
+    assert code == 0, output
+    orders = tmp_path / "orders.csv"
+    orders.write_text(ORDERS.splitlines()[0] + "\no1,m1,2026-02-01,1,coat,clothes,1,800.00,,\n")
+    code, output = loyalty("orders", "import", str(orders), database=published)
+    assert code == 0, output
+    naive = tmp_path / "naive_orders.csv"
+    naive.write_text(ORDERS.splitlines()[0] + "\no2,m1,2026-02-01T12:00:00,1,coat,clothes,1,800.00,,\n")
+    code, output = loyalty("orders", "import", str(naive), database=published)
+    assert code == 2 and re.search(r"line 2: occurred_at: .*offset", output)
+
+    registered, occurred = _registered_and_occurred(published)
+    assert registered == [datetime(2026, 1, 9, 21, 0, tzinfo=UTC)]  # 10 January 00:00 in Moscow
+    assert occurred == [datetime(2026, 1, 31, 21, 0, tzinfo=UTC)]

@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.domain.errors import InsufficientPoints
-from loyalty.domain.ledger import Draw, Lot, draw_spend, draw_take_back, expiring, give_back, spendable
+from loyalty.domain.ledger import (
+    SPEND_ORDER,
+    Booking,
+    Draw,
+    Lot,
+    draw_spend,
+    draw_take_back,
+    expiring,
+    give_back,
+    spendable,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -161,13 +171,34 @@ def lot_lists(draw: st.DrawFn) -> list[Lot]:
     return lots
 
 
-def booking_key(x: Lot) -> tuple[bool, datetime, datetime, int]:
+def soonest_expiring(x: Lot) -> tuple[object, ...]:
     return (x.expires_at is None, x.expires_at or x.available_at, x.available_at, x.lot_no)
 
 
-@given(lot_lists(), st.integers(min_value=0, max_value=90), st.data())
-def test_a_spend_takes_exactly_the_points_soonest_expiring_first(
-    lots: list[Lot], at_day: int, data: st.DataObject
+def first_accrued(x: Lot) -> tuple[object, ...]:
+    return (x.lot_no,)
+
+
+BOOKING_KEYS = {Booking.SOONEST_EXPIRING: soonest_expiring, Booking.FIRST_ACCRUED: first_accrued}
+
+
+def test_the_booking_policy_decides_which_lots_a_spend_and_a_take_back_draw_from() -> None:
+    def lots() -> list[Lot]:  # the older lot lives longer: the two policies disagree
+        return [lot(1, 100, expires=300), lot(2, 100, available=10, expires=200), lot(3, 100)]
+
+    assert draw_spend(lots(), 150, day(20), Booking.SOONEST_EXPIRING) == [Draw(2, 100), Draw(1, 50)]
+    assert draw_spend(lots(), 150, day(20), Booking.FIRST_ACCRUED) == [Draw(1, 100), Draw(2, 50)]
+    assert draw_take_back(lots(), 150, [3], Booking.SOONEST_EXPIRING) == ([Draw(3, 100), Draw(2, 50)], 0)
+    assert draw_take_back(lots(), 150, [3], Booking.FIRST_ACCRUED) == ([Draw(3, 100), Draw(1, 50)], 0)
+    # The ledger's one spend order: soonest-expiring first (DESIGN.md), by default in every draw.
+    assert SPEND_ORDER is Booking.SOONEST_EXPIRING
+    assert draw_spend(lots(), 150, day(20)) == draw_spend(lots(), 150, day(20), SPEND_ORDER)
+    assert draw_take_back(lots(), 150) == draw_take_back(lots(), 150, (), SPEND_ORDER)
+
+
+@given(lot_lists(), st.integers(min_value=0, max_value=90), st.sampled_from(Booking), st.data())
+def test_a_spend_takes_exactly_the_points_in_the_order_of_its_booking_policy(
+    lots: list[Lot], at_day: int, booking: Booking, data: st.DataObject
 ) -> None:
     at = day(at_day)
     before = {x.lot_no: x.remaining for x in lots}
@@ -175,7 +206,7 @@ def test_a_spend_takes_exactly_the_points_soonest_expiring_first(
     points = data.draw(st.integers(min_value=0, max_value=could))
     usable = {x.lot_no for x in lots if x.spendable_at(at)}
 
-    draws = draw_spend(lots, points, at)
+    draws = draw_spend(lots, points, at, booking)
 
     assert sum(d.points for d in draws) == points
     assert spendable(lots, at) == could - points
@@ -183,12 +214,13 @@ def test_a_spend_takes_exactly_the_points_soonest_expiring_first(
         assert 0 <= x.remaining <= x.points
         if x.lot_no not in usable:
             assert x.remaining == before[x.lot_no]  # pending or expired lots are never touched
-    # Soonest-expiring first: a lot is drawn from only when every lot that expires sooner is empty.
+    # A lot is drawn from only when every usable lot the policy puts before it is empty.
+    key = BOOKING_KEYS[booking]
     drawn = {d.lot_no for d in draws}
     for x in lots:
         if x.lot_no in drawn:
             for y in lots:
-                if y.lot_no in usable and booking_key(y) < booking_key(x):
+                if y.lot_no in usable and key(y) < key(x):
                     assert y.remaining == 0
 
 

@@ -179,6 +179,20 @@ def test_an_action_cap_without_a_count_is_unlimited() -> None:
     assert program.actions["email_open"].cap_count is None
 
 
+@pytest.mark.parametrize("cap", ["unlimited", None, {"count": None}])
+def test_an_unlimited_action_cap_is_written_as_such(cap: object) -> None:
+    program = parse_program(seed(actions={"survey": {"points": 1, "cap": cap}}))
+    assert program.actions["survey"].cap_count is None
+    assert program.actions["survey"].cap_text() == "unlimited"
+
+
+def test_an_action_without_a_cap_earns_once_per_lifetime_and_says_it_is_the_default() -> None:
+    program = parse_program(seed(actions={"photo": {"points": 1}, "quiz": {"points": 1, "cap": {"per": "lifetime"}}}))
+    assert program.actions["photo"].cap_count == 1
+    assert program.actions["photo"].cap_text() == "once per lifetime (the default when no cap is given)"
+    assert program.actions["quiz"].cap_text() == "once per lifetime"
+
+
 # --- what a bad document gets back -------------------------------------------------------------------------------
 
 

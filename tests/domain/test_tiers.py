@@ -93,6 +93,19 @@ def test_upgrade_at_once_but_downgrade_only_after_the_level_is_kept() -> None:
     assert tiers.reevaluate(gold, 120_000 * RUB, kept, kept).id == "platinum"
 
 
+def test_a_lifetime_level_never_goes_down() -> None:
+    tiers = policy(period="lifetime")
+    gold = tiers.level("gold")
+    reached = datetime(2026, 3, 1, tzinfo=UTC)
+    assert tiers.kept_until(reached, MOSCOW) is None
+    for years in (0, 1, 50):
+        assert tiers.reevaluate(gold, 0, None, reached + timedelta(days=365 * years)) == gold
+    # Dated under an earlier rolling version, still kept for ever once the period is lifetime.
+    assert tiers.reevaluate(gold, 0, reached, reached + timedelta(days=400)) == gold
+    # Reached under a lifetime version, no date yet under a rolling one: not taken away without a period's notice.
+    assert policy(period="rolling").reevaluate(gold, 0, None, reached + timedelta(days=400)) == gold
+
+
 def test_calendar_year_window_and_keep() -> None:
     tiers = policy(period="calendar_year")
     at = datetime(2026, 7, 15, 12, tzinfo=UTC)

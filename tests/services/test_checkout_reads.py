@@ -106,7 +106,7 @@ def test_the_sum_of_spendable_lots_matches_the_lots_at_their_edges(seeded: Engin
 def test_points_credited_in_the_transaction_count_before_they_are_written(seeded: Engine, member: int) -> None:
     def credit_then_count(uow: UnitOfWork) -> tuple[int, int]:
         account = Account.lock(uow, member, NOW)
-        account.credit(EntryKind.ADJUST, 300, NOW, NOW, None, operator="tests", reason="credited")
+        account.credit(EntryKind.ADJUST, 300, NOW, NOW, None, operator="tests", reason="credited", program_version=1)
         counted = account.spendable(NOW)
         account.lots()
         loaded = account.spendable(NOW)

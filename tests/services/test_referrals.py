@@ -4,19 +4,21 @@ rewards twice, however often and however concurrently it runs."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from loyalty.domain.errors import Conflict, InvalidInput, LoyaltyError
 from loyalty.services import members, referrals
 from loyalty.storage import tables as t
+from loyalty.storage.database import make_engine
 
 from .conftest import (
     NOW,
@@ -394,24 +396,68 @@ def test_concurrent_job_runs_reward_each_referral_once(scheme: Engine) -> None:
 
 
 def test_members_attaching_each_others_codes_at_once_make_no_loop(
-    scheme: Engine, monkeypatch: pytest.MonkeyPatch
+    scheme: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each attach waits, after reading its referrer's chain, for the other to have read theirs too: were the two
-    not serialised, both would see no loop and both would be recorded."""
+    """A's attach stops after reading its referrer's chain and stays there while B's attach starts. Serialised, B
+    cannot read its own chain until A commits (on PostgreSQL it waits for A's lock, on SQLite its write lock is
+    refused); were they not, B would read a chain without A's referral and both would be recorded. No timed waits:
+    the test moves on only on an event (B read its chain, B waits for a lock, B was refused the lock)."""
     a, b = join(scheme, "+79120000001"), join(scheme, "+79120000002")
     codes = {a: code_of(scheme, b), b: code_of(scheme, a)}
-    both_read = threading.Barrier(2, timeout=2)
+    a_read, release_a, b_read = threading.Event(), threading.Event(), threading.Event()
     read_chain = referrals._chain
 
-    def chain_then_wait(uow: Any, member_id: int) -> list[int]:
+    def chain_then_hold(uow: Any, member_id: int) -> list[int]:
         chain = read_chain(uow, member_id)
-        # Serialised, the other attach waits for this one's lock and never arrives in time: the barrier breaks.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            both_read.wait()
+        if threading.current_thread().name == "attach-a":
+            a_read.set()
+            release_a.wait()
+        else:
+            b_read.set()
         return chain
 
-    monkeypatch.setattr(referrals, "_chain", chain_then_wait)
-    outcomes = together(2, lambda i: attach(scheme, (a, b)[i], codes[(a, b)[i]], START + timedelta(days=1)))
-    assert sorted(type(o).__name__ for o in outcomes) == ["InvalidInput", "dict"]
+    monkeypatch.setattr(referrals, "_chain", chain_then_hold)
+    at = START + timedelta(days=1)
+    outcomes: dict[str, Any] = {}
+
+    def attach_in(name: str, engine: Engine, member_id: int) -> threading.Thread:
+        def work() -> None:
+            try:
+                outcomes[name] = attach(engine, member_id, codes[member_id], at)
+            except (LoyaltyError, OperationalError) as error:
+                outcomes[name] = error
+
+        thread = threading.Thread(target=work, name=name)
+        thread.start()
+        return thread
+
+    first = attach_in("attach-a", scheme, a)
+    a_read.wait()
+    # On SQLite B gets no busy time-out: a refused write lock is the proof, without waiting for anything.
+    impatient = make_engine(database_url)
+    if impatient.dialect.name == "sqlite":
+        event.listen(impatient, "connect", lambda dbapi_conn, _record: dbapi_conn.execute("PRAGMA busy_timeout = 0"))
+    second = attach_in("attach-b", impatient, b)
+    while not (b_read.is_set() or "attach-b" in outcomes or _waits_for_a_lock(scheme)):
+        time.sleep(0.005)
+    assert not b_read.is_set(), "B read its referrer's chain while A's attach was still open"
+    release_a.set()
+    first.join()
+    second.join()
+    assert isinstance(outcomes["attach-a"], dict)
+    if isinstance(outcomes["attach-b"], OperationalError):  # SQLite: B was refused the lock; A has committed now
+        with pytest.raises(InvalidInput):
+            attach(scheme, b, codes[b], at)
+    else:
+        assert isinstance(outcomes["attach-b"], InvalidInput)
+    impatient.dispose()
     rows = read(scheme, lambda uow: uow.conn.execute(select(t.referrals.c.account_id)).scalars().all())
     assert len(rows) == 1
+
+
+def _waits_for_a_lock(engine: Engine) -> bool:
+    """Whether a PostgreSQL session waits for a lock held by another (SQLite refuses instead, see above)."""
+    if engine.dialect.name == "sqlite":
+        return False
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one())

@@ -130,3 +130,18 @@ def test_a_program_without_tiers_reports_none(engine: Engine) -> None:
     publish(engine)
     member_id = register(engine)
     assert status(engine, member_id)["tier"] is None
+
+
+def test_a_level_reached_for_life_gets_a_whole_period_when_a_rolling_version_takes_over(tiered: Engine) -> None:
+    member_id = register(tiered)
+    at = NOW - timedelta(days=30)
+    confirm(tiered, order("lt-1", ("sofa", "8000.00", 2), member={"member_id": member_id}, occurred_at=at))
+    return_lines(tiered, "lt-1", "lt-1-ret", [("1", 1)])
+    assert tiers.reevaluate(tiered, NOW, NOW)["downgraded"] == 0  # lifetime: kept for ever
+    assert status(tiered, member_id)["kept_until"] is None
+    switch = NOW + timedelta(days=10)
+    publish(tiered, seed_program(tiers={**TIERS, "period": "rolling", "rolling_days": 90}), effective_from=switch)
+    assert tiers.reevaluate(tiered, switch, switch)["downgraded"] == 0
+    assert status(tiered, member_id, switch)["kept_until"] == (switch + timedelta(days=90)).isoformat()
+    assert tiers.reevaluate(tiered, switch + timedelta(days=89), switch)["downgraded"] == 0
+    assert tiers.reevaluate(tiered, switch + timedelta(days=90), switch)["downgraded"] == 1

@@ -151,7 +151,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics_endpoint() -> Response:
+    def metrics_endpoint(request: Request) -> Response:
+        metrics.authorise(request)
         collected = metrics.registry()
         data = generate_latest(collected) if collected is not None else generate_latest()
         return Response(data, media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
-from loyalty.api.schemas import MemberRef, Strict
+from loyalty.api.schemas import DATE_OR_DATE_TIME, Instant, MemberRef, Strict
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import access, campaigns, members
@@ -63,10 +63,10 @@ class CampaignDefinition(Strict):
     name: Annotated[str, Field(max_length=limits.NAME)]
     description: Annotated[str, Field(max_length=limits.CAMPAIGN_DESCRIPTION)] | None = None
     enabled: bool = Field(True, description="false pauses it: it gives nothing until enabled again")
-    starts_at: Annotated[str, Field(max_length=40)] = Field(
+    starts_at: Annotated[str, Field(max_length=40, json_schema_extra=DATE_OR_DATE_TIME)] = Field(
         description="A date (from the start of that day in the program's time zone) or a date-time with an offset"
     )
-    ends_at: Annotated[str, Field(max_length=40)] | None = Field(
+    ends_at: Annotated[str, Field(max_length=40, json_schema_extra=DATE_OR_DATE_TIME)] | None = Field(
         None, description="A date (through the end of that day) or a date-time with an offset (exclusive)"
     )
     days_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(None, max_length=7)
@@ -124,15 +124,15 @@ class CampaignView(BaseModel):
     name: str
     revision: int = Field(description="Every change makes a new revision; ledger entries name the one that gave them")
     definition: dict[str, Any] = Field(description="As given; a list audience is kept as its count")
-    starts_at: str
-    ends_at: str | None
+    starts_at: Instant
+    ends_at: Instant | None
     points_given: int = Field(description="Points its ledger entries gave, over its life")
     members_rewarded: int
     budget_points: int | None
     budget_left: int | None
     members_listed: int | None = None
-    created_at: str
-    updated_at: str
+    created_at: Instant
+    updated_at: Instant
 
     model_config = ConfigDict(json_schema_extra={"examples": [_VIEW_EXAMPLE]})
 
@@ -146,7 +146,7 @@ class CampaignList(BaseModel):
 class Revision(BaseModel):
     revision: int
     definition: dict[str, Any]
-    changed_at: str
+    changed_at: Instant
 
 
 class RevisionList(BaseModel):
@@ -166,8 +166,8 @@ class MemberOffer(BaseModel):
     name: str
     description: str | None
     benefit: str = Field(description="What the offer gives, in words")
-    valid_from: str
-    valid_until: str | None
+    valid_from: Instant
+    valid_until: Instant | None
     revision: int
 
 
@@ -277,6 +277,7 @@ _routes(personal=True)
     summary="List a member's personal offers",
     description="The offers aimed at the member that are valid now or later. With a checkout key, or the member's "
     "own token.",
+    dependencies=[Depends(deps.bearer_documented)],
 )
 def member_offers(member_id: MemberId, request: Request) -> dict[str, Any]:
     deps.member_or_scope(request, member_id)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from fastapi import Depends, Request
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.api.errors import ApiError
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput, LoyaltyError
-from loyalty.services import access
+from loyalty.services import access, programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -33,6 +33,11 @@ def engine(request: Request) -> Engine:
 def now(request: Request) -> datetime:
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
+
+
+def program_zone(request: Request) -> Callable[[], tzinfo]:
+    """The program's time zone, in which a bare date is read; asked for only when there is one."""
+    return programs.lazy_time_zone(engine(request), now(request))
 
 
 def _bearer(request: Request) -> str | None:
@@ -106,10 +111,9 @@ def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -
     if not token:
         raise _unauthorised("send an API key or a member token as 'Authorization: Bearer ...'")
     if token.startswith("mt_"):
-        with UnitOfWork(engine(request)) as uow:
-            secret = access.signing_secret(uow)
-            uow.commit()
-        owner = access.verify_member_token(secret, token, now(request))
+        with UnitOfWork(engine(request), read_only=True) as uow:
+            secret = access.verifying_secret(uow)
+        owner = access.verify_member_token(secret, token, now(request)) if secret is not None else None
         if owner is None:
             raise _unauthorised("the member token is invalid or expired")
         if owner != member_id:
@@ -122,56 +126,67 @@ def body_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(json.dumps([method, path, body], sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _idempotency_key(request: Request) -> str | None:
+    idem = request.headers.get("idempotency-key")
+    if idem is not None and not 1 <= len(idem) <= limits.IDEMPOTENCY_KEY:
+        raise InvalidInput.at("Idempotency-Key", f"must be 1 to {limits.IDEMPOTENCY_KEY} characters")
+    return idem
+
+
+def _replay(uow: UnitOfWork, key: access.ApiKey, idem: str | None, digest: str) -> JSONResponse | None:
+    """The stored response when this key was used for this request; 409 when for another; else None."""
+    if idem is None:
+        return None
+    stored = uow.conn.execute(
+        select(t.idempotency_keys).where(
+            t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
+        )
+    ).first()
+    if stored is None:
+        return None
+    if stored.request_hash != digest:
+        raise ApiError(
+            409,
+            "idempotency-key-reused",
+            "Conflict",
+            f"Idempotency-Key {idem!r} was used for a different request; nothing was changed",
+        )
+    return JSONResponse(stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def _store(
+    uow: UnitOfWork, request: Request, key: access.ApiKey, idem: str, digest: str, status: int, result: Any
+) -> None:
+    uow.conn.execute(
+        t.idempotency_keys.insert().values(
+            key_id=key.key_id,
+            idempotency_key=idem,
+            method=request.method,
+            path=request.url.path,
+            request_hash=digest,
+            status_code=status,
+            response=result,
+            created_at=now(request),
+        )
+    )
+
+
 def idempotent(
     request: Request, key: access.ApiKey, body: Any, status: int, run: Callable[[UnitOfWork], Any]
 ) -> JSONResponse:
     """Run `run` in one transaction. With an Idempotency-Key header the response is stored in that same
     transaction; a replay returns it, the same key with another body is 409. Refused requests store nothing."""
-    idem = request.headers.get("idempotency-key")
-    if idem is not None and not 1 <= len(idem) <= limits.IDEMPOTENCY_KEY:
-        raise InvalidInput.at("Idempotency-Key", f"must be 1 to {limits.IDEMPOTENCY_KEY} characters")
+    idem = _idempotency_key(request)
     digest = body_hash(request.method, request.url.path, body)
-
-    def replay(uow: UnitOfWork) -> JSONResponse | None:
-        """The stored response when this key was used for this request; 409 when for another; else None."""
-        if idem is None:
-            return None
-        stored = uow.conn.execute(
-            select(t.idempotency_keys).where(
-                t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
-            )
-        ).first()
-        if stored is None:
-            return None
-        if stored.request_hash != digest:
-            raise ApiError(
-                409,
-                "idempotency-key-reused",
-                "Conflict",
-                f"Idempotency-Key {idem!r} was used for a different request; nothing was changed",
-            )
-        return JSONResponse(stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"})
-
     for _attempt in range(2):
         try:
             with UnitOfWork(engine(request)) as uow:
-                replayed = replay(uow)
+                replayed = _replay(uow, key, idem, digest)
                 if replayed is not None:
                     return replayed
                 result = run(uow)
                 if idem is not None:
-                    uow.conn.execute(
-                        t.idempotency_keys.insert().values(
-                            key_id=key.key_id,
-                            idempotency_key=idem,
-                            method=request.method,
-                            path=request.url.path,
-                            request_hash=digest,
-                            status_code=status,
-                            response=result,
-                            created_at=now(request),
-                        )
-                    )
+                    _store(uow, request, key, idem, digest, status, result)
                 uow.commit()
                 return JSONResponse(result, status_code=status)
         except IntegrityError:
@@ -181,8 +196,38 @@ def idempotent(
             # spent the points) before its key could be seen; once it has committed, this request is its replay.
             if idem is not None:
                 with UnitOfWork(engine(request), read_only=True) as uow:
-                    replayed = replay(uow)
+                    replayed = _replay(uow, key, idem, digest)
                 if replayed is not None:
                     return replayed
             raise
     raise ApiError(409, "conflict", "Conflict", "a concurrent request changed the same data; retry")
+
+
+def idempotent_batch(request: Request, key: access.ApiKey, body: Any, run: Callable[[], Any]) -> JSONResponse:
+    """`idempotent` for a job that commits batch by batch, in transactions of its own: a replay returns the stored
+    response without running again, the same key with another body is 409. The response is stored after the job;
+    if that store fails the retry runs the job again, which a job as of the same instant makes harmless."""
+    idem = _idempotency_key(request)
+    digest = body_hash(request.method, request.url.path, body)
+    if idem is not None:
+        with UnitOfWork(engine(request), read_only=True) as uow:
+            replayed = _replay(uow, key, idem, digest)
+        if replayed is not None:
+            return replayed
+    result = run()
+    if idem is None:
+        return JSONResponse(result)
+    try:
+        with UnitOfWork(engine(request)) as uow:
+            replayed = _replay(uow, key, idem, digest)
+            if replayed is not None:
+                return replayed  # the same request, run at the same time, stored its response first
+            _store(uow, request, key, idem, digest, 200, result)
+            uow.commit()
+    except IntegrityError:
+        with UnitOfWork(engine(request), read_only=True) as uow:
+            replayed = _replay(uow, key, idem, digest)
+        if replayed is not None:
+            return replayed
+        raise
+    return JSONResponse(result)

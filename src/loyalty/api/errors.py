@@ -4,6 +4,7 @@ each field's path and reason."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,23 @@ def _path(loc: tuple[Any, ...]) -> str:
     return text or (str(loc[0]) if loc else "")
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API document lists for this path (GET implying HEAD). Starlette's 405 names only the
+    methods of the first route matching the path, though GET and PUT of one path are two routes."""
+    operations: list[tuple[re.Pattern[str], set[str]]] | None = getattr(request.app.state, "operations", None)
+    if operations is None:
+        operations = [
+            (
+                re.compile("/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/"))),
+                {method.upper() for method in methods},
+            )
+            for path, methods in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.operations = operations
+    allowed = set().union(*(methods for pattern, methods in operations if pattern.fullmatch(request.url.path)))
+    return sorted(allowed | {"HEAD"} if "GET" in allowed else allowed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -110,7 +128,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> JSONResponse:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-        return problem(request, error.status_code, kind, str(error.detail), headers=getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        allowed = _allowed_methods(request) if error.status_code == 405 else []
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return problem(request, error.status_code, kind, str(error.detail), headers=headers)
 
     # Database failures are handled here rather than by the catch-all below, which Starlette re-raises to the
     # server after answering, so the server would log a traceback for every request of an outage.

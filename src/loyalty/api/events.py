@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,8 +11,8 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, schemas
 from loyalty.api.bodies import BodyRoute
 from loyalty.domain.errors import FieldProblem, InvalidInput
+from loyalty.domain.instants import parse_happened_at
 from loyalty.services import access, actions, members, views
-from loyalty.services.orders import FUTURE_SKEW, parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=BodyRoute)
@@ -28,9 +29,7 @@ Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 )
 def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
-    occurred_at = parse_instant(body.occurred_at, "occurred_at") if body.occurred_at else now
-    if occurred_at > now + FUTURE_SKEW:
-        raise InvalidInput.at("occurred_at", "is in the future")
+    occurred_at = _happened_at(request, body.occurred_at, now)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         member_id = members.resolve(uow, body.member.as_ref())
@@ -54,11 +53,13 @@ def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONRe
 )
 def product_viewed(body: schemas.ProductViewed, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
-    viewed_at = parse_instant(body.occurred_at, "occurred_at") if body.occurred_at else now
-    if viewed_at > now + FUTURE_SKEW:
-        raise InvalidInput.at("occurred_at", "is in the future")
+    viewed_at = _happened_at(request, body.occurred_at, now)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         return views.record_view(uow, members.resolve(uow, body.member.as_ref()), body.sku, viewed_at)
 
     return deps.idempotent(request, key, body.model_dump(), 200, run)
+
+
+def _happened_at(request: Request, value: str | None, now: datetime) -> datetime:
+    return parse_happened_at(value, "occurred_at", now, zone=deps.program_zone(request)) if value else now

@@ -1,51 +1,86 @@
-"""Admin jobs over HTTP: activate, expire, audit."""
+"""Admin jobs over HTTP, one route and one result per job (activate, expire, tiers, birthdays, referrals,
+win-back), and the ledger audit."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from loyalty.api import deps, schemas
 from loyalty.api.bodies import BodyRoute
+from loyalty.domain.instants import parse_instant
 from loyalty.services import access, audit, birthdays, jobs, referrals, tiers, winback
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["jobs"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
+JobRunner = Callable[[Engine, datetime, datetime], dict[str, Any]]
 
 
-@router.post(
-    "/jobs/{job}",
-    response_model=schemas.JobResult,
-    summary="Run a job as of an instant",
-    description="`activate` records lots whose pending period ended; `expire` writes off expired points; `tiers` "
-    "re-evaluates every member's tier (downgrades happen only here); `birthdays` grants the birthday bonus "
-    "to the members whose birthday it is; `referrals` rewards the referrers whose referred member's first order "
-    "is past its return window (`rewarded`: how many); `win-back` grants the program's win-back points to the "
-    "members inactive long enough (`granted`: how many). "
-    "Running a job again as of the same instant changes nothing.",
-)
-def run_job(
-    job: Literal["activate", "expire", "tiers", "birthdays", "referrals", "win-back"],
-    request: Request,
-    _: Admin,
-    body: schemas.JobRequest | None = None,
-) -> dict[str, Any]:
-    now = deps.now(request)
-    as_of = parse_instant(body.as_of, "as_of") if body and body.as_of else now
-    engine = deps.engine(request)
-    if job == "birthdays":
-        return {"job": job, "as_of": as_of.isoformat(), **birthdays.grant_gifts(engine, as_of, now)}
-    if job == "tiers":
-        return {"job": job, "as_of": as_of.isoformat(), **tiers.reevaluate(engine, as_of, now)}
-    if job == "win-back":
-        return {"job": job, "as_of": as_of.isoformat(), **winback.run(engine, as_of, now)}
-    if job == "referrals":
-        return {"job": job, "as_of": as_of.isoformat(), "rewarded": referrals.run(engine, as_of, now)}
-    result = jobs.activate(engine, as_of, now) if job == "activate" else jobs.expire(engine, as_of, now)
-    return {"job": job, "as_of": as_of.isoformat(), **result}
+@dataclass(frozen=True)
+class Job:
+    result: type[BaseModel]
+    does: str
+    run: JobRunner
+
+
+JOBS = {
+    "activate": Job(schemas.ActivateResult, "records the lots whose pending period ended", jobs.activate),
+    "expire": Job(schemas.ExpireResult, "writes off expired points", jobs.expire),
+    "tiers": Job(
+        schemas.TiersResult, "re-evaluates every member's tier (downgrades happen only here)", tiers.reevaluate
+    ),
+    "birthdays": Job(
+        schemas.BirthdaysResult, "grants the birthday gift to the members whose birthday it is", birthdays.grant_gifts
+    ),
+    "referrals": Job(
+        schemas.ReferralsResult,
+        "rewards the referrers whose referred member's first order is past its return window",
+        lambda engine, as_of, now: {"rewarded": referrals.run(engine, as_of, now)},
+    ),
+    "win-back": Job(
+        schemas.WinBackResult, "grants the program's win-back points to the members inactive long enough", winback.run
+    ),
+}
+
+
+def _route(name: str, job: Job) -> Callable[..., JSONResponse]:
+    def run_job(request: Request, key: Admin, body: schemas.JobRequest | None = None) -> JSONResponse:
+        now = deps.now(request)
+        as_of = now
+        if body is not None and body.as_of is not None:
+            as_of = parse_instant(body.as_of, "as_of", zone=deps.program_zone(request), day="end")
+        engine = deps.engine(request)
+        return deps.idempotent_batch(
+            request,
+            key,
+            body.model_dump() if body else {},  # a retry without as_of replays, though "now" has moved on
+            lambda: {"job": name, "as_of": as_of.isoformat(), **job.run(engine, as_of, now)},
+        )
+
+    return run_job
+
+
+for _name, _job in JOBS.items():
+    router.add_api_route(
+        f"/jobs/{_name}",
+        _route(_name, _job),
+        methods=["POST"],
+        name=f"run_{_name.replace('-', '_')}",
+        response_model=_job.result,
+        summary=f"Run the {_name} job",
+        description=f"The `{_name}` job {_job.does}, as of `as_of` (default: now; a bare date is the end of that "
+        "day in the program's time zone). Running it again as of the same instant changes nothing. Accepts an "
+        "`Idempotency-Key` header: a retry with the same key and body returns the first response without running "
+        "the job again.",
+    )
 
 
 @router.get(

@@ -12,6 +12,7 @@ from loyalty.api import deps, schemas
 from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.instants import parse_happened_at
 from loyalty.services import access, members, referrals, tiers
 from loyalty.services import ledger as ledger_service
 from loyalty.storage.database import UnitOfWork
@@ -30,14 +31,15 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
     response_model=schemas.Member,
     summary="Register a member",
     description="Creates the member with its identifiers and consents and grants the program's registration "
-    "bonus. With a `referral_code` (another member's code), records the referral and grants the new member's "
-    "referral bonus; an unknown code is refused and nothing is stored. Accepts an `Idempotency-Key` header.",
+    "bonus of the version in force at `registered_at` (default: now), dated then. With a `referral_code` (another "
+    "member's code), records the referral and grants the new member's referral bonus; an unknown code is refused "
+    "and nothing is stored. Accepts an `Idempotency-Key` header.",
 )
 def create_member(body: schemas.NewMember, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_none=True)
     data["consents"] = {k: v for k, v in (body.consents.model_dump() if body.consents else {}).items() if v is not None}
-    member = members.parse_member(data)
     now = deps.now(request)
+    member = members.parse_member(data, now, zone=deps.program_zone(request))
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         return members.profile(uow, members.register(uow, member, now))
@@ -220,13 +222,17 @@ def token(
     status_code=201,
     response_model=schemas.AdjustmentResult,
     summary="Adjust a member's points by hand",
-    description="Admin only; names the operator and the reason. Accepts an `Idempotency-Key` header.",
+    description="Admin only; names the operator and the reason. `occurred_at` (default: now) dates the entry, and "
+    "added points follow the expiry of the program in force then. Accepts an `Idempotency-Key` header.",
 )
 def adjust(member_id: MemberId, body: schemas.Adjustment, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
+    occurred_at = now
+    if body.occurred_at is not None:
+        occurred_at = parse_happened_at(body.occurred_at, "occurred_at", now, zone=deps.program_zone(request))
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         _existing(uow, member_id)
-        return ledger_service.adjust(uow, member_id, body.points, body.operator, body.reason, now)
+        return ledger_service.adjust(uow, member_id, body.points, body.operator, body.reason, now, occurred_at)
 
     return deps.idempotent(request, key, body.model_dump(), 201, run)

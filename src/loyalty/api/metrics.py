@@ -1,10 +1,19 @@
-"""Prometheus metrics: requests and latency per route, orders confirmed, points issued and spent."""
+"""Prometheus metrics: requests and latency per route, orders confirmed, points issued and spent.
+
+The totals are business figures, so `/metrics` is not public: it answers an analytics (or admin) key, or the
+token the operator gives the Prometheus scraper in LOYALTY_METRICS_TOKEN (a scraper should not need an API key
+that also reads the program's data)."""
 
 from __future__ import annotations
 
+import hmac
+import os
 from typing import Any
 
+from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+
+from loyalty.api import deps
 
 REQUESTS = Counter("loyalty_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -24,10 +33,18 @@ def order_confirmed(result: dict[str, Any]) -> None:
     POINTS_SPENT.inc(result.get("points_applied", 0))
 
 
+def authorise(request: Request) -> None:
+    """Let the scraper's token or an analytics key through; else 401 (no or unknown credential) or 403."""
+    scraper_token = os.environ.get("LOYALTY_METRICS_TOKEN")
+    header = request.headers.get("authorization", "")
+    offered = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if scraper_token and offered and hmac.compare_digest(offered.encode(), scraper_token.encode()):
+        return
+    deps.require("analytics")(request)
+
+
 def registry() -> CollectorRegistry | None:
     """With several worker processes (PROMETHEUS_MULTIPROC_DIR set), collect from all of them."""
-    import os
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]

@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, metrics, schemas
 from loyalty.api.bodies import BodyRoute
 from loyalty.domain import limits
+from loyalty.domain.identifiers import ID_PATTERN
 from loyalty.services import access, checkout, returns
 from loyalty.services.orders import parse_order
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=BodyRoute)
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
-OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN), schemas.url_safe("order id")]
 
 
 @router.post(
@@ -25,11 +26,11 @@ OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=r"^[A
     response_model=schemas.OrderResult,
     summary="Calculate a cart",
     description="What the cart can pay with points and will earn, per line, with the rule behind each "
-    "point. No side effects.",
+    "point. No side effects, so `order_id` is optional (with it, points the order holds count as available).",
 )
-def calculate(body: schemas.Order, request: Request, _: Checkout) -> dict[str, Any]:
+def calculate(body: schemas.Cart, request: Request, _: Checkout) -> dict[str, Any]:
     now = deps.now(request)
-    order = parse_order(body.as_dict(), now)
+    order = parse_order(body.as_dict(), now, zone=deps.program_zone(request), quote_only=True)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return checkout.calculate(uow, order, now)
 
@@ -45,13 +46,13 @@ def reserve(body: schemas.Reservation, request: Request, key: Checkout) -> JSONR
     now = deps.now(request)
     data = body.as_dict()
     hold = timedelta(seconds=data.pop("hold_seconds"))
-    order = parse_order(data, now)
+    order = parse_order(data, now, zone=deps.program_zone(request))
     return deps.idempotent(request, key, body.model_dump(), 200, lambda uow: checkout.reserve(uow, order, now, hold))
 
 
 def _confirm(request: Request, key: access.ApiKey, order_body: dict[str, Any] | None, order_id: str) -> JSONResponse:
     now = deps.now(request)
-    order = parse_order(order_body, now) if order_body is not None else None
+    order = parse_order(order_body, now, zone=deps.program_zone(request)) if order_body is not None else None
     confirmed: list[dict[str, Any]] = []
 
     def run(uow: UnitOfWork) -> dict[str, Any]:

@@ -9,13 +9,12 @@ from fastapi.responses import JSONResponse
 
 from loyalty.api import deps, schemas
 from loyalty.api.bodies import BodyRoute
+from loyalty.domain.instants import parse_instant
 from loyalty.services import access, programs
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"], route_class=BodyRoute)
 Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
-Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 
 
 @router.post(
@@ -31,6 +30,7 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
         "name": program.name,
         "rules": len(program.earning.rules),
         "actions": sorted(program.actions),
+        "action_caps": {name: program.actions[name].cap_text() for name in sorted(program.actions)},
     }
 
 
@@ -44,8 +44,9 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
 )
 def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
-    start = parse_instant(body.effective_from, "effective_from") if body.effective_from else now
     document = programs.read_document_json(body.document)
+    zone = programs.program_of(document).timezone
+    start = parse_instant(body.effective_from, "effective_from", zone=zone) if body.effective_from else now
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         version = programs.publish(uow, document, start, now)
@@ -61,7 +62,7 @@ def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSON
 
 
 @router.get("/versions", response_model=list[schemas.ProgramVersion], summary="List program versions")
-def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
+def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return programs.list_versions(uow)
 
@@ -73,9 +74,14 @@ def versions(request: Request, _: Checkout) -> list[dict[str, Any]]:
     description="The version that evaluates an order occurring at `at` (default: now), with its document.",
 )
 def current(
-    request: Request, _: Checkout, at: Annotated[str | None, Query(description="ISO 8601 with an offset")] = None
+    request: Request,
+    _: Admin,
+    at: Annotated[
+        schemas.InstantOrDate | None,
+        Query(description="ISO 8601 with an offset, or a date (the start of that day in the program's time zone)"),
+    ] = None,
 ) -> dict[str, Any]:
-    instant = parse_instant(at, "at") if at else deps.now(request)
+    instant = parse_instant(at, "at", zone=deps.program_zone(request)) if at else deps.now(request)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         version = programs.version_at(uow, instant)
         full = programs.version(uow, version.number)

@@ -1,16 +1,31 @@
 """The HTTP contract: request and response bodies. Money is a decimal string in the program's currency
-("1000.50"), never a JSON number; points are integers; instants are ISO 8601 with an offset."""
+("1000.50"), never a JSON number; points are integers; instants are ISO 8601 with an offset, or a bare date (a day
+in the program's time zone) where the field says so."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from loyalty.domain import limits
+from loyalty.domain.identifiers import ID_PATTERN, ID_RULE, id_problem
+
+
+def _money_text(value: Any) -> Any:
+    """Money travels as text, so that no client's float rounds it; say so to the caller who sends a number."""
+    if isinstance(value, str):
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    raise PydanticCustomError(
+        "money_type", 'must be a decimal string such as "1000.50"' + (", not a JSON number" if number else "")
+    )
+
 
 Money = Annotated[
     str,
+    BeforeValidator(_money_text),
     Field(
         pattern=r"^\d{1,13}(\.\d{1,4})?$",
         description='A decimal string in major units, e.g. "1000.50"; never a JSON number.',
@@ -18,9 +33,49 @@ Money = Annotated[
         json_schema_extra={"format": "decimal"},
     ),
 ]
-Instant = Annotated[str, Field(description="ISO 8601 date-time with an offset", examples=["2026-11-23T12:00:00+03:00"])]
+Instant = Annotated[
+    str,
+    Field(
+        description="ISO 8601 date-time with an offset",
+        examples=["2026-11-23T12:00:00+03:00"],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+Day = Annotated[
+    str, Field(description="A date YYYY-MM-DD", examples=["1990-05-17"], json_schema_extra={"format": "date"})
+]
+DATE_OR_DATE_TIME = {"anyOf": [{"format": "date-time"}, {"format": "date"}]}
+# What a caller may send for an instant: a date-time with its offset, or a bare date, a day in the program's time
+# zone (see the README); a date-time without an offset is refused.
+InstantOrDate = Annotated[
+    str,
+    Field(
+        description="ISO 8601 date-time with an offset, or a date YYYY-MM-DD (a day in the program's time zone)",
+        examples=["2026-11-23T12:00:00+03:00"],
+        json_schema_extra=DATE_OR_DATE_TIME,
+    ),
+]
 Points = Annotated[int, Field(ge=0, le=10**12, description="Whole points")]
 Key = Annotated[str, Field(min_length=1, max_length=limits.KEY, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$")]
+
+
+def url_safe(what: str) -> BeforeValidator:
+    """Refuses, saying why, an id that could not be sent back in a URL path (`/v1/orders/{order_id}`)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and (problem := id_problem(value, what)) is not None:
+            raise ValueError(problem)
+        return value
+
+    return BeforeValidator(check)
+
+
+OrderKey = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN, description="Your id of the order: " + ID_RULE),
+    url_safe("order id"),
+]
+ReturnKey = Annotated[str, Field(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN), url_safe("return id")]
 Identifier = Annotated[str, Field(min_length=1, max_length=limits.IDENTIFIER)]
 Sku = Annotated[str, Field(min_length=1, max_length=limits.SKU)]
 
@@ -41,7 +96,10 @@ ENTRY_EXAMPLE: dict[str, Any] = {
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused, and so are values of another JSON type — "100" or 100.0 for an
+    integer, 1 or "yes" for a boolean — rather than converted (strict mode; subclasses' configs merge into it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -102,9 +160,9 @@ ORDER_EXAMPLE = {
 
 
 class Order(Strict):
-    order_id: Key
+    order_id: OrderKey
     member: MemberRef | None = Field(None, description="Absent for a non-member's order")
-    occurred_at: Instant | None = Field(None, description="When the purchase happened (default: now)")
+    occurred_at: InstantOrDate | None = Field(None, description="When the purchase happened (default: now)")
     points: Points = Field(0, description="Points the member wants to pay with")
     lines: list[OrderLine] = Field(min_length=1, max_length=1000)
     discount: Money | None = Field(None, description="An order-wide discount, spread over the lines")
@@ -118,6 +176,23 @@ class Order(Strict):
         if self.member is not None:
             data["member"] = self.member.as_ref()
         return data
+
+
+CART_EXAMPLE: dict[str, Any] = {k: v for k, v in ORDER_EXAMPLE.items() if k != "order_id"}
+
+
+class Cart(Order):
+    """An order to calculate: it changes nothing, so it needs no id."""
+
+    # Narrowing the inherited field keeps every other field, and its place in the schema, shared with Order.
+    order_id: OrderKey | None = Field(  # type: ignore[assignment]
+        None, description="Optional: with it, the points a reservation of this order holds count as available"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [CART_EXAMPLE]},
+    )
 
 
 class Reservation(Order):
@@ -151,10 +226,10 @@ class Reason(BaseModel):
 
 
 class OrderResult(BaseModel):
-    order_id: str
+    order_id: str | None = Field(description="Null for a quote of a cart sent without an id")
     status: Literal["quote", "reserved", "confirmed", "released", "cancelled"]
     member_id: int | None
-    occurred_at: str
+    occurred_at: Instant
     program_version: int
     currency: str
     total: Money
@@ -163,12 +238,12 @@ class OrderResult(BaseModel):
     points_value: Money
     amount_to_pay: Money
     points_to_earn: int
-    points_available_at: str | None
-    points_expire_at: str | None
+    points_available_at: Instant | None
+    points_expire_at: Instant | None
     lines: list[QuoteLine]
     explanation: list[Reason]
     balance_available: int | None = None
-    hold_expires_at: str | None = None
+    hold_expires_at: Instant | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -231,7 +306,9 @@ class ReturnLine(Strict):
 
 
 class ReturnRequest(Strict):
-    return_id: Key = Field(description="Your id of this return; a retry with the same id returns the first result")
+    return_id: ReturnKey = Field(
+        description="Your id of this return within its order; a retry with the same id returns the first result"
+    )
     lines: list[ReturnLine] = Field(min_length=1, max_length=1000)
 
     model_config = ConfigDict(
@@ -288,7 +365,7 @@ class Entry(BaseModel):
     entry_no: int
     kind: str
     points: int
-    occurred_at: str
+    occurred_at: Instant
     program_version: int | None
     rule: str | None
     order_id: str | None
@@ -334,7 +411,7 @@ class Consents(Strict):
 class NewMember(Strict):
     name: Annotated[str, Field(max_length=limits.NAME)] | None = None
     gender: Literal["female", "male", "other"] | None = None
-    birth_date: Annotated[str, Field(description="YYYY-MM-DD", examples=["1990-05-17"])] | None = None
+    birth_date: Day | None = None
     phone: Identifier | None = None
     email: Identifier | None = None
     card: Identifier | None = None
@@ -345,6 +422,9 @@ class NewMember(Strict):
     )
     referral_code: ReferralCode | None = Field(
         None, description="The code of the member who referred this one: the new member gets the referral bonus"
+    )
+    registered_at: InstantOrDate | None = Field(
+        None, description="When the member registered (default: now); as an order's occurred_at"
     )
 
     model_config = ConfigDict(
@@ -369,7 +449,7 @@ class NewMember(Strict):
 class MemberUpdate(Strict):
     name: Annotated[str, Field(max_length=limits.NAME)] | None = None
     gender: Literal["female", "male", "other"] | None = None
-    birth_date: Annotated[str, Field(examples=["1990-05-17"])] | None = None
+    birth_date: Day | None = None
     consents: Consents | None = None
     source: Annotated[str, Field(max_length=limits.CONSENT_SOURCE)] | None = None
 
@@ -381,7 +461,7 @@ class MemberUpdate(Strict):
 
 class Consent(BaseModel):
     granted: bool
-    at: str
+    at: Instant
     source: str
 
 
@@ -389,8 +469,8 @@ class Member(BaseModel):
     member_id: int
     name: str | None
     gender: str | None
-    birth_date: str | None
-    registered_at: str
+    birth_date: Day | None
+    registered_at: Instant
     referral_code: str | None = Field(description="The code this member shares to refer others")
     identifiers: dict[str, str]
     consents: dict[str, Consent]
@@ -427,9 +507,9 @@ class Referral(BaseModel):
     code: str
     status: Literal["pending", "rewarded", "void"]
     program_version: int = Field(description="The version whose referral terms apply")
-    created_at: str
+    created_at: Instant
     new_member_points: int = Field(description="Points the referred member got")
-    settled_at: str | None = Field(description="When the referral became rewarded or void")
+    settled_at: Instant | None = Field(description="When the referral became rewarded or void")
     order_id: str | None = Field(description="The referred member's order that qualified")
     referrer_points: int = Field(description="Points the referrer got")
     reason: str | None = Field(description='Why a referral is void, e.g. "cap reached"')
@@ -458,8 +538,8 @@ class Referral(BaseModel):
 class ReferredMember(BaseModel):
     member_id: int
     status: Literal["pending", "rewarded", "void"]
-    created_at: str
-    settled_at: str | None
+    created_at: Instant
+    settled_at: Instant | None
     order_id: str | None
     points: int = Field(description="Points this referral gave the referrer")
     reason: str | None
@@ -521,7 +601,7 @@ class NextTier(BaseModel):
 class TierChange(BaseModel):
     from_: str | None = Field(alias="from")
     to: str
-    at: str
+    at: Instant
     reason: str
     qualifying_value: str | int
 
@@ -531,8 +611,8 @@ class TierStatus(BaseModel):
     tier: TierLevel | None = Field(description="Null when the program has no tiers")
     qualify_by: str | None = None
     qualifying_value: str | int | None = None
-    since: str | None = None
-    kept_until: str | None = Field(None, description="The tier is kept at least until then")
+    since: Instant | None = None
+    kept_until: Instant | None = Field(None, description="The tier is kept at least until then")
     next_tier: NextTier | None = None
     history: list[TierChange]
 
@@ -560,14 +640,14 @@ class TierStatus(BaseModel):
 
 
 class Expiry(BaseModel):
-    expires_at: str
+    expires_at: Instant
     points: int
 
 
 class RestrictedPoints(BaseModel):
     points: int = Field(description="Spendable points of this kind")
     max_share_percent: str = Field(description="The most of an order's eligible amount these points can pay, in %")
-    expires_at: str | None = Field(description="When they burn")
+    expires_at: Instant | None = Field(description="When they burn")
 
 
 class Balance(BaseModel):
@@ -627,7 +707,7 @@ class EntryPage(BaseModel):
 
 class MemberToken(BaseModel):
     token: str
-    expires_at: str
+    expires_at: Instant
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -646,6 +726,9 @@ class Adjustment(Strict):
     points: int = Field(ge=-(10**12), le=10**12, description="Positive adds, negative removes; never zero")
     operator: Annotated[str, Field(min_length=1, max_length=limits.OPERATOR)]
     reason: Annotated[str, Field(min_length=1, max_length=limits.REASON)]
+    occurred_at: InstantOrDate | None = Field(
+        None, description="When the adjustment happened (default: now); as an order's occurred_at"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -672,7 +755,7 @@ class ActionEvent(Strict):
     type: Annotated[str, Field(pattern=limits.id_pattern(limits.ACTION_NAME), examples=["review"])]
     event_id: Key = Field(description="Your id of the event; a retry with the same id grants nothing more")
     member: MemberRef
-    occurred_at: Instant | None = None
+    occurred_at: InstantOrDate | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -692,7 +775,7 @@ class ActionEvent(Strict):
 class ProductViewed(Strict):
     member: MemberRef
     sku: Sku
-    occurred_at: Instant | None = None
+    occurred_at: InstantOrDate | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -705,7 +788,7 @@ class ProductViewed(Strict):
 class ViewRecorded(BaseModel):
     member_id: int
     sku: str
-    viewed_at: str = Field(description="The latest view of the product")
+    viewed_at: Instant = Field(description="The latest view of the product")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"member_id": 1, "sku": "coat-42", "viewed_at": "2026-11-23T09:00:00+00:00"}]}
@@ -719,8 +802,8 @@ class ActionResult(BaseModel):
     points: int
     entry_no: int
     program_version: int
-    available_at: str
-    expires_at: str | None
+    available_at: Instant
+    expires_at: Instant | None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -742,7 +825,11 @@ class ActionResult(BaseModel):
 
 class ProgramDocument(Strict):
     document: dict[str, Any] = Field(description="The program document (see the README)")
-    effective_from: Instant | None = Field(None, description="When the version takes effect (default: now)")
+    effective_from: InstantOrDate | None = Field(
+        None,
+        description="When the version takes effect (default: now): a date (2026-12-01) is the start of that day in "
+        "the program's time zone; a date-time needs its offset",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -770,18 +857,33 @@ class ValidationResult(BaseModel):
     name: str
     rules: int
     actions: list[str]
+    action_caps: dict[str, str] = Field(
+        description="How often each action earns: an action without a cap earns once per member's lifetime; "
+        "`cap: unlimited` has none"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"valid": True, "name": "Base program", "rules": 1, "actions": ["registration"]}]
+            "examples": [
+                {
+                    "valid": True,
+                    "name": "Base program",
+                    "rules": 1,
+                    "actions": ["registration", "review"],
+                    "action_caps": {
+                        "registration": "once per lifetime (the default when no cap is given)",
+                        "review": "at most 3 times per month",
+                    },
+                }
+            ]
         }
     )
 
 
 class ProgramVersion(BaseModel):
     version: int
-    effective_from: str
-    published_at: str | None = None
+    effective_from: Instant
+    published_at: Instant | None = None
     name: str | None = None
     checksum: str | None = None
     document: dict[str, Any] | None = None
@@ -803,31 +905,69 @@ class ProgramVersion(BaseModel):
 
 
 class JobRequest(Strict):
-    as_of: Instant | None = Field(None, description="Run as of this instant (default: now)")
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30T23:59:59+03:00"}]})
-
-
-class JobResult(BaseModel):
-    job: str
-    as_of: str
-    points: int | None = None
-    members: int | None = None
-    upgraded: int | None = None
-    downgraded: int | None = None
-    lots: int | None = None
-    accounts: int | None = None
-    rewarded: int | None = Field(None, description="referrals: the referrals whose referrer was rewarded")
-    granted: int | None = Field(None, description="win-back: the members who got win-back points")
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"job": "expire", "as_of": "2026-11-30T20:59:59+00:00", "points": 12500, "accounts": 31},
-                {"job": "win-back", "as_of": "2026-11-30T07:00:00+00:00", "granted": 12, "points": 6000},
-            ]
-        }
+    as_of: InstantOrDate | None = Field(
+        None, description="Run as of this instant, or of the end of this date in the program's time zone (default: now)"
     )
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30"}]})
+
+
+class JobRun(BaseModel):
+    """What every job answers: which job ran and the instant it ran as of."""
+
+    as_of: Instant = Field(description="The instant the job ran as of")
+
+
+def _job_example(job: str, **counts: int) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [{"job": job, "as_of": "2026-11-30T20:59:59+00:00", **counts}]})
+
+
+class ActivateResult(JobRun):
+    job: Literal["activate"]
+    lots: int = Field(description="Lots whose pending period ended, now recorded as activated")
+    points: int = Field(description="Points in those lots")
+
+    model_config = _job_example("activate", lots=42, points=12500)
+
+
+class ExpireResult(JobRun):
+    job: Literal["expire"]
+    accounts: int = Field(description="Accounts with points written off")
+    points: int = Field(description="Points written off")
+
+    model_config = _job_example("expire", accounts=31, points=12500)
+
+
+class TiersResult(JobRun):
+    job: Literal["tiers"]
+    members: int = Field(description="Members re-evaluated")
+    upgraded: int
+    downgraded: int
+
+    model_config = _job_example("tiers", members=2357, upgraded=12, downgraded=3)
+
+
+class BirthdaysResult(JobRun):
+    job: Literal["birthdays"]
+    members: int = Field(description="Members who got the birthday gift")
+    points: int = Field(description="Points given")
+
+    model_config = _job_example("birthdays", members=7, points=3500)
+
+
+class ReferralsResult(JobRun):
+    job: Literal["referrals"]
+    rewarded: int = Field(description="Referrals whose referrer was rewarded")
+
+    model_config = _job_example("referrals", rewarded=4)
+
+
+class WinBackResult(JobRun):
+    job: Literal["win-back"]
+    granted: int = Field(description="Members who got win-back points")
+    points: int = Field(description="Points given")
+
+    model_config = _job_example("win-back", granted=12, points=6000)
 
 
 class AuditResult(BaseModel):
@@ -945,9 +1085,9 @@ class Segment(BaseModel):
     kind: Literal["rule", "static"]
     conditions: list[dict[str, Any]] | None
     member_count: int
-    computed_at: str | None = Field(description="The instant the members were computed as of")
-    created_at: str
-    updated_at: str
+    computed_at: Instant | None = Field(description="The instant the members were computed as of")
+    created_at: Instant
+    updated_at: Instant
 
     model_config = ConfigDict(json_schema_extra={"examples": [SEGMENT_EXAMPLE]})
 
@@ -977,13 +1117,16 @@ class SegmentMemberPage(BaseModel):
 
 
 class RecomputeRequest(Strict):
-    as_of: Instant | None = Field(None, description="Compute as of this instant (default: now)")
+    as_of: InstantOrDate | None = Field(
+        None,
+        description="Compute as of this instant, or of the end of this date in the program's time zone (default: now)",
+    )
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-11-30T23:59:59+03:00"}]})
 
 
 class RecomputeResult(BaseModel):
-    as_of: str
+    as_of: Instant
     segments: int = Field(description="Rule segments recomputed")
     members: int = Field(description="Memberships written")
     skipped: int = Field(description="Segments changed meanwhile (their change recomputed them)")

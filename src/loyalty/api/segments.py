@@ -13,8 +13,8 @@ from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.instants import parse_instant
 from loyalty.services import access, members, segments
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["segments"], route_class=BodyRoute)
@@ -43,7 +43,8 @@ def create_segment(body: schemas.NewSegment, request: Request, key: Admin) -> JS
     response_model=schemas.Segment,
     summary="Change a segment",
     description="Renames it and replaces a rule segment's conditions (its members are recomputed now) or a static "
-    "segment's members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
+    "segment's members. Every field is optional: a body with only `name` renames the segment and keeps its "
+    "definition and members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
 )
 def update_segment(segment_id: SegmentId, body: schemas.SegmentChange, request: Request, key: Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
@@ -124,7 +125,9 @@ def recompute_segment(
 
 
 def _as_of(request: Request, body: schemas.RecomputeRequest | None) -> datetime:
-    return parse_instant(body.as_of, "as_of") if body and body.as_of else deps.now(request)
+    if body is None or body.as_of is None:
+        return deps.now(request)
+    return parse_instant(body.as_of, "as_of", zone=deps.program_zone(request), day="end")
 
 
 @router.get(

@@ -8,18 +8,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
 from loyalty.domain.errors import InvalidInput, LoyaltyError
+from loyalty.domain.instants import Zone, parse_instant
 from loyalty.services import audit as audit_service
 from loyalty.services import imports, jobs, programs
-from loyalty.services.orders import parse_instant
 from loyalty.storage.database import UnitOfWork, database_url, make_engine
-from loyalty.storage.migrate import upgrade
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -51,14 +50,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _instant(value: str, name: str) -> datetime:
-    """A date or date-time from the command line; a bare date means the end of that day in UTC."""
+def _instant(value: str, name: str, zone: Zone, day: Literal["start", "end"] = "end") -> datetime:
+    """An instant from the command line, read as the API reads it (a bare date is a day in `zone`)."""
     try:
-        if len(value) == 10:
-            return datetime.fromisoformat(value).replace(hour=23, minute=59, second=59, tzinfo=UTC)
-        return parse_instant(value if ("+" in value[10:] or value.endswith("Z")) else value + "+00:00", name)
-    except (ValueError, InvalidInput):
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD or an ISO date-time", param_hint=name) from None
+        return parse_instant(value, name, zone=zone, day=day)
+    except InvalidInput as error:
+        raise typer.BadParameter(error.problems[0].reason, param_hint=name) from None
 
 
 def _fail(error: LoyaltyError) -> None:
@@ -81,7 +78,9 @@ def _print_json(data: Any) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOption = None) -> None:
-    """Create or migrate the schema to the latest version."""
+    """Create or migrate the schema to the latest version (before `loyalty serve`, after every upgrade of loyalty)."""
+    from loyalty.storage.migrate import upgrade
+
     upgrade(database)
     out.print(f"Database is up to date: {database_url(database)}")
 
@@ -96,19 +95,29 @@ def program_validate(file: Path) -> None:
     out.print(
         f"Valid: {program.name} ({len(program.earning.rules)} earning rules, {len(program.actions)} action bonuses)"
     )
+    for name in sorted(program.actions):
+        bonus = program.actions[name]
+        out.print(f"  action {name}: {bonus.points} points, {bonus.cap_text()}", highlight=False, soft_wrap=True)
 
 
 @program_app.command("publish")
 def program_publish(
     file: Path,
-    effective_from: Annotated[str | None, typer.Option(help="When the version takes effect (default: now).")] = None,
+    effective_from: Annotated[
+        str | None,
+        typer.Option(
+            help="When the version takes effect (default: now): a date is the start of that day in the program's "
+            "time zone; a date-time needs its offset."
+        ),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Publish a document as a new immutable program version."""
     now = _now()
-    start = _instant(effective_from, "--effective-from") if effective_from else now
     try:
         document = programs.read_document_file(file)
+        zone = programs.program_of(document).timezone
+        start = _instant(effective_from, "--effective-from", zone, day="start") if effective_from else now
         with UnitOfWork(make_engine(database)) as uow:
             version = programs.publish(uow, document, start, now)
             uow.commit()
@@ -133,12 +142,12 @@ def _with_progress(total: int, label: str) -> tuple[Progress, Any]:
 @members_app.command("import")
 def members_import(file: Path, database: DatabaseOption = None) -> None:
     """Import members from a CSV (columns: see README). All or nothing; a second import changes nothing."""
-    now = _now()
+    now, engine = _now(), make_engine(database)
     try:
-        rows = imports.read_members(file)
+        rows = imports.read_members(file, now, programs.lazy_time_zone(engine, now))
         progress, step = _with_progress(len(rows), "members")
         with progress:
-            summary = imports.import_members(make_engine(database), file, now, step)
+            summary = imports.import_members(engine, file, now, step)
     except LoyaltyError as error:
         _fail(error)
     out.print(f"Members: {summary.created} created, {summary.unchanged} already there")
@@ -162,7 +171,7 @@ def orders_import(
             requests = imports.read_cdnow(file, now, Decimal(rate))
             create_members = True
         elif format == "generic":
-            requests = imports.read_orders(file, now)
+            requests = imports.read_orders(file, now, programs.lazy_time_zone(make_engine(database), now))
         else:
             raise typer.BadParameter("must be generic or cdnow", param_hint="--format")
         progress, step = _with_progress(len(requests), "orders")
@@ -191,8 +200,8 @@ def jobs_run(
 ) -> None:
     """Run a batch job as of a date."""
     now = _now()
-    at = _instant(as_of, "--as-of") if as_of else now
     engine = make_engine(database)
+    at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
     if job == "birthdays":
         from loyalty.services import birthdays
 
@@ -240,6 +249,7 @@ def keys_create(
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
     from loyalty.services import access
+    from loyalty.storage.migrate import upgrade
 
     upgrade(database)
     try:
@@ -283,9 +293,10 @@ def segments_recompute(
     """Recompute every rule segment's members as of a date (static segments stay as uploaded)."""
     from loyalty.services import segments
 
-    at = _instant(as_of, "--as-of") if as_of else _now()
+    now, engine = _now(), make_engine(database)
+    at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
     try:
-        counts = segments.recompute(make_engine(database), at)
+        counts = segments.recompute(engine, at)
     except LoyaltyError as error:
         _fail(error)
     out.print(
@@ -363,14 +374,32 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
     database: DatabaseOption = None,
 ) -> None:
-    """Serve the HTTP API (migrating the database first)."""
+    """Serve the HTTP API. The database must be at this version's schema: run `loyalty db upgrade` first."""
     import os
     import tempfile
 
     import uvicorn
+    from rich.markup import escape
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loyalty.storage.migrate import SchemaOutdated, check_current
 
     url = database_url(database)
-    upgrade(url)
+    try:
+        check_current(url)
+    except SchemaOutdated as error:
+        err.print(f"[red]Not serving:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as error:
+        err.print(f"[red]Not serving:[/red] cannot read the database: {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not os.environ.get("LOYALTY_SECRET_KEY"):
+        err.print(
+            "[yellow]Warning:[/yellow] LOYALTY_SECRET_KEY is not set: member tokens are signed with a secret kept in "
+            "the database, so anyone who reads the database can forge them. Set it in production (README, "
+            "'In production').",
+            soft_wrap=True,
+        )
     os.environ["LOYALTY_DATABASE_URL"] = url
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
@@ -401,13 +430,27 @@ def audit(database: DatabaseOption = None) -> None:
     out.print(f"Ledger OK: {checked} checked")
 
 
+@app.command("summary")
+def summary_report(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The totals as they stood then (default: now).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Print the program's totals: members, orders, points issued, spent, expired and outstanding."""
+    from loyalty.services.reports import summary
+
+    at = _instant(as_of, "--as-of") if as_of else _now()
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        _print_json(summary(uow, at))
+
+
 @app.command("demo")
 def demo(database: DatabaseOption = None) -> None:
     """Publish the sample program, import the CDNOW purchase history, run the jobs and print the totals."""
     from loyalty.services.reports import summary
+    from loyalty.storage.migrate import upgrade
 
     now = _now()
-    upgrade(database)
+    upgrade(database)  # the demo sets up its own database; a server never migrates (see `serve`)
     engine = make_engine(database)
     demo_files = files("loyalty.demo")
     document = programs.read_document(demo_files.joinpath("program.yaml").read_text(encoding="utf-8"), "program.yaml")

@@ -22,6 +22,7 @@ from loyalty.domain.campaigns import (
     Stacking,
 )
 from loyalty.domain.errors import FieldProblem, InvalidInput
+from loyalty.domain.money import parse_decimal
 from loyalty.domain.program_document import _EFFECTS, _RULE_KEYS, MAX_POINTS, _conditions, _effect, _Reader
 from loyalty.domain.rules import Effect
 
@@ -221,6 +222,19 @@ def _audience(r: _Reader, value: object, personal: bool, tiers: frozenset[str] |
     return Audience(AudienceKind(kind), names)
 
 
+def _multiplier(r: _Reader, value: object) -> Decimal | None:
+    """x2 points: more than 1 (x1 adds nothing) and at most 100, with one reason for every value outside."""
+    try:
+        number = parse_decimal(value, "earning.multiplier")
+    except InvalidInput as error:
+        r.problems.extend(error.problems)
+        return None
+    if not 1 < number <= 100:
+        r.fail("earning.multiplier", f"must be more than 1 (x1 adds nothing) and at most 100, got {number}")
+        return None
+    return number
+
+
 def _earning(
     r: _Reader, value: object, stacking: Stacking | None
 ) -> tuple[tuple[Any, ...], Effect | None, Decimal | None, int | None] | None:
@@ -236,9 +250,7 @@ def _earning(
     if len(kinds) != 1:
         r.fail("earning", f"needs exactly one effect of {[*_EFFECTS, 'multiplier']}, got {kinds or 'none'}")
     elif kinds[0] == "multiplier":
-        multiplier = r.decimal(spec["multiplier"], "earning.multiplier", minimum=Decimal(1), maximum=Decimal(100))
-        if multiplier is not None and multiplier == 1:
-            r.fail("earning.multiplier", "must be more than 1: x1 adds nothing")
+        multiplier = _multiplier(r, spec["multiplier"])
         if stacking is Stacking.BEST:
             r.fail("stacking", "a multiplier adds to the program's points, so it cannot compete as `best`")
     else:

@@ -518,7 +518,7 @@ def _campaigns_earn(
                 message = f"{other.campaign.name}: {exclusive.campaign.name} is exclusive"
                 reasons.append(Reason(other.campaign.source, "blocked", message))
         candidates = [exclusive]
-    _best_per_line(candidates, earned, reasons)
+    _best_per_line(candidates, earned, reasons, [line.line_id for line in cart.lines])
     for candidate in candidates:
         points = candidate.points
         if points == 0:
@@ -549,9 +549,11 @@ def _limit_reason(campaign: Campaign, left: int) -> str:
     return f"the member's cap of {campaign.per_member_cap} points leaves {left}"
 
 
-def _best_per_line(candidates: list[_Candidate], earned: list[list[RulePoints]], reasons: list[Reason]) -> None:
+def _best_per_line(
+    candidates: list[_Candidate], earned: list[list[RulePoints]], reasons: list[Reason], line_ids: list[str]
+) -> None:
     """Best one wins, line by line: the program's points on a line against each `best` campaign's; the first of
-    equals keeps the line, and the program comes first."""
+    equals keeps the line, and the program comes first. The explanation names a line by the caller's id."""
     best = [(c, c.parts) for c in candidates if c.campaign.stacking is Stacking.BEST]
     if not best:
         return
@@ -561,11 +563,12 @@ def _best_per_line(candidates: list[_Candidate], earned: list[list[RulePoints]],
         winner = top if top_parts[i] > program_points else None
         if winner is not None and parts:
             replaced = ", ".join(sorted({p.rule_id for p in parts}))
+            line = line_ids[i] or i + 1
             reasons.append(
                 Reason(
                     "stacking",
                     "applied",
-                    f"line {i + 1}: {winner.campaign.name} gives more than {replaced}, which it replaces",
+                    f"line {line}: {winner.campaign.name} gives more than {replaced}, which it replaces",
                     -program_points,
                 )
             )

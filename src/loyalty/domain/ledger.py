@@ -32,10 +32,30 @@ class EntryKind(StrEnum):
     ADJUST = "adjust"
 
 
-class Booking(StrEnum):
-    """Which lots a debit consumes first. Data, not code, so a program could choose another one."""
+@dataclass(frozen=True)
+class Violation:
+    """A broken invariant the audit found: which check, what it concerns (an account, an order...) and how."""
 
-    SOONEST_EXPIRING = "soonest_expiring"
+    check: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.subject}: {self.detail}"
+
+
+class Booking(StrEnum):
+    """Which lots a debit consumes first: a named policy, data not code (as beancount's booking methods).
+    The ledger spends with SPEND_ORDER."""
+
+    SOONEST_EXPIRING = "soonest_expiring"  # the points that would burn first go first; lots that never expire last
+    FIRST_ACCRUED = "first_accrued"  # FIFO: the oldest lot first, whatever its expiry
+
+    def order(self, lots: Iterable[Lot]) -> list[Lot]:
+        """`lots` in the order a debit takes from them."""
+        if self is Booking.FIRST_ACCRUED:
+            return sorted(lots, key=lambda lot: lot.lot_no)  # an account numbers its lots as they accrue
+        return sorted(lots, key=_soonest_expiring)
 
 
 @dataclass
@@ -59,9 +79,13 @@ class Draw:
     points: int
 
 
-def _booking_key(lot: Lot) -> tuple[bool, datetime, datetime, int]:
+def _soonest_expiring(lot: Lot) -> tuple[bool, datetime, datetime, int]:
     # Lots that never expire go last; ties go to the lot that became available first, then the older lot.
     return (lot.expires_at is None, lot.expires_at or lot.available_at, lot.available_at, lot.lot_no)
+
+
+SPEND_ORDER = Booking.SOONEST_EXPIRING
+"""The ledger's one spend order: spends, take-backs and debits by adjustment all draw in it."""
 
 
 def spendable(lots: Iterable[Lot], at: datetime) -> int:
@@ -81,16 +105,16 @@ def draw_spend(
     lots: Sequence[Lot],
     points: int,
     at: datetime,
-    booking: Booking = Booking.SOONEST_EXPIRING,
+    booking: Booking = SPEND_ORDER,
     caps: Mapping[Decimal, int] | None = None,
 ) -> list[Draw]:
-    """Take `points` from the lots spendable at `at`, soonest-expiring first; mutates the lots' remainders.
+    """Take `points` from the lots spendable at `at` in the order of `booking`; mutates the lots' remainders.
 
     With `caps`, the lots of each `max_share` give at most its cap in all (a share missing from `caps` gives
-    nothing); a restricted lot whose share's cap is used up is skipped, and the order stays soonest-expiring first.
+    nothing); a restricted lot whose share's cap is used up is skipped, and the order stays that of `booking`.
     Without `caps` every spendable lot may give all it holds. Raises InsufficientPoints, changing nothing, when
     `points` cannot be placed."""
-    ordered = [lot for lot in sorted(lots, key=_booking_key) if lot.spendable_at(at)]
+    ordered = [lot for lot in booking.order(lots) if lot.spendable_at(at)]
     if caps is None:
         usable = sum(lot.remaining for lot in ordered)
     else:
@@ -119,11 +143,13 @@ def draw_spend(
     return draws
 
 
-def draw_take_back(lots: Sequence[Lot], points: int, first: Sequence[int] = ()) -> tuple[list[Draw], int]:
+def draw_take_back(
+    lots: Sequence[Lot], points: int, first: Sequence[int] = (), booking: Booking = SPEND_ORDER
+) -> tuple[list[Draw], int]:
     """Take back up to `points` from any lot with a remainder, pending or not: first the lots numbered in
-    `first` (the order's own accrual), then soonest-expiring. Returns the draws and the points not found."""
+    `first` (the order's own accrual), then in the order of `booking`. Returns the draws and the points not found."""
     own = [lot for lot in lots if lot.lot_no in first]
-    others = sorted((lot for lot in lots if lot.lot_no not in first), key=_booking_key)
+    others = booking.order(lot for lot in lots if lot.lot_no not in first)
     candidates = [lot for lot in own + others if lot.remaining > 0]
     found = min(points, sum(lot.remaining for lot in candidates))
     return _take(candidates, found), points - found

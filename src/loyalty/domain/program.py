@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -100,13 +100,23 @@ class CapPeriod(StrEnum):
 
 @dataclass(frozen=True)
 class ActionBonus:
-    """Points for an action (registration, review, referral...), at most `cap_count` times per `cap_period`."""
+    """Points for an action (registration, review, referral...), at most `cap_count` times per `cap_period`
+    (`cap_count` None: no cap). Without a cap in the document, an action earns once per member's lifetime."""
 
     action: str
     points: int
     cap_count: int | None = 1
     cap_period: CapPeriod = CapPeriod.LIFETIME
     pending_days: int = 0
+    cap_given: bool = field(default=True, compare=False)  # False: the document gave no cap, the default applies
+
+    def cap_text(self) -> str:
+        """The cap in words: "once per lifetime (the default when no cap is given)", "at most 3 per month"."""
+        if self.cap_count is None:
+            return "unlimited"
+        times = "once" if self.cap_count == 1 else f"at most {self.cap_count} times"
+        text = f"{times} per {self.cap_period.value}"
+        return text if self.cap_given else f"{text} (the default when no cap is given)"
 
 
 @dataclass(frozen=True)

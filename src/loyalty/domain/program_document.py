@@ -436,18 +436,29 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
             continue
         item = r.mapping(spec, path, {"points", "cap", "pending_days"})
         points = r.integer(item.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
-        cap = r.mapping(item.get("cap", {"count": 1, "per": "lifetime"}), f"{path}.cap", {"count", "per"})
-        # A cap without a count means once per period; an explicit `count: null` means no cap at all.
-        count = (
-            None
-            if "count" in cap and cap["count"] is None
-            else r.integer(cap.get("count", 1), f"{path}.cap.count", minimum=1)
-        )
-        period = r.choice(cap.get("per", "lifetime"), f"{path}.cap.per", CapPeriod)
+        count, period = _cap(r, item.get("cap", DEFAULT_CAP), f"{path}.cap")
         pending = r.integer(item.get("pending_days", 0), f"{path}.pending_days", maximum=3650)
         if points is not None and period is not None and pending is not None:
-            actions[action] = ActionBonus(action, points, count, period, pending)
+            actions[action] = ActionBonus(action, points, count, period, pending, cap_given="cap" in item)
     return actions
+
+
+DEFAULT_CAP = {"count": 1, "per": "lifetime"}  # an action without a cap earns once per member
+
+
+def _cap(r: _Reader, value: object, path: str) -> tuple[int | None, CapPeriod | None]:
+    """`cap: unlimited` (or null, or `{count: null}`) is no cap; `{count, per}` at most `count` per `per` (count
+    defaults to 1, per to lifetime)."""
+    if value is None or value == "unlimited":
+        return None, CapPeriod.LIFETIME
+    if not isinstance(value, dict):
+        r.fail(path, "must be `unlimited` or a mapping {count, per}")
+        return None, None
+    cap = r.mapping(value, path, {"count", "per"})
+    count = (
+        None if "count" in cap and cap["count"] is None else r.integer(cap.get("count", 1), f"{path}.count", minimum=1)
+    )
+    return count, r.choice(cap.get("per", "lifetime"), f"{path}.per", CapPeriod)
 
 
 def _referrals(r: _Reader, value: object, earning: EarningPolicy | None) -> ReferralPolicy | None:

@@ -99,10 +99,14 @@ class TierPolicy:
 
     def reevaluate(self, current: TierLevel, value: int, kept_until: datetime | None, at: datetime) -> TierLevel:
         """The level after a re-evaluation at `at`: up if the value reaches higher; down only once the level's
-        keep-until date plus the grace period has passed; otherwise unchanged."""
+        keep-until date plus the grace period has passed; otherwise unchanged. A lifetime level is kept for ever,
+        and so is, here, a level without a keep-until date (one reached under a lifetime version: the job dates it
+        from now when a version with a period is in force)."""
         reached = self.level_for(value)
         if self.rank(reached) >= self.rank(current):
             return reached
-        if kept_until is not None and at < kept_until + timedelta(days=self.grace_days):
+        if self.period is TierPeriod.LIFETIME or kept_until is None:
+            return current
+        if at < kept_until + timedelta(days=self.grace_days):
             return current
         return reached

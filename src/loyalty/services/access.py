@@ -90,13 +90,21 @@ def list_keys(uow: UnitOfWork) -> list[dict[str, object]]:
     ]
 
 
-def signing_secret(uow: UnitOfWork) -> bytes:
+def verifying_secret(uow: UnitOfWork) -> bytes | None:
+    """The secret member tokens are signed with, or None when no token can have been issued yet. It only reads,
+    so a read-only unit of work serves: checking a token never waits for the database's writers."""
     configured = os.environ.get("LOYALTY_SECRET_KEY")
     if configured:
         return configured.encode()
     row = uow.conn.execute(select(t.settings.c.value).where(t.settings.c.name == "member_token_secret")).scalar()
-    if row is not None:
-        return str(row).encode()
+    return str(row).encode() if row is not None else None
+
+
+def signing_secret(uow: UnitOfWork) -> bytes:
+    """The secret to sign member tokens with, generated into the database the first time (so this writes)."""
+    existing = verifying_secret(uow)
+    if existing is not None:
+        return existing
     value = secrets.token_urlsafe(48)
     try:
         with uow.conn.begin_nested():

@@ -6,6 +6,7 @@ remainders of its lots minus its debt equal its balance."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -272,31 +273,43 @@ class Account:
         self._record_draws(entry_no, [Draw(d.lot_no, -d.points) for d in draws])
         self._returned.extend({"a": self.account_id, "e": spend_entry_no, "l": d.lot_no, "n": d.points} for d in draws)
 
-    def expire(self, at: datetime) -> int:
+    def expire(self, at: datetime, version_at: Callable[[datetime], int | None]) -> int:
+        """Write off what is left of every lot expired by `at`: one entry per lot that still holds points, at its
+        expiry instant and naming the program version in force then. A lot spent in full before it expired has
+        nothing left to burn and gets no entry."""
         burned = 0
         for lot in expiring(self.lots().values(), at):
             assert lot.expires_at is not None
             points = lot.remaining
             lot.remaining = 0
-            entry_no = self._entry(EntryKind.EXPIRE, -points, lot.expires_at, lot_no=lot.lot_no, rule_id="expiry")
+            entry_no = self._entry(
+                EntryKind.EXPIRE,
+                -points,
+                lot.expires_at,
+                lot_no=lot.lot_no,
+                rule_id="expiry",
+                program_version=version_at(lot.expires_at),
+            )
             self._record_draws(entry_no, [Draw(lot.lot_no, points)])
             burned += points
         return burned
 
-    def adjust(self, points: int, at: datetime, operator: str, reason: str, expires_at: datetime | None) -> int:
-        """A manual correction by an operator; a debit takes from any lot, soonest-expiring first."""
+    def adjust(
+        self, points: int, at: datetime, operator: str, reason: str, expires_at: datetime | None, program_version: int
+    ) -> int:
+        """A manual correction by an operator under the program version in force at `at`; a debit takes from any
+        lot, soonest-expiring first."""
         if points == 0:
             raise InvalidInput.at("points", "an adjustment must not be zero")
+        meta = {"operator": operator, "reason": reason, "rule_id": "adjustment", "program_version": program_version}
         if points > 0:
-            return self.credit(
-                EntryKind.ADJUST, points, at, at, expires_at, operator=operator, reason=reason, rule_id="adjustment"
-            )
+            return self.credit(EntryKind.ADJUST, points, at, at, expires_at, **meta)
         draws, missing = draw_take_back(list(self.lots().values()), -points)
         if missing:
             raise InsufficientPoints.at(
                 "points", f"cannot remove {-points} points: the balance holds {-points - missing}"
             )
-        entry_no = self._entry(EntryKind.ADJUST, points, at, operator=operator, reason=reason, rule_id="adjustment")
+        entry_no = self._entry(EntryKind.ADJUST, points, at, **meta)
         self._record_draws(entry_no, draws)
         return entry_no
 

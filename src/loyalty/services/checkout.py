@@ -38,9 +38,9 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     cart = request.cart(version.program)
     available, restricted = 0, dict[Decimal, int]()
     if account is not None:
-        available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key)
+        available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key or None)
     q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
-    result = quote_result(request.order_key, "quote", member_id, version, q, request.occurred_at)
+    result = quote_result(request.order_key or None, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
 

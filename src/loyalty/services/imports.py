@@ -7,6 +7,7 @@ cases as the live checkout, so importing it twice changes nothing (orders replay
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -17,8 +18,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, LoyaltyError
+from loyalty.domain.instants import Zone
 from loyalty.domain.money import parse_decimal
-from loyalty.services import checkout, members
+from loyalty.services import checkout, members, programs
 from loyalty.services.orders import OrderRequest, parse_order
 from loyalty.storage.database import UnitOfWork
 
@@ -105,22 +107,14 @@ def _bool(value: str, column: str) -> bool | None:
     raise InvalidInput.at(column, f"{value!r} is not true or false")
 
 
-def _instant(value: str, column: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput.at(column, f"{value!r} is not an ISO 8601 date or date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
+def read_members(path: Path, now: datetime, zone: Zone) -> list[tuple[int, members.MemberInput]]:
+    """Members of the CSV; `registered_at` is read like the API's (a bare date in `zone`, the program's)."""
     parsed, errors = [], []
     for line, row in _rows(path, MEMBER_COLUMNS, {"external_id"}):
         problems = []
         data: dict[str, Any] = {
-            k: row.get(k) for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date")
+            k: row.get(k)
+            for k in ("external_id", "name", "phone", "email", "card", "gender", "birth_date", "registered_at")
         }
         consents = {}
         for kind in members.CONSENT_KINDS:
@@ -134,14 +128,8 @@ def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
         data["consents"], data["source"] = consents, "import"
         if not row.get("external_id"):
             problems.append(FieldProblem("external_id", "is required"))
-        registered_at = None
         try:
-            registered_at = _instant(row.get("registered_at", ""), "registered_at")
-        except InvalidInput as error:
-            problems.extend(error.problems)
-        try:
-            member = members.parse_member(data)
-            member.registered_at = registered_at
+            member = members.parse_member(data, now, zone=zone)
         except InvalidInput as error:
             problems.extend(error.problems)
         if problems:
@@ -154,7 +142,7 @@ def read_members(path: Path) -> list[tuple[int, members.MemberInput]]:
 
 
 def import_members(engine: Engine, path: Path, now: datetime, progress: Progress | None = None) -> ImportSummary:
-    rows = read_members(path)
+    rows = read_members(path, now, programs.lazy_time_zone(engine, now))
     summary, errors = ImportSummary(rows=len(rows)), []
     with UnitOfWork(engine) as uow:
         for line, member in rows:
@@ -183,8 +171,20 @@ class _PendingOrder:
     create_member_at: datetime | None = None
 
 
-def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str | None]]:
-    """Orders of the generic CSV: one row per order line, rows of one order share its order_id."""
+def _external_id(value: str, line: int, errors: list[LineError]) -> str | None:
+    """A member's external id in its canonical form, as registration stores it; None, noting why, when bad."""
+    if not value:
+        return None
+    try:
+        return members.normalise_identifier("external_id", value, "member_external_id")
+    except InvalidInput as error:
+        errors.extend(LineError(line, str(p)) for p in error.problems)
+        return None
+
+
+def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderRequest, str | None]]:
+    """Orders of the generic CSV: one row per order line, rows of one order share its order_id. `occurred_at` is
+    read like the API's (a bare date in `zone`, the program's)."""
     grouped: dict[str, _PendingOrder] = {}
     errors: list[LineError] = []
     for line, row in _rows(path, ORDER_COLUMNS, {"order_id", "occurred_at", "sku", "quantity", "price"}):
@@ -223,7 +223,7 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
                 "points": int(points) if points.isdigit() else points,
                 "_header": header,
             }
-            external = row.get("member_external_id") or None
+            external = _external_id(row.get("member_external_id", ""), line, errors)
             if external:
                 data["member"] = {"external_id": external}
             order = grouped[key] = _PendingOrder(line, data, external)
@@ -242,14 +242,8 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
     requests = []
     for order in grouped.values():
         order.data.pop("_header")
-        if (
-            isinstance(order.data["occurred_at"], str)
-            and "T" not in order.data["occurred_at"]
-            and len(order.data["occurred_at"]) == 10
-        ):
-            order.data["occurred_at"] += "T12:00:00+00:00"
         try:
-            requests.append((order.line, parse_order(order.data, now), order.external_id))
+            requests.append((order.line, parse_order(order.data, now, zone=zone), order.external_id))
         except InvalidInput as error:
             errors.extend(LineError(order.line, str(p)) for p in error.problems)
     if errors:
@@ -258,7 +252,8 @@ def read_orders(path: Path, now: datetime) -> list[tuple[int, OrderRequest, str 
 
 
 def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tuple[int, OrderRequest, str | None]]:
-    """The CDNOW purchase history: customer id, [sample id,] date YYYYMMDD, number of items, dollar amount.
+    """The CDNOW purchase history: customer id, [sample id,] date YYYYMMDD, number of items, dollar amount. A
+    first line naming the columns (`customer_id date quantity amount`, as some published copies have) is skipped.
 
     Each row is one order of one line; its id is derived from the customer, the date and the row's place among
     that customer's rows of that day, so the same file always yields the same ids. Amounts are multiplied by
@@ -266,11 +261,18 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
     errors: list[LineError] = []
     requests = []
     seen: dict[tuple[str, str], int] = {}
-    with path.open(encoding="utf-8") as handle:
+    first = True
+    with path.open(encoding="utf-8-sig") as handle:
         for line, text in enumerate(handle, start=1):
             fields = text.split()
             if not fields:
                 continue
+            if _names_columns(fields):
+                if not first:
+                    errors.append(LineError(line, "column names are allowed only on the first line"))
+                first = False
+                continue
+            first = False
             if len(fields) not in (4, 5):
                 errors.append(
                     LineError(
@@ -299,10 +301,13 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
             total = total.quantize(Decimal("0.01"))
             quantity = int(items)
             unit = (total / quantity).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+            external = _external_id(customer, line, errors)
+            if external is None:
+                continue
             n = seen[(customer, day)] = seen.get((customer, day), 0) + 1
             data = {
                 "order_id": f"cdnow-{customer}-{day}-{n}",
-                "member": {"external_id": customer},
+                "member": {"external_id": external},
                 "occurred_at": occurred.isoformat(),
                 "channel": "cdnow",
                 "lines": [
@@ -317,12 +322,20 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
                 ],
             }
             try:
-                requests.append((line, parse_order(data, now), customer))
+                requests.append((line, parse_order(data, now), external))
             except InvalidInput as error:
                 errors.extend(LineError(line, str(p)) for p in error.problems)
     if errors:
         raise ImportRejected(errors)
     return requests
+
+
+# A line of 4 or 5 names, not values: no field starts with a digit (ids, dates and amounts all do) or a sign.
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _names_columns(fields: list[str]) -> bool:
+    return len(fields) in (4, 5) and all(_COLUMN_NAME.fullmatch(field) for field in fields)
 
 
 def import_orders(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
+from loyalty.services import programs
 from loyalty.services.accounts import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -33,7 +34,8 @@ def activate(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
 def expire(
     engine: Engine, as_of: datetime, now: datetime, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
-    """Write off every lot with `expires_at <= as_of` and a remainder, one expire entry per lot."""
+    """Write off every lot with `expires_at <= as_of` and a remainder, one expire entry per such lot, naming the
+    program version in force at the lot's expiry."""
     accounts_done, burned = 0, 0
     after = -1
     while True:
@@ -51,9 +53,10 @@ def expire(
             )
             if not batch:
                 break
+            version_at = programs.versions_in_force(uow)
             for account_id in batch:
                 account = Account.lock(uow, account_id, now)
-                burned += account.expire(as_of)
+                burned += account.expire(as_of, version_at)
                 account.flush()
             uow.commit()
         accounts_done += len(batch)

@@ -84,15 +84,26 @@ def entry_json(r: Any) -> dict[str, Any]:
     }
 
 
-def adjust(uow: UnitOfWork, member_id: int, points: int, operator: str, reason: str, now: datetime) -> dict[str, Any]:
-    """A manual adjustment; it must name the operator and the reason. Added points follow the program's expiry."""
+def adjust(
+    uow: UnitOfWork,
+    member_id: int,
+    points: int,
+    operator: str,
+    reason: str,
+    now: datetime,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A manual adjustment; it must name the operator and the reason. It is dated `occurred_at` (default: now),
+    and added points follow the expiry of the program in force then, counted from then."""
     if not operator.strip():
         raise InvalidInput.at("operator", "is required: who makes the adjustment")
     if not reason.strip():
         raise InvalidInput.at("reason", "is required: why the balance changes")
+    at = occurred_at or now
     account = Account.lock(uow, member_id, now)
-    program = programs.version_at(uow, now).program
-    expires_at = program.expiry.expires_at(now, now, program.timezone)
-    entry_no = account.adjust(points, now, operator.strip(), reason.strip(), expires_at)
+    version = programs.version_at(uow, at)
+    program = version.program
+    expires_at = program.expiry.expires_at(at, at, program.timezone)
+    entry_no = account.adjust(points, at, operator.strip(), reason.strip(), expires_at, version.number)
     account.flush()
     return {"member_id": member_id, "entry_no": entry_no, "points": points, "balance": account.balance}

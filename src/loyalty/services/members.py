@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import phonenumbers
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.domain import limits
+from loyalty.domain import identifiers, limits
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.domain.instants import Zone, parse_happened_at
 from loyalty.domain.ledger import EntryKind
 from loyalty.domain.referrals import new_code, normalise_code
 from loyalty.services import programs, referrals
@@ -32,14 +33,17 @@ def phone_region() -> str:
 
 
 def normalise_identifier(kind: str, value: object, path: str) -> str:
-    """The canonical form of an identifier: phones in E.164, emails lower-cased, the rest trimmed."""
+    """The canonical form of an identifier: phones in E.164, emails in NFKC and case-folded, cards and external
+    ids in NFKC; all trimmed. Invisible characters, letters of confusably mixed scripts and a canonical form too
+    long for its column are refused (see loyalty.domain.identifiers)."""
     if kind not in IDENTIFIER_KINDS:
         raise InvalidInput.at(path, f"unknown identifier kind {kind!r}; expected one of {list(IDENTIFIER_KINDS)}")
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
         raise InvalidInput.at(path, "must be a non-empty string")
-    text = str(value).strip()
-    if "\x00" in text:
-        raise InvalidInput.at(path, "must not contain NUL characters")
+    text = identifiers.canonical(str(value), fold_case=kind == "email")
+    problem = identifiers.invisible_problem(text)
+    if problem is not None:
+        raise InvalidInput.at(path, problem)
     if kind == "phone":
         try:
             number = phonenumbers.parse(text, phone_region())
@@ -48,12 +52,13 @@ def normalise_identifier(kind: str, value: object, path: str) -> str:
         if not phonenumbers.is_valid_number(number):
             raise InvalidInput.at(path, f"{text!r} is not a valid phone number")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if kind == "email":
-        if not _EMAIL.match(text):
-            raise InvalidInput.at(path, f"{text!r} is not an email address")
-        return text.lower()
+    if kind == "email" and not _EMAIL.match(text):
+        raise InvalidInput.at(path, f"{text!r} is not an email address")
     if len(text) > limits.IDENTIFIER:
-        raise InvalidInput.at(path, f"must be at most {limits.IDENTIFIER} characters")
+        raise InvalidInput.at(path, f"must be at most {limits.IDENTIFIER} characters (in its canonical form)")
+    problem = identifiers.mixed_scripts_problem(text, parts="@." if kind == "email" else "")
+    if problem is not None:
+        raise InvalidInput.at(path, problem)
     return text
 
 
@@ -77,9 +82,17 @@ class MemberInput:
     referral_code: str | None = None  # the code of the member who referred this one, canonical
 
 
-def parse_member(data: dict[str, Any]) -> MemberInput:
-    """A member from a JSON-like mapping, with every bad field named."""
+def parse_member(data: dict[str, Any], now: datetime | None = None, *, zone: Zone = UTC) -> MemberInput:
+    """A member from a JSON-like mapping, with every bad field named. A `registered_at` is read like an order's
+    `occurred_at` (not after `now`; a bare date in `zone`, the program's time zone)."""
     problems: list[FieldProblem] = []
+    registered_at = None
+    if data.get("registered_at") not in (None, ""):
+        assert now is not None, "a registered_at is checked against the current time: pass `now`"
+        try:
+            registered_at = parse_happened_at(data["registered_at"], "registered_at", now, zone=zone)
+        except InvalidInput as error:
+            problems.extend(error.problems)
     identifiers: dict[str, str] = {}
     for kind in IDENTIFIER_KINDS:
         if data.get(kind) not in (None, ""):
@@ -118,13 +131,36 @@ def parse_member(data: dict[str, Any]) -> MemberInput:
         problems.append(FieldProblem("", f"a member needs at least one identifier of {list(IDENTIFIER_KINDS)}"))
     if problems:
         raise InvalidInput(problems)
-    return MemberInput(identifiers, name or None, gender or None, birth_date, consents, referral_code=referral_code)
+    return MemberInput(
+        identifiers,
+        name or None,
+        gender or None,
+        birth_date,
+        consents,
+        registered_at=registered_at,
+        referral_code=referral_code,
+    )
+
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+def check_birth_date(birth_date: date | None, now: datetime) -> None:
+    """A birth date must have happened: not after today anywhere on Earth (UTC+14 is a day ahead of much of it),
+    and not before 1900."""
+    if birth_date is None:
+        return
+    if birth_date > (now.astimezone(UTC) + timedelta(hours=14)).date():
+        raise InvalidInput.at("birth_date", f"{birth_date.isoformat()} is in the future")
+    if birth_date < EARLIEST_BIRTH_DATE:
+        raise InvalidInput.at("birth_date", f"must be {EARLIEST_BIRTH_DATE.isoformat()} or later")
 
 
 def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
     """Create a member with an empty account and a referral code of their own, and grant the registration bonus if
     the program has one. With a `referral_code`, record the referral and grant the new member's referral bonus;
     an unknown code, or a program without a referral scheme, is InvalidInput at `referral_code`."""
+    check_birth_date(member.birth_date, now)
     taken = find_by_identifiers(uow, member.identifiers)
     if taken:
         kind, value = taken
@@ -201,8 +237,11 @@ def update(uow: UnitOfWork, member_id: int, data: dict[str, Any], now: datetime)
     if "birth_date" in data:
         try:
             values["birth_date"] = date.fromisoformat(data["birth_date"]) if data["birth_date"] else None
+            check_birth_date(values["birth_date"], now)
         except (TypeError, ValueError):
             problems.append(FieldProblem("birth_date", f"{data['birth_date']!r} is not a date YYYY-MM-DD"))
+        except InvalidInput as error:
+            problems.extend(error.problems)
     consents = []
     for kind, granted in (data.get("consents") or {}).items():
         if kind not in CONSENT_KINDS:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.domain import limits
 from loyalty.domain.checkout import Cart, CartLine, Quote
 from loyalty.domain.errors import FieldProblem, InvalidInput
+from loyalty.domain.identifiers import id_problem
+from loyalty.domain.instants import Zone, parse_happened_at
+from loyalty.domain.instants import parse_instant as parse_instant  # the doors' parser, still importable from here
 from loyalty.domain.money import MAX_MINOR_DIGITS, format_money, parse_decimal, parse_money
 from loyalty.domain.program import Program, ProgramVersion
 
 MAX_LINES = 1000
-FUTURE_SKEW = timedelta(minutes=5)
-# Instants outside these years are refused: dates near datetime's limits overflow when moved to UTC or when a
-# pending period or an expiry is added to them.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 MONEY_DIGITS = 13  # whole units at most in any amount (the API's Money pattern)
 
 
@@ -35,7 +33,7 @@ class LineInput:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    order_key: str
+    order_key: str  # "" for a cart only calculated, which needs no id
     member: dict[str, Any] | None
     occurred_at: datetime
     lines: tuple[LineInput, ...]
@@ -109,33 +107,18 @@ def _text(
     return text
 
 
-def parse_instant(value: object, path: str) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput.at(path, f"{value!r} is not an ISO 8601 date-time") from None
-    else:
-        raise InvalidInput.at(path, "must be an ISO 8601 date-time with an offset, such as 2026-11-23T12:00:00+03:00")
-    if parsed.tzinfo is None:
-        raise InvalidInput.at(path, "must carry a time zone offset, such as +03:00 or Z")
-    try:
-        in_range = EARLIEST <= parsed.astimezone(UTC) < LATEST
-    except OverflowError:  # 0001-01-01T00:00+14:00 is before datetime.min in UTC
-        in_range = False
-    if not in_range:
-        raise InvalidInput.at(path, f"must be between {EARLIEST.year} and {LATEST.year - 1}")
-    return parsed
-
-
-def parse_order(data: object, now: datetime, *, order_key: str | None = None) -> OrderRequest:
-    """An order request from a JSON-like mapping; every bad field is reported at once, nothing is read."""
+def parse_order(
+    data: object, now: datetime, *, order_key: str | None = None, zone: Zone = UTC, quote_only: bool = False
+) -> OrderRequest:
+    """An order request from a JSON-like mapping; every bad field is reported at once, nothing is read. `zone` is
+    the program's time zone, for an `occurred_at` given as a bare date. A cart to quote (`quote_only`), which
+    changes nothing, needs no `order_id`."""
     if not isinstance(data, dict):
         raise InvalidInput.at("", "the order must be a JSON object")
     problems: list[FieldProblem] = []
-    key = order_key or _text(data, "order_id", "order_id", problems, required=True, limit=limits.KEY)
+    key = order_key or _text(data, "order_id", "order_id", problems, required=not quote_only, limit=limits.KEY) or ""
+    if order_key is None and key and (problem := id_problem(key, "order id")) is not None:
+        problems.append(FieldProblem("order_id", problem))
     member = data.get("member")
     if member is not None and (not isinstance(member, dict) or len(member) != 1):
         problems.append(
@@ -144,9 +127,7 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
     occurred_at = now
     if data.get("occurred_at") is not None:
         try:
-            occurred_at = parse_instant(data["occurred_at"], "occurred_at")
-            if occurred_at > now + FUTURE_SKEW:
-                problems.append(FieldProblem("occurred_at", "is in the future"))
+            occurred_at = parse_happened_at(data["occurred_at"], "occurred_at", now, zone=zone)
         except InvalidInput as error:
             problems.extend(error.problems)
     points = data.get("points", 0)
@@ -170,7 +151,6 @@ def parse_order(data: object, now: datetime, *, order_key: str | None = None) ->
     store = _text(data, "store", "store", problems, required=False, limit=limits.STORE)
     if problems:
         raise InvalidInput(problems)
-    assert key is not None
     return OrderRequest(
         key,
         member,
@@ -213,7 +193,7 @@ def _line(raw: object, i: int, problems: list[FieldProblem]) -> LineInput | None
 
 
 def quote_result(
-    order_key: str, status: str, member_id: int | None, version: ProgramVersion, q: Quote, occurred_at: datetime
+    order_key: str | None, status: str, member_id: int | None, version: ProgramVersion, q: Quote, occurred_at: datetime
 ) -> dict[str, Any]:
     """The JSON-ready result of a calculate or confirm; a confirm stores it and returns it to every retry."""
     program = version.program

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 
 from loyalty.domain import limits
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput
@@ -102,6 +104,46 @@ _VERSION_AT = (
     .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
     .limit(1)
 )
+
+
+def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
+    """The number of the version in force at any instant (None before the first), from one read of the versions:
+    for a job that records entries at many instants. Picks the version `version_at` would."""
+    rows = uow.conn.execute(
+        select(t.program_versions.c.effective_from, t.program_versions.c.number).order_by(
+            t.program_versions.c.effective_from, t.program_versions.c.number
+        )
+    ).all()
+    starts = [row.effective_from for row in rows]
+
+    def number_at(at: datetime) -> int | None:
+        last = bisect_right(starts, at)
+        return int(rows[last - 1].number) if last else None
+
+    return number_at
+
+
+def time_zone(uow: UnitOfWork, at: datetime) -> tzinfo:
+    """The program's time zone, in which a bare date is read: the version in force at `at`'s, else the first
+    version's (nothing is in force yet), else UTC (nothing is published)."""
+    row = (
+        uow.conn.execute(_VERSION_AT, {"at": at}).first()
+        or uow.conn.execute(select(t.program_versions.c.number).order_by(t.program_versions.c.number).limit(1)).first()
+    )
+    return version(uow, row.number).program.timezone if row is not None else UTC
+
+
+def lazy_time_zone(engine: Engine, now: datetime) -> Callable[[], tzinfo]:
+    """`time_zone` as of `now`, read the first time it is asked for (only a bare date needs it), then kept."""
+    found: list[tzinfo] = []
+
+    def zone() -> tzinfo:
+        if not found:
+            with UnitOfWork(engine, read_only=True) as uow:
+                found.append(time_zone(uow, now))
+        return found[0]
+
+    return zone
 
 
 def version(

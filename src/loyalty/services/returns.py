@@ -16,6 +16,7 @@ from sqlalchemy import Row, bindparam, select, update
 from loyalty.domain import limits
 from loyalty.domain.allocation import cumulative_share
 from loyalty.domain.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.domain.identifiers import id_problem
 from loyalty.domain.money import format_money
 from loyalty.domain.program import Shortfall
 from loyalty.services import checkout, programs
@@ -68,17 +69,25 @@ def return_lines(
     *,
     _cancelling: bool = False,
 ) -> dict[str, Any]:
-    """Return some quantity of some lines of a confirmed order, exactly once per `return_key`."""
+    """Return some quantity of some lines of a confirmed order, exactly once per `return_key` of that order (return
+    ids are the caller's, numbered per order: another order's return with the same id is another return)."""
     if not return_key or len(return_key) > limits.KEY:
         raise InvalidInput.at("return_id", f"is required, at most {limits.KEY} characters")
+    if (problem := id_problem(return_key, "return id")) is not None:
+        raise InvalidInput.at("return_id", problem)
     if return_key.endswith(CANCEL_SUFFIX) and not _cancelling:
         raise InvalidInput.at("return_id", f"ids ending in {CANCEL_SUFFIX!r} are kept for cancellations")
     order, account = _lock_order(uow, order_key, now)
     digest = hashlib.sha256(json.dumps([order_key, sorted(lines)]).encode()).hexdigest()
-    existing = uow.conn.execute(select(t.returns).where(t.returns.c.return_key == return_key)).first()
+    existing = uow.conn.execute(
+        select(t.returns).where(t.returns.c.order_key == order_key, t.returns.c.return_key == return_key)
+    ).first()
     if existing is not None:
-        if existing.request_hash != digest or existing.order_key != order_key:
-            raise Conflict(f"return {return_key} was already recorded with a different body; nothing was changed")
+        if existing.request_hash != digest:
+            raise Conflict(
+                f"return {return_key} of order {order_key} was already recorded with a different body; "
+                "nothing was changed"
+            )
         return dict(existing.result)
     if order.status != "confirmed":
         raise Conflict(f"order {order_key} is {order.status}; only a confirmed order can be returned")
@@ -170,13 +179,15 @@ def cancel(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
     """Cancel an order: a reservation is released; a confirmed order returns everything not yet returned."""
     order, _ = _lock_order(uow, order_key, now)
     if order.status in ("reserved", "released"):
-        released = checkout.release(uow, order_key, now)
+        checkout.release(uow, order_key, now)
         uow.conn.execute(update(t.orders).where(t.orders.c.order_key == order_key).values(status="cancelled"))
-        return {**released, "status": "cancelled"}
+        return _cancelled_reservation(order)
     cancel_key = f"{order_key}{CANCEL_SUFFIX}"
     if order.status == "cancelled":
-        existing = uow.conn.execute(select(t.returns.c.result).where(t.returns.c.return_key == cancel_key)).scalar()
-        return dict(existing) if existing else {"order_id": order_key, "status": "cancelled"}
+        existing = uow.conn.execute(
+            select(t.returns.c.result).where(t.returns.c.order_key == order_key, t.returns.c.return_key == cancel_key)
+        ).scalar()
+        return dict(existing) if existing else _cancelled_reservation(order)
     left = [
         (r.line_id, r.quantity - r.returned_quantity)
         for r in uow.conn.execute(
@@ -212,5 +223,19 @@ def cancel(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
         update(t.orders).where(t.orders.c.order_key == order_key).values(status="cancelled", updated_at=now)
     )
     result["status"] = "cancelled"
-    uow.conn.execute(update(t.returns).where(t.returns.c.return_key == cancel_key).values(result=result))
+    uow.conn.execute(
+        update(t.returns)
+        .where(t.returns.c.order_key == order_key, t.returns.c.return_key == cancel_key)
+        .values(result=result)
+    )
     return result
+
+
+def _cancelled_reservation(order: Row[Any]) -> dict[str, Any]:
+    """What cancelling a reservation answers, the first time and every retry: a reservation holds the points it
+    would apply (its stored result's `points_applied`) until released, so that is what its cancellation released."""
+    return {
+        "order_id": order.order_key,
+        "status": "cancelled",
+        "points_released": order.result.get("points_applied", 0),
+    }

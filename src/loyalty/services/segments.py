@@ -128,12 +128,15 @@ def _insert(
 
 def update(uow: UnitOfWork, segment_id: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Rename a segment and replace its conditions (recomputing its members as of `now`) or its member list.
-    A segment keeps its kind; a bad definition changes nothing."""
+    A segment keeps its kind; a bad definition changes nothing; a change without conditions or members (a rename)
+    keeps the definition and the members as last computed."""
     row = _row(uow, segment_id, lock=True)
     if row is None:
         raise NotFound(f"no segment {segment_id}")
     if (data.get("kind") or row.kind) != row.kind:
         raise InvalidInput.at("kind", f"segment {segment_id} is a {row.kind} segment; create a new one instead")
+    if data.get("conditions") is None and data.get("members") is None:
+        return _rename(uow, segment_id, data.get("name") or row.name, now)
     problems: list[FieldProblem] = []
     named = _collect(problems, lambda: check_segment(segment_id, data.get("name") or row.name))
     spec = _collect(problems, lambda: _read_spec(uow, row.kind, data, now))
@@ -146,6 +149,14 @@ def update(uow: UnitOfWork, segment_id: str, data: dict[str, Any], now: datetime
         .values(name=named[1], definition=definition, updated_at=now)
     )
     return _fill(uow, segment_id, row.kind, listed, now)
+
+
+def _rename(uow: UnitOfWork, segment_id: str, name: str, now: datetime) -> dict[str, Any]:
+    _, checked = check_segment(segment_id, name)
+    uow.conn.execute(
+        t.segments.update().where(t.segments.c.segment_id == segment_id).values(name=checked, updated_at=now)
+    )
+    return get(uow, segment_id)
 
 
 def _fill(uow: UnitOfWork, segment_id: str, kind: str, listed: list[int], now: datetime) -> dict[str, Any]:

@@ -203,9 +203,15 @@ def reevaluate(
                     )
                 elif held is not None:
                     values: dict[str, Any] = {"qualifying_value": value, "evaluated_at": as_of}
-                    if tiers.rank(tiers.level_for(value)) >= tiers.rank(current):
-                        # Still qualifying: the level is kept for a whole period from now.
-                        values["kept_until"] = tiers.kept_until(as_of, program.timezone)
+                    renewed = tiers.kept_until(as_of, program.timezone)
+                    if (
+                        renewed is None
+                        or held.kept_until is None
+                        or tiers.rank(tiers.level_for(value)) >= tiers.rank(current)
+                    ):
+                        # Still qualifying, or kept for ever by a lifetime period, or held without a date since a
+                        # lifetime version (a version with a period now dates it): kept for a whole period from now.
+                        values["kept_until"] = renewed
                     uow.conn.execute(
                         t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values)
                     )

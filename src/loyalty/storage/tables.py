@@ -255,11 +255,12 @@ order_lines = Table(
     Column("returned_quantity", Integer, nullable=False, default=0),
 )
 
+# A return is the caller's id within its order (tills number returns per order), so the order leads the key.
 returns = Table(
     "returns",
     metadata,
+    Column("order_key", String(limits.KEY), ForeignKey("orders.order_key"), primary_key=True),
     Column("return_key", String(limits.KEY), primary_key=True),
-    Column("order_key", String(limits.KEY), ForeignKey("orders.order_key"), nullable=False, index=True),
     Column("account_id", ID),
     Column("request_hash", String(64), nullable=False),
     Column("points_taken_back", BigInteger, nullable=False),

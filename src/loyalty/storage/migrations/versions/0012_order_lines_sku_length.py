@@ -3,8 +3,8 @@
 The API and viewed_products take a SKU of up to 200 characters, but order_lines kept 100: on PostgreSQL a longer
 SKU could not be stored. Widening a varchar does not rewrite the table on PostgreSQL.
 
-Revision ID: 0010_limits
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_limits"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
