@@ -438,8 +438,10 @@ def summary_report(
     """Print the program's totals: members, orders, points issued, spent, expired and outstanding."""
     from loyalty.services.reports import summary
 
-    at = _instant(as_of, "--as-of") if as_of else _now()
-    with UnitOfWork(make_engine(database), read_only=True) as uow:
+    now = _now()
+    engine = make_engine(database)
+    at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
+    with UnitOfWork(engine, read_only=True) as uow:
         _print_json(summary(uow, at))
 
 
