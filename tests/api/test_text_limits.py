@@ -149,6 +149,10 @@ def test_an_order_its_return_events_and_adjustments_at_every_limit(
     )
     assert returned.status_code == 201, returned.text
     assert return_id in {e["return_id"] for e in shop.get(f"/v1/orders/{order_id}").json()["entries"]}
+    # A cancel is recorded as the order's last return, under the order id and "#cancel".
+    cancelled = shop.post(f"/v1/orders/{order_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert shop.get(f"/v1/orders/{order_id}").json()["status"] == "cancelled"
 
     event_id = "E" * limits.KEY
     event = shop.post("/v1/events", json={"type": ACTION, "event_id": event_id, "member": {"card": card}})

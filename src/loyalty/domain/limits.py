@@ -33,6 +33,8 @@ REFERRAL_CODE_TYPED = 32  # as a person typed it, with spaces and dashes that do
 
 # Orders, returns, events
 KEY = 100  # the ids a caller gives: order, line, return and event ids
+# A stored return id: the caller's (at most KEY), or a cancel's, which is the order id and "#cancel".
+RETURN_KEY = KEY + len("#cancel")
 ACTION_KEY = 200  # an event id, or the key of a grant the program makes itself ("referral:<member>")
 SKU = 200
 CATEGORY = 100

@@ -57,7 +57,7 @@ def _lock_order(uow: UnitOfWork, order_key: str, now: datetime) -> tuple[Row[Any
     return locked, account
 
 
-CANCEL_SUFFIX = "#cancel"
+CANCEL_SUFFIX = "#cancel"  # limits.RETURN_KEY leaves room for it after the longest order id
 
 
 def return_lines(

@@ -174,7 +174,7 @@ ledger_entries = Table(
     Column("program_version", Integer),
     Column("rule_id", String(limits.SOURCE)),
     Column("order_key", String(limits.KEY)),
-    Column("return_key", String(limits.KEY)),
+    Column("return_key", String(limits.RETURN_KEY)),
     Column("action_key", String(limits.ACTION_KEY)),
     Column("lot_no", BigInteger),
     Column("debt_delta", BigInteger, nullable=False, default=0),  # points that moved the debt, not a lot
@@ -260,7 +260,7 @@ returns = Table(
     "returns",
     metadata,
     Column("order_key", String(limits.KEY), ForeignKey("orders.order_key"), primary_key=True),
-    Column("return_key", String(limits.KEY), primary_key=True),
+    Column("return_key", String(limits.RETURN_KEY), primary_key=True),
     Column("account_id", ID),
     Column("request_hash", String(64), nullable=False),
     Column("points_taken_back", BigInteger, nullable=False),
