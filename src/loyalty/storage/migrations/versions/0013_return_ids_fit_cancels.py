@@ -23,8 +23,6 @@ COLUMNS = (("returns", False), ("ledger_entries", True))
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        return  # SQLite enforces no length; widening would copy the ledger for nothing
     for table, nullable in COLUMNS:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.alter_column(
@@ -33,8 +31,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        return
     for table, nullable in COLUMNS:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.alter_column(
