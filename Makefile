@@ -25,6 +25,7 @@ lint: install
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 test: lint
 	.venv/bin/pytest

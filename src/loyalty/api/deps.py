@@ -12,14 +12,13 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput, LoyaltyError
-from loyalty.services import access, programs
-from loyalty.storage import tables as t
+from loyalty.services import access, idempotency, programs
 from loyalty.storage.database import UnitOfWork
 
 _KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this time
@@ -137,11 +136,7 @@ def _replay(uow: UnitOfWork, key: access.ApiKey, idem: str | None, digest: str) 
     """The stored response when this key was used for this request; 409 when for another; else None."""
     if idem is None:
         return None
-    stored = uow.conn.execute(
-        select(t.idempotency_keys).where(
-            t.idempotency_keys.c.key_id == key.key_id, t.idempotency_keys.c.idempotency_key == idem
-        )
-    ).first()
+    stored = idempotency.stored_response(uow, key.key_id, idem)
     if stored is None:
         return None
     if stored.request_hash != digest:
@@ -157,17 +152,16 @@ def _replay(uow: UnitOfWork, key: access.ApiKey, idem: str | None, digest: str) 
 def _store(
     uow: UnitOfWork, request: Request, key: access.ApiKey, idem: str, digest: str, status: int, result: Any
 ) -> None:
-    uow.conn.execute(
-        t.idempotency_keys.insert().values(
-            key_id=key.key_id,
-            idempotency_key=idem,
-            method=request.method,
-            path=request.url.path,
-            request_hash=digest,
-            status_code=status,
-            response=result,
-            created_at=now(request),
-        )
+    idempotency.store_response(
+        uow,
+        key.key_id,
+        idem,
+        method=request.method,
+        path=request.url.path,
+        request_hash=digest,
+        status_code=status,
+        response=result,
+        now=now(request),
     )
 
 
