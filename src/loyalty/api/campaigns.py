@@ -101,7 +101,7 @@ class CampaignDefinition(Strict):
         return data
 
 
-_VIEW_EXAMPLE = {
+_VIEW_EXAMPLE: dict[str, Any] = {
     "id": "coffee-x2-november",
     "kind": "campaign",
     "name": "x2 points on coffee in November",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
 
 from loyalty.domain import limits
@@ -145,7 +145,7 @@ class OrderLine(Strict):
     discount: Money | None = Field(None, description="Discount off the whole line")
 
 
-ORDER_EXAMPLE = {
+ORDER_EXAMPLE: dict[str, Any] = {
     "order_id": "A-1001",
     "member": {"phone": "+79123456789"},
     "occurred_at": "2026-11-23T12:00:00+03:00",
@@ -717,7 +717,7 @@ class MemberToken(BaseModel):
 
 
 class TokenRequest(Strict):
-    ttl_seconds: int = Field(3600, ge=60, le=30 * 24 * 3600)
+    ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl_seconds": 3600}]})
 
@@ -1008,7 +1008,10 @@ SegmentId = Annotated[
     str,
     Field(pattern=limits.id_pattern(limits.SEGMENT_ID), description="Lower-case letters, digits, '_', '-', '.'"),
 ]
-SEGMENT_CONDITIONS_EXAMPLE = [{"average_check": {"min": "700", "max": "900"}}, {"consent": {"sms": True}}]
+SEGMENT_CONDITIONS_EXAMPLE: list[JsonValue] = [
+    {"average_check": {"min": "700", "max": "900"}},
+    {"consent": {"sms": True}},
+]
 
 
 class NewSegment(Strict):
@@ -1067,7 +1070,7 @@ class SegmentChange(Strict):
         return data
 
 
-SEGMENT_EXAMPLE = {
+SEGMENT_EXAMPLE: dict[str, Any] = {
     "segment_id": "check-800",
     "name": "Usually buy for about 800 ₽",
     "kind": "rule",

@@ -301,7 +301,12 @@ class Account:
         lot, soonest-expiring first."""
         if points == 0:
             raise InvalidInput.at("points", "an adjustment must not be zero")
-        meta = {"operator": operator, "reason": reason, "rule_id": "adjustment", "program_version": program_version}
+        meta: dict[str, Any] = {
+            "operator": operator,
+            "reason": reason,
+            "rule_id": "adjustment",
+            "program_version": program_version,
+        }
         if points > 0:
             return self.credit(EntryKind.ADJUST, points, at, at, expires_at, **meta)
         draws, missing = draw_take_back(list(self.lots().values()), -points)

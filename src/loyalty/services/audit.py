@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.sql import Select
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.sql import ColumnElement, Select
 
 from loyalty.domain.ledger import Violation
 from loyalty.services import audit_links
@@ -21,9 +21,10 @@ __all__ = ["Violation", "run"]
 Check = Callable[[Connection], list[Violation]]
 
 
-def _sum_by_account(column: object, table: object, *where: object) -> Select[tuple[int, int]]:
-    query = select(table.c.account_id, func.sum(column).label("s")).group_by(table.c.account_id)  # type: ignore[attr-defined]
-    return query.where(*where) if where else query  # type: ignore[arg-type]
+def _sum_by_account(column: ColumnElement[int], table: Table, *where: ColumnElement[bool]) -> Select[int, int]:
+    account_id: ColumnElement[int] = table.c.account_id
+    query = select(account_id, func.sum(column).label("s")).group_by(account_id)
+    return query.where(*where) if where else query
 
 
 def account_totals(c: Connection) -> list[Violation]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime
 
-from sqlalchemy import Engine, extract, or_, select
+from sqlalchemy import ColumnElement, Engine, extract, or_, select
 
 from loyalty.services import programs
 from loyalty.services.accounts import Account
@@ -25,7 +25,7 @@ def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int
             return {"members": 0, "points": 0}
         day = as_of.astimezone(program.timezone).date()
         born = t.members.c.birth_date
-        same_day = (extract("month", born) == day.month) & (extract("day", born) == day.day)
+        same_day: ColumnElement[bool] = (extract("month", born) == day.month) & (extract("day", born) == day.day)
         if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
             same_day = or_(same_day, (extract("month", born) == 2) & (extract("day", born) == 29))
         member_ids = (

@@ -109,7 +109,8 @@ def _bool(value: str, column: str) -> bool | None:
 
 def read_members(path: Path, now: datetime, zone: Zone) -> list[tuple[int, members.MemberInput]]:
     """Members of the CSV; `registered_at` is read like the API's (a bare date in `zone`, the program's)."""
-    parsed, errors = [], []
+    parsed: list[tuple[int, members.MemberInput]] = []
+    errors: list[LineError] = []
     for line, row in _rows(path, MEMBER_COLUMNS, {"external_id"}):
         problems = []
         data: dict[str, Any] = {
@@ -192,7 +193,7 @@ def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderR
         if not key:
             errors.append(LineError(line, "order_id: is required"))
             continue
-        item = {
+        item: dict[str, str | int | None] = {
             "line_id": row.get("line_id") or None,
             "sku": row["sku"],
             "category": row.get("category") or None,
@@ -259,7 +260,7 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
     that customer's rows of that day, so the same file always yields the same ids. Amounts are multiplied by
     `rate` (e.g. 100 to read dollars as roubles at 100 ₽ per $) and kept exact with a line discount."""
     errors: list[LineError] = []
-    requests = []
+    requests: list[tuple[int, OrderRequest, str | None]] = []
     seen: dict[tuple[str, str], int] = {}
     first = True
     with path.open(encoding="utf-8-sig") as handle:
