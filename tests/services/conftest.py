@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, func, select
 
-from loyalty.services import audit, checkout, ledger, members, programs, returns
+from loyalty.services import audit, checkout, ledger, members, publishing, returns
 from loyalty.services.orders import parse_order
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -64,7 +64,7 @@ def read(engine: Engine, query: Callable[[UnitOfWork], T]) -> T:
 
 def publish(engine: Engine, document: dict[str, Any] | None = None, effective_from: datetime = PROGRAM_START) -> int:
     return run(
-        engine, lambda uow: programs.publish(uow, document or SEED_PROGRAM, effective_from, effective_from)
+        engine, lambda uow: publishing.publish(uow, document or SEED_PROGRAM, effective_from, effective_from)
     ).number
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from loyalty.api import deps, schemas
 from loyalty.api.bodies import BodyRoute
 from loyalty.domain.instants import parse_instant
-from loyalty.services import access, programs
+from loyalty.services import access, programs, publishing
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"], route_class=BodyRoute)
@@ -49,7 +49,7 @@ def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSON
     start = parse_instant(body.effective_from, "effective_from", zone=zone) if body.effective_from else now
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
-        version = programs.publish(uow, document, start, now)
+        version = publishing.publish(uow, document, start, now)
         return {
             "version": version.number,
             "effective_from": version.effective_from.isoformat(),

@@ -17,7 +17,7 @@ from rich.progress import Progress
 from loyalty.domain.errors import InvalidInput, LoyaltyError
 from loyalty.domain.instants import Zone, parse_instant
 from loyalty.services import audit as audit_service
-from loyalty.services import imports, jobs, programs
+from loyalty.services import imports, jobs, programs, publishing
 from loyalty.storage.database import UnitOfWork, database_url, make_engine
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -119,7 +119,7 @@ def program_publish(
         zone = programs.program_of(document).timezone
         start = _instant(effective_from, "--effective-from", zone, day="start") if effective_from else now
         with UnitOfWork(make_engine(database)) as uow:
-            version = programs.publish(uow, document, start, now)
+            version = publishing.publish(uow, document, start, now)
             uow.commit()
     except LoyaltyError as error:
         _fail(error)
@@ -457,7 +457,7 @@ def demo(database: DatabaseOption = None) -> None:
     demo_files = files("loyalty.demo")
     document = programs.read_document(demo_files.joinpath("program.yaml").read_text(encoding="utf-8"), "program.yaml")
     with UnitOfWork(engine) as uow:
-        version = programs.publish(uow, document, datetime(1997, 1, 1, tzinfo=UTC), now)
+        version = publishing.publish(uow, document, datetime(1997, 1, 1, tzinfo=UTC), now)
         uow.commit()
     out.print(f"Program version {version.number}: {version.program.name}")
     requests = imports.read_cdnow(Path(str(demo_files.joinpath("cdnow_sample.txt"))), now, Decimal(100))

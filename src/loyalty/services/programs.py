@@ -81,11 +81,6 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
             number=number, effective_from=effective_from, published_at=now, checksum=digest, document=document
         )
     )
-    if document.get("campaigns") or document.get("offers"):
-        from loyalty.services import campaigns
-
-        # Kept with the program, applied to the campaign store: each runs by its own dates from now on.
-        campaigns.apply(uow, {k: document[k] for k in ("campaigns", "offers") if document.get(k)}, now)
     return ProgramVersion(number, effective_from, program, document)
 
 
