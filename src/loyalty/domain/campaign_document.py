@@ -23,7 +23,7 @@ from loyalty.domain.campaigns import (
 )
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.money import parse_decimal
-from loyalty.domain.program_document import _EFFECTS, _RULE_KEYS, MAX_POINTS, _conditions, _effect, _Reader
+from loyalty.domain.rule_document import EFFECTS, MAX_POINTS, RULE_KEYS, Reader, read_conditions, read_effect
 from loyalty.domain.rules import Effect
 
 # The id is part of the source name its points carry ("campaign:<id>"), which must fit the ledger's source column.
@@ -45,7 +45,7 @@ _KEYS = {
     "budget_points",
     "per_member_cap_points",
 }
-_EARNING_KEYS = (_RULE_KEYS - {"id", "name"}) | {"multiplier"}
+_EARNING_KEYS = (RULE_KEYS - {"id", "name"}) | {"multiplier"}
 _LATEST = datetime(9000, 1, 1).astimezone(ZoneInfo("UTC"))
 
 
@@ -61,7 +61,7 @@ def parse_campaign(
     """The campaign (or, with `personal`, the offer) a definition describes; InvalidInput lists every problem.
     Dates without a time are days in the program's time zone: `starts_at` from the start of that day, `ends_at`
     through its end. `tiers`, when given, are the tier ids an audience or condition may name."""
-    r = _Reader(exponent)
+    r = Reader(exponent)
     doc = r.mapping(document, "", _KEYS)
     if not isinstance(document, dict):
         raise InvalidInput(r.problems or [FieldProblem("", "a campaign must be a mapping")])
@@ -121,7 +121,7 @@ def parse_campaign(
     )
 
 
-def _instant(r: _Reader, value: object, path: str, timezone: ZoneInfo, *, end: bool) -> datetime | None:
+def _instant(r: Reader, value: object, path: str, timezone: ZoneInfo, *, end: bool) -> datetime | None:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -147,7 +147,7 @@ def _instant(r: _Reader, value: object, path: str, timezone: ZoneInfo, *, end: b
     return moment
 
 
-def _schedule(r: _Reader, doc: dict[str, Any], timezone: ZoneInfo) -> Schedule | None:
+def _schedule(r: Reader, doc: dict[str, Any], timezone: ZoneInfo) -> Schedule | None:
     before = len(r.problems)
     if doc.get("starts_at") is None:
         r.fail("starts_at", "is required: the date or instant the campaign starts")
@@ -183,7 +183,7 @@ def _schedule(r: _Reader, doc: dict[str, Any], timezone: ZoneInfo) -> Schedule |
     return Schedule(starts, ends, frozenset(days), hours)
 
 
-def _clock(r: _Reader, value: object, path: str) -> time | None:
+def _clock(r: Reader, value: object, path: str) -> time | None:
     if isinstance(value, str) and re.fullmatch(r"\d{2}:\d{2}", value):
         try:
             return time.fromisoformat(value)
@@ -195,7 +195,7 @@ def _clock(r: _Reader, value: object, path: str) -> time | None:
     return None
 
 
-def _audience(r: _Reader, value: object, personal: bool, tiers: frozenset[str] | None) -> Audience | None:
+def _audience(r: Reader, value: object, personal: bool, tiers: frozenset[str] | None) -> Audience | None:
     allowed = {"segments", "members"} if personal else {"everyone", "segments", "tiers", "members"}
     if value == "everyone" and not personal:
         return Audience()
@@ -222,7 +222,7 @@ def _audience(r: _Reader, value: object, personal: bool, tiers: frozenset[str] |
     return Audience(AudienceKind(kind), names)
 
 
-def _multiplier(r: _Reader, value: object) -> Decimal | None:
+def _multiplier(r: Reader, value: object) -> Decimal | None:
     """x2 points: more than 1 (x1 adds nothing) and at most 100, with one reason for every value outside."""
     try:
         number = parse_decimal(value, "earning.multiplier")
@@ -236,7 +236,7 @@ def _multiplier(r: _Reader, value: object) -> Decimal | None:
 
 
 def _earning(
-    r: _Reader, value: object, stacking: Stacking | None
+    r: Reader, value: object, stacking: Stacking | None
 ) -> tuple[tuple[Any, ...], Effect | None, Decimal | None, int | None] | None:
     if value is None:
         return None
@@ -244,18 +244,18 @@ def _earning(
     spec = r.mapping(value, "earning", _EARNING_KEYS)
     if not isinstance(value, dict):
         return None
-    kinds = [key for key in (*_EFFECTS, "multiplier") if key in spec]
+    kinds = [key for key in (*EFFECTS, "multiplier") if key in spec]
     effect: Effect | None = None
     multiplier: Decimal | None = None
     if len(kinds) != 1:
-        r.fail("earning", f"needs exactly one effect of {[*_EFFECTS, 'multiplier']}, got {kinds or 'none'}")
+        r.fail("earning", f"needs exactly one effect of {[*EFFECTS, 'multiplier']}, got {kinds or 'none'}")
     elif kinds[0] == "multiplier":
         multiplier = _multiplier(r, spec["multiplier"])
         if stacking is Stacking.BEST:
             r.fail("stacking", "a multiplier adds to the program's points, so it cannot compete as `best`")
     else:
-        effect = _effect(r, kinds[0], spec[kinds[0]], f"earning.{kinds[0]}")
-    conditions = _conditions(r, spec, "earning")
+        effect = read_effect(r, kinds[0], spec[kinds[0]], f"earning.{kinds[0]}")
+    conditions = read_conditions(r, spec, "earning")
     cap = spec.get("max_points_per_order")
     if cap is not None:
         cap = r.integer(cap, "earning.max_points_per_order", minimum=1, maximum=MAX_POINTS)
@@ -264,7 +264,7 @@ def _earning(
     return conditions, effect, multiplier, cap
 
 
-def _redemption(r: _Reader, value: object) -> RedemptionOverride | None:
+def _redemption(r: Reader, value: object) -> RedemptionOverride | None:
     if value is None:
         return None
     spec = r.mapping(value, "redemption", {"max_share_percent", "min_check"})

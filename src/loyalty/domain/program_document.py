@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loyalty.domain import limits
+from loyalty.domain.campaign_document import parse_campaign
 from loyalty.domain.errors import FieldProblem, InvalidInput
-from loyalty.domain.money import Rounding, currency_exponent, parse_decimal, parse_money
+from loyalty.domain.money import Rounding, currency_exponent
 from loyalty.domain.program import (
     ActionBonus,
     CapPeriod,
@@ -28,23 +29,18 @@ from loyalty.domain.program import (
     Shortfall,
     WinBackPolicy,
 )
+from loyalty.domain.rule_document import (
+    EFFECTS,
+    MAX_POINTS,
+    RULE_KEYS,
+    Reader,
+    read_conditions,
+    read_effect,
+)
 from loyalty.domain.rules import (
-    Band,
-    BandsEffect,
-    BirthdayCondition,
-    CategoryCondition,
-    ChannelCondition,
-    Condition,
     EarningRule,
     Effect,
-    FixedEffect,
-    MinimumOrderCondition,
-    PercentEffect,
-    PerStepEffect,
-    SkuCondition,
-    StoreCondition,
     TierCondition,
-    ViewedCondition,
 )
 from loyalty.domain.tiers import TierBasis, TierLevel, TierPeriod, TierPolicy
 
@@ -53,111 +49,11 @@ _RULE_ID = re.compile(limits.id_pattern(limits.RULE_ID))
 _TIER_ID = re.compile(limits.id_pattern(limits.TIER_ID))
 _ACTION_NAME = re.compile(limits.id_pattern(limits.ACTION_NAME))
 _ID_CHARACTERS = "lower-case letters, digits, '_', '-' or '.'"
-MAX_POINTS = 10**9  # one rule or bonus never gives more than a billion points
-_EFFECTS = ("percent", "bands", "per_step", "fixed_points")
-_RULE_KEYS = {
-    "id",
-    "name",
-    "max_points_per_order",
-    "categories",
-    "exclude_categories",
-    "skus",
-    "exclude_skus",
-    "channels",
-    "stores",
-    "min_order_amount",
-    "tiers",
-    "birthday",
-    "viewed_within_days",
-    *_EFFECTS,
-}
-
-
-class _Reader:
-    """Reads typed fields out of nested dicts, recording a problem for each bad one instead of stopping."""
-
-    def __init__(self, exponent: int = 2) -> None:
-        self.problems: list[FieldProblem] = []
-        self.exponent = exponent
-
-    def fail(self, path: str, reason: str) -> None:
-        self.problems.append(FieldProblem(path, reason))
-
-    def mapping(self, value: object, path: str, allowed: set[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path, "must be a mapping")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.fail(f"{path}.{key}" if path else str(key), f"unknown field; expected one of {sorted(allowed)}")
-        return value
-
-    def integer(self, value: object, path: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(path, "must be an integer")
-            return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
-            self.fail(path, f"must be {bound}, got {value}")
-            return None
-        return value
-
-    def decimal(self, value: object, path: str, *, minimum: Decimal, maximum: Decimal | None = None) -> Decimal | None:
-        try:
-            number = parse_decimal(value, path)
-        except InvalidInput as error:
-            self.problems.extend(error.problems)
-            return None
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            self.fail(path, f"must be {bound}, got {number}")
-            return None
-        return number
-
-    def money(self, value: object, path: str, *, positive: bool = False) -> int | None:
-        try:
-            amount = parse_money(value, self.exponent, path)
-        except InvalidInput as error:
-            self.problems.extend(error.problems)
-            return None
-        if positive and amount == 0:
-            self.fail(path, "must be greater than zero")
-            return None
-        return amount
-
-    def names(self, value: object, path: str) -> frozenset[str] | None:
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, str) and 0 < len(v) <= limits.NAME for v in value)
-        ):
-            self.fail(path, f"must be a non-empty list of names of up to {limits.NAME} characters")
-            return None
-        return frozenset(value)
-
-    def name(self, value: object, path: str, default: str) -> str:
-        """An optional display name (the id when absent)."""
-        if value is None or value == "":
-            return default
-        text = str(value)  # YAML reads `name: 2026` as a number
-        if len(text) > limits.NAME:
-            self.fail(path, f"must be text of up to {limits.NAME} characters")
-            return default
-        return text
-
-    def choice(self, value: object, path: str, options: type[Any]) -> Any:
-        try:
-            return options(value)
-        except ValueError:
-            self.fail(path, f"must be one of {[o.value for o in options]}, got {value!r}")
-            return None
 
 
 def parse_program(document: object) -> Program:
     """The `Program` a document describes; raises InvalidInput listing every problem found."""
-    r = _Reader()
+    r = Reader()
     doc = r.mapping(
         document,
         "",
@@ -223,7 +119,7 @@ def parse_program(document: object) -> Program:
     )
 
 
-def _timezone(r: _Reader, value: object) -> ZoneInfo | None:
+def _timezone(r: Reader, value: object) -> ZoneInfo | None:
     try:
         return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory of zones, not a zone
@@ -231,7 +127,7 @@ def _timezone(r: _Reader, value: object) -> ZoneInfo | None:
         return None
 
 
-def _earning(r: _Reader, value: object) -> EarningPolicy | None:
+def _earning(r: Reader, value: object) -> EarningPolicy | None:
     section = r.mapping(value, "earning", {"rules", "excluded_categories", "rounding", "pending_days", "members_only"})
     rules_doc = section.get("rules", [])
     if not isinstance(rules_doc, list):
@@ -258,25 +154,25 @@ def _earning(r: _Reader, value: object) -> EarningPolicy | None:
     )
 
 
-def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
+def _rule(r: Reader, value: object, path: str) -> EarningRule | None:
     before = len(r.problems)
     if value is None:  # an empty list item ("- " in YAML) is not a rule
         r.fail(path, "must be a rule: a mapping with an id and one effect")
         return None
-    rule = r.mapping(value, path, _RULE_KEYS)
+    rule = r.mapping(value, path, RULE_KEYS)
     if not isinstance(value, dict):
         return None
     rule_id = rule.get("id")
     if not isinstance(rule_id, str) or not _RULE_ID.fullmatch(rule_id):
         r.fail(f"{path}.id", f"is required: {_ID_CHARACTERS}, up to {limits.RULE_ID} characters")
     name = r.name(rule.get("name"), f"{path}.name", str(rule_id))
-    effects = [key for key in _EFFECTS if key in rule]
+    effects = [key for key in EFFECTS if key in rule]
     effect: Effect | None = None
     if len(effects) != 1:
-        r.fail(path, f"needs exactly one effect of {list(_EFFECTS)}, got {effects or 'none'}")
+        r.fail(path, f"needs exactly one effect of {list(EFFECTS)}, got {effects or 'none'}")
     else:
-        effect = _effect(r, effects[0], rule[effects[0]], f"{path}.{effects[0]}")
-    conditions = _conditions(r, rule, path)
+        effect = read_effect(r, effects[0], rule[effects[0]], f"{path}.{effects[0]}")
+    conditions = read_conditions(r, rule, path)
     cap = rule.get("max_points_per_order")
     if cap is not None:
         cap = r.integer(cap, f"{path}.max_points_per_order", minimum=1)
@@ -285,83 +181,7 @@ def _rule(r: _Reader, value: object, path: str) -> EarningRule | None:
     return EarningRule(str(rule_id), name, effect, conditions, cap)
 
 
-def _conditions(r: _Reader, rule: dict[str, Any], path: str) -> tuple[Condition, ...]:
-    conditions: list[Condition] = []
-    include = r.names(rule["categories"], f"{path}.categories") if "categories" in rule else None
-    exclude = (
-        r.names(rule["exclude_categories"], f"{path}.exclude_categories") if "exclude_categories" in rule else None
-    )
-    if include is not None or exclude is not None:
-        conditions.append(CategoryCondition(include, exclude or frozenset()))
-    skus = r.names(rule["skus"], f"{path}.skus") if "skus" in rule else None
-    no_skus = r.names(rule["exclude_skus"], f"{path}.exclude_skus") if "exclude_skus" in rule else None
-    if skus is not None or no_skus is not None:
-        conditions.append(SkuCondition(skus, no_skus or frozenset()))
-    if "channels" in rule and (channels := r.names(rule["channels"], f"{path}.channels")) is not None:
-        conditions.append(ChannelCondition(channels))
-    if "stores" in rule and (stores := r.names(rule["stores"], f"{path}.stores")) is not None:
-        conditions.append(StoreCondition(stores))
-    if "tiers" in rule and (tier_ids := r.names(rule["tiers"], f"{path}.tiers")) is not None:
-        conditions.append(TierCondition(tier_ids))
-    if "birthday" in rule:
-        window = rule["birthday"]
-        if window is True:
-            conditions.append(BirthdayCondition())
-        else:
-            spec = r.mapping(window, f"{path}.birthday", {"days_before", "days_after"})
-            if not isinstance(window, dict):
-                r.fail(f"{path}.birthday", "must be true (the day itself) or {days_before, days_after}")
-            before = r.integer(spec.get("days_before", 0), f"{path}.birthday.days_before", maximum=31)
-            after = r.integer(spec.get("days_after", 0), f"{path}.birthday.days_after", maximum=31)
-            if before is not None and after is not None:
-                conditions.append(BirthdayCondition(before, after))
-    if "viewed_within_days" in rule:
-        days = r.integer(rule["viewed_within_days"], f"{path}.viewed_within_days", minimum=1, maximum=365)
-        if days is not None:
-            conditions.append(ViewedCondition(days))
-    if "min_order_amount" in rule:
-        amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
-        if amount is not None:
-            conditions.append(MinimumOrderCondition(amount))
-    return tuple(conditions)
-
-
-def _effect(r: _Reader, kind: str, value: object, path: str) -> Effect | None:
-    if kind == "percent":
-        percent = r.decimal(value, path, minimum=Decimal(0), maximum=Decimal(100))
-        return PercentEffect(percent) if percent is not None else None
-    if kind == "fixed_points":
-        points = r.integer(value, path, minimum=1, maximum=MAX_POINTS)
-        return FixedEffect(points) if points is not None else None
-    if kind == "per_step":
-        step_doc = r.mapping(value, path, {"every", "points"})
-        step = r.money(step_doc.get("every"), f"{path}.every", positive=True)
-        points = r.integer(step_doc.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
-        return PerStepEffect(step, points) if step is not None and points is not None else None
-    return _bands(r, value, path)
-
-
-def _bands(r: _Reader, value: object, path: str) -> Effect | None:
-    if not isinstance(value, list) or not value:
-        r.fail(path, "must be a non-empty list of {up_to, percent} bands")
-        return None
-    bands: list[Band] = []
-    previous: int | None = None
-    for i, item in enumerate(value):
-        band = r.mapping(item, f"{path}[{i}]", {"up_to", "percent"})
-        percent = r.decimal(band.get("percent"), f"{path}[{i}].percent", minimum=Decimal(0), maximum=Decimal(100))
-        up_to = r.money(band["up_to"], f"{path}[{i}].up_to") if band.get("up_to") is not None else None
-        if band.get("up_to") is None and i != len(value) - 1:
-            r.fail(f"{path}[{i}].up_to", "only the last band may be open-ended")
-        if up_to is not None and previous is not None and up_to <= previous:
-            r.fail(f"{path}[{i}].up_to", "bands must be in increasing order of up_to")
-        previous = up_to if up_to is not None else previous
-        if percent is not None:
-            bands.append(Band(up_to, percent))
-    return BandsEffect(tuple(bands)) if len(bands) == len(value) else None
-
-
-def _redemption(r: _Reader, value: object) -> RedemptionPolicy | None:
+def _redemption(r: Reader, value: object) -> RedemptionPolicy | None:
     section = r.mapping(value, "redemption", {"min_check", "max_share_percent", "excluded_categories", "earn_or_spend"})
     min_check = r.money(section.get("min_check", "0"), "redemption.min_check")
     share = r.decimal(
@@ -380,7 +200,7 @@ def _redemption(r: _Reader, value: object) -> RedemptionPolicy | None:
     return RedemptionPolicy(min_check, share / 100, excluded_set, bool(earn_or_spend))
 
 
-def _expiry(r: _Reader, value: object) -> ExpiryPolicy | None:
+def _expiry(r: Reader, value: object) -> ExpiryPolicy | None:
     if value == "never" or value is None:
         return ExpiryPolicy()
     section = r.mapping(value, "expiry", {"after_days", "on_date", "every_year_on", "starts"})
@@ -423,7 +243,7 @@ def _bounded_date(text: str) -> date:
     return value
 
 
-def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
+def _actions(r: Reader, value: object) -> dict[str, ActionBonus]:
     section = value if isinstance(value, dict) else {}
     if value is not None and not isinstance(value, dict):
         r.fail("actions", "must be a mapping of action type to its bonus")
@@ -446,7 +266,7 @@ def _actions(r: _Reader, value: object) -> dict[str, ActionBonus]:
 DEFAULT_CAP = {"count": 1, "per": "lifetime"}  # an action without a cap earns once per member
 
 
-def _cap(r: _Reader, value: object, path: str) -> tuple[int | None, CapPeriod | None]:
+def _cap(r: Reader, value: object, path: str) -> tuple[int | None, CapPeriod | None]:
     """`cap: unlimited` (or null, or `{count: null}`) is no cap; `{count, per}` at most `count` per `per` (count
     defaults to 1, per to lifetime)."""
     if value is None or value == "unlimited":
@@ -461,7 +281,7 @@ def _cap(r: _Reader, value: object, path: str) -> tuple[int | None, CapPeriod | 
     return count, r.choice(cap.get("per", "lifetime"), f"{path}.per", CapPeriod)
 
 
-def _referrals(r: _Reader, value: object, earning: EarningPolicy | None) -> ReferralPolicy | None:
+def _referrals(r: Reader, value: object, earning: EarningPolicy | None) -> ReferralPolicy | None:
     """`referrals: {new_member_points, referrer_points, return_window_days, max_per_referrer,
     max_per_referrer_per_month, attach_within_days, pending_days}`. The return window defaults to the earning's
     pending days (the time a purchase's points wait for returns); a scheme must give someone something."""
@@ -503,7 +323,7 @@ def _referrals(r: _Reader, value: object, earning: EarningPolicy | None) -> Refe
     return ReferralPolicy(new_member, referrer, window, lifetime, monthly, attach, pending)
 
 
-def _win_back(r: _Reader, value: object) -> WinBackPolicy | None:
+def _win_back(r: Reader, value: object) -> WinBackPolicy | None:
     """`win_back: {inactive_days, points, expires_after_days, max_share_percent, repeat_after_days}`: the first
     three are required; the share (default 50) is of an order's eligible amount, with at most two decimals."""
     before = len(r.problems)
@@ -541,7 +361,7 @@ def _win_back(r: _Reader, value: object) -> WinBackPolicy | None:
     return WinBackPolicy(inactive, points, expires, percent / 100, repeat)
 
 
-def _tiers(r: _Reader, value: object) -> TierPolicy | None:
+def _tiers(r: Reader, value: object) -> TierPolicy | None:
     """`tiers: {qualify_by, period, rolling_days, grace_days, levels: [{id, name, from, multiplier, privileges}]}`;
     the first level starts at 0 and the thresholds strictly increase, so no two levels overlap."""
     before = len(r.problems)
@@ -593,7 +413,7 @@ def _tiers(r: _Reader, value: object) -> TierPolicy | None:
     return TierPolicy(tuple(levels), basis, period, rolling, grace)
 
 
-def _check_tier_references(r: _Reader, earning: EarningPolicy | None, tiers: TierPolicy | None) -> None:
+def _check_tier_references(r: Reader, earning: EarningPolicy | None, tiers: TierPolicy | None) -> None:
     known = {level.id for level in tiers.levels} if tiers else set()
     for i, rule in enumerate(earning.rules if earning else ()):
         for condition in rule.conditions:
@@ -605,11 +425,9 @@ def _check_tier_references(r: _Reader, earning: EarningPolicy | None, tiers: Tie
                     )
 
 
-def _check_campaigns(r: _Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPolicy | None) -> None:
+def _check_campaigns(r: Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPolicy | None) -> None:
     """Campaigns and offers may be kept with the program; publishing applies them to the campaign store (see
     services/campaigns.py). Here they are checked like any definition, in the program's time zone."""
-    from loyalty.domain.campaign_document import parse_campaign
-
     tier_ids = frozenset(level.id for level in tiers.levels) if tiers is not None else frozenset()
     for section, personal in (("campaigns", False), ("offers", True)):
         items = doc.get(section)
