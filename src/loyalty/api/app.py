@@ -174,7 +174,7 @@ def _with_problem_schema(app: FastAPI) -> None:
     """Every error is problem+json: drop FastAPI's default 422 schema and register ours."""
     from fastapi.openapi.utils import get_openapi
 
-    from loyalty.api.schemas import Problem
+    from loyalty.api.schemas.common import Problem
 
     def build() -> dict[str, Any]:
         if app.openapi_schema:

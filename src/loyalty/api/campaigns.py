@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
-from loyalty.api.schemas import DATE_OR_DATE_TIME, Instant, MemberRef, Strict
+from loyalty.api.schemas.common import DATE_OR_DATE_TIME, Instant, MemberRef, Strict
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import access, campaigns, members

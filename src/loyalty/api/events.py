@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.api import deps, schemas
+from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
+from loyalty.api.schemas.events import ActionEvent, ActionResult, ProductViewed, ViewRecorded
 from loyalty.domain.errors import FieldProblem, InvalidInput
 from loyalty.domain.instants import parse_happened_at
 from loyalty.services import access, actions, members, views
@@ -22,12 +23,12 @@ Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 @router.post(
     "",
     status_code=201,
-    response_model=schemas.ActionResult,
+    response_model=ActionResult,
     summary="Record an action event",
     description="Grants the program's bonus for the action, once per (type, event_id) and within the "
     "program's caps (409 cap-reached when a cap is reached).",
 )
-def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONResponse:
+def record(body: ActionEvent, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
     occurred_at = _happened_at(request, body.occurred_at, now)
 
@@ -46,12 +47,12 @@ def record(body: schemas.ActionEvent, request: Request, key: Checkout) -> JSONRe
 
 @router.post(
     "/product-viewed",
-    response_model=schemas.ViewRecorded,
+    response_model=ViewRecorded,
     summary="Record that a member viewed a product",
     description="Buying the product within the days a rule's `viewed_within_days` allows earns that rule. "
     "Recording the same view again changes nothing; an older view never replaces a newer one.",
 )
-def product_viewed(body: schemas.ProductViewed, request: Request, key: Checkout) -> JSONResponse:
+def product_viewed(body: ProductViewed, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
     viewed_at = _happened_at(request, body.occurred_at, now)
 

@@ -13,8 +13,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from loyalty.api import deps, schemas
+from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
+from loyalty.api.schemas.jobs import (
+    ActivateResult,
+    AuditResult,
+    BirthdaysResult,
+    ExpireResult,
+    JobRequest,
+    ReferralsResult,
+    TiersResult,
+    WinBackResult,
+)
 from loyalty.domain.instants import parse_instant
 from loyalty.services import access, audit, birthdays, jobs, referrals, tiers, winback
 from loyalty.storage.database import UnitOfWork
@@ -32,27 +42,25 @@ class Job:
 
 
 JOBS = {
-    "activate": Job(schemas.ActivateResult, "records the lots whose pending period ended", jobs.activate),
-    "expire": Job(schemas.ExpireResult, "writes off expired points", jobs.expire),
-    "tiers": Job(
-        schemas.TiersResult, "re-evaluates every member's tier (downgrades happen only here)", tiers.reevaluate
-    ),
+    "activate": Job(ActivateResult, "records the lots whose pending period ended", jobs.activate),
+    "expire": Job(ExpireResult, "writes off expired points", jobs.expire),
+    "tiers": Job(TiersResult, "re-evaluates every member's tier (downgrades happen only here)", tiers.reevaluate),
     "birthdays": Job(
-        schemas.BirthdaysResult, "grants the birthday gift to the members whose birthday it is", birthdays.grant_gifts
+        BirthdaysResult, "grants the birthday gift to the members whose birthday it is", birthdays.grant_gifts
     ),
     "referrals": Job(
-        schemas.ReferralsResult,
+        ReferralsResult,
         "rewards the referrers whose referred member's first order is past its return window",
         lambda engine, as_of, now: {"rewarded": referrals.run(engine, as_of, now)},
     ),
     "win-back": Job(
-        schemas.WinBackResult, "grants the program's win-back points to the members inactive long enough", winback.run
+        WinBackResult, "grants the program's win-back points to the members inactive long enough", winback.run
     ),
 }
 
 
 def _route(name: str, job: Job) -> Callable[..., JSONResponse]:
-    def run_job(request: Request, key: Admin, body: schemas.JobRequest | None = None) -> JSONResponse:
+    def run_job(request: Request, key: Admin, body: JobRequest | None = None) -> JSONResponse:
         now = deps.now(request)
         as_of = now
         if body is not None and body.as_of is not None:
@@ -85,7 +93,7 @@ for _name, _job in JOBS.items():
 
 @router.get(
     "/audit",
-    response_model=schemas.AuditResult,
+    response_model=AuditResult,
     summary="Audit the ledger",
     description="Checks every ledger invariant; lists each violation with its account or order.",
 )

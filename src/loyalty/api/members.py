@@ -8,9 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.api import deps, schemas
+from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
+from loyalty.api.schemas.ledger import Adjustment, AdjustmentResult, Balance, EntryPage
+from loyalty.api.schemas.members import (
+    Member,
+    MemberToken,
+    MemberUpdate,
+    NewMember,
+    Referral,
+    ReferralAttach,
+    ReferralList,
+    TierStatus,
+    TokenRequest,
+)
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.instants import parse_happened_at
 from loyalty.services import access, members, referrals, tiers
@@ -28,14 +40,14 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 @router.post(
     "",
     status_code=201,
-    response_model=schemas.Member,
+    response_model=Member,
     summary="Register a member",
     description="Creates the member with its identifiers and consents and grants the program's registration "
     "bonus of the version in force at `registered_at` (default: now), dated then. With a `referral_code` (another "
     "member's code), records the referral and grants the new member's referral bonus; an unknown code is refused "
     "and nothing is stored. Accepts an `Idempotency-Key` header.",
 )
-def create_member(body: schemas.NewMember, request: Request, key: Checkout) -> JSONResponse:
+def create_member(body: NewMember, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_none=True)
     data["consents"] = {k: v for k, v in (body.consents.model_dump() if body.consents else {}).items() if v is not None}
     now = deps.now(request)
@@ -49,7 +61,7 @@ def create_member(body: schemas.NewMember, request: Request, key: Checkout) -> J
 
 @router.get(
     "/lookup",
-    response_model=schemas.Member,
+    response_model=Member,
     summary="Find a member by an identifier",
     description="Exactly one of phone, email, card, external_id. Phones are matched in E.164 form.",
 )
@@ -78,7 +90,7 @@ def _member(request: Request, member_id: int) -> None:
 
 @router.get(
     "/{member_id}",
-    response_model=schemas.Member,
+    response_model=Member,
     summary="Get a member's profile",
     description="With a checkout key, or the member's own token.",
 )
@@ -97,11 +109,11 @@ def _existing(uow: UnitOfWork, member_id: int) -> dict[str, Any]:
 
 @router.patch(
     "/{member_id}",
-    response_model=schemas.Member,
+    response_model=Member,
     summary="Update a member's profile and consents",
     description="Only the fields sent change. Consents are recorded with the time and `source`.",
 )
-def update_member(member_id: MemberId, body: schemas.MemberUpdate, request: Request, key: Checkout) -> JSONResponse:
+def update_member(member_id: MemberId, body: MemberUpdate, request: Request, key: Checkout) -> JSONResponse:
     data = body.model_dump(exclude_unset=True)
     if body.consents is not None:
         data["consents"] = body.consents.model_dump(exclude_none=True)
@@ -116,7 +128,7 @@ def update_member(member_id: MemberId, body: schemas.MemberUpdate, request: Requ
 
 @router.get(
     "/{member_id}/balance",
-    response_model=schemas.Balance,
+    response_model=Balance,
     summary="Get a member's points",
     description="Balance, spendable now, pending, held by reservations, debt and the next expiry dates; "
     "`restricted` lists the spendable points that can pay only part of an order (win-back points).",
@@ -130,7 +142,7 @@ def balance(member_id: MemberId, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/{member_id}/tier",
-    response_model=schemas.TierStatus,
+    response_model=TierStatus,
     summary="Get a member's tier",
     description='The tier and its privileges, the progress to the next one ("2350.00 RUB more to Gold"), the '
     "date it is kept until, and the tier history. With a checkout key, or the member's own token.",
@@ -144,7 +156,7 @@ def tier(member_id: MemberId, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/{member_id}/entries",
-    response_model=schemas.EntryPage,
+    response_model=EntryPage,
     summary="List a member's ledger entries",
     description="Newest first. Pass `next_cursor` back as `cursor` for the next page.",
 )
@@ -166,14 +178,14 @@ def entries(
 @router.post(
     "/{member_id}/referral",
     status_code=201,
-    response_model=schemas.Referral,
+    response_model=Referral,
     summary="Add the code of the member who referred this one",
     description="Within the program's `attach_within_days` of registering and before the member's first confirmed "
     "order, grants the new member's referral bonus. The member's own code and a referrer the member referred "
     "(directly or through others) are refused (422); a member who already has another referrer, or who is too "
     "late, gets 409. Sending the same code again returns the referral unchanged. Accepts an `Idempotency-Key`.",
 )
-def attach_referral(member_id: MemberId, body: schemas.ReferralAttach, request: Request, key: Checkout) -> JSONResponse:
+def attach_referral(member_id: MemberId, body: ReferralAttach, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
@@ -185,7 +197,7 @@ def attach_referral(member_id: MemberId, body: schemas.ReferralAttach, request: 
 
 @router.get(
     "/{member_id}/referrals",
-    response_model=schemas.ReferralList,
+    response_model=ReferralList,
     summary="List the members a member referred",
     description="Oldest first, each pending (waiting for the referred member's first order to pass its return "
     "window), rewarded or void (with the reason, e.g. the referrer's cap), with counts by status and the points "
@@ -200,15 +212,13 @@ def referred(member_id: MemberId, request: Request) -> dict[str, Any]:
 
 @router.post(
     "/{member_id}/token",
-    response_model=schemas.MemberToken,
+    response_model=MemberToken,
     summary="Issue a member token",
     description="A signed, expiring token that lets the member read only their own profile, balance and "
     "entries (send it as `Authorization: Bearer mt_...`).",
 )
-def token(
-    member_id: MemberId, request: Request, _: Checkout, body: schemas.TokenRequest | None = None
-) -> dict[str, Any]:
-    ttl = timedelta(seconds=(body or schemas.TokenRequest()).ttl_seconds)
+def token(member_id: MemberId, request: Request, _: Checkout, body: TokenRequest | None = None) -> dict[str, Any]:
+    ttl = timedelta(seconds=(body or TokenRequest()).ttl_seconds)
     with UnitOfWork(deps.engine(request)) as uow:
         _existing(uow, member_id)
         secret = access.signing_secret(uow)
@@ -220,12 +230,12 @@ def token(
 @router.post(
     "/{member_id}/adjustments",
     status_code=201,
-    response_model=schemas.AdjustmentResult,
+    response_model=AdjustmentResult,
     summary="Adjust a member's points by hand",
     description="Admin only; names the operator and the reason. `occurred_at` (default: now) dates the entry, and "
     "added points follow the expiry of the program in force then. Accepts an `Idempotency-Key` header.",
 )
-def adjust(member_id: MemberId, body: schemas.Adjustment, request: Request, key: Admin) -> JSONResponse:
+def adjust(member_id: MemberId, body: Adjustment, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
     occurred_at = now
     if body.occurred_at is not None:

@@ -8,8 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.api import deps, metrics, schemas
+from loyalty.api import deps, metrics
 from loyalty.api.bodies import BodyRoute
+from loyalty.api.schemas.common import url_safe
+from loyalty.api.schemas.orders import (
+    Cart,
+    Order,
+    OrderDetail,
+    OrderResult,
+    Released,
+    Reservation,
+    ReturnRequest,
+    ReturnResult,
+)
 from loyalty.domain import limits
 from loyalty.domain.identifiers import ID_PATTERN
 from loyalty.services import access, checkout, returns
@@ -18,17 +29,17 @@ from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=BodyRoute)
 Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
-OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN), schemas.url_safe("order id")]
+OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN), url_safe("order id")]
 
 
 @router.post(
     "/calculate",
-    response_model=schemas.OrderResult,
+    response_model=OrderResult,
     summary="Calculate a cart",
     description="What the cart can pay with points and will earn, per line, with the rule behind each "
     "point. No side effects, so `order_id` is optional (with it, points the order holds count as available).",
 )
-def calculate(body: schemas.Cart, request: Request, _: Checkout) -> dict[str, Any]:
+def calculate(body: Cart, request: Request, _: Checkout) -> dict[str, Any]:
     now = deps.now(request)
     order = parse_order(body.as_dict(), now, zone=deps.program_zone(request), quote_only=True)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
@@ -37,12 +48,12 @@ def calculate(body: schemas.Cart, request: Request, _: Checkout) -> dict[str, An
 
 @router.post(
     "/reserve",
-    response_model=schemas.OrderResult,
+    response_model=OrderResult,
     summary="Reserve points for a checkout",
     description="Holds the points for `hold_seconds`; then confirm or release. A hold that times out "
     "releases itself. Idempotent by `order_id`.",
 )
-def reserve(body: schemas.Reservation, request: Request, key: Checkout) -> JSONResponse:
+def reserve(body: Reservation, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
     data = body.as_dict()
     hold = timedelta(seconds=data.pop("hold_seconds"))
@@ -67,18 +78,18 @@ def _confirm(request: Request, key: access.ApiKey, order_body: dict[str, Any] | 
 
 @router.post(
     "/confirm",
-    response_model=schemas.OrderResult,
+    response_model=OrderResult,
     summary="Confirm an order",
     description="Records the order and its points exactly once: a retry with the same body returns the "
     "first result; the same `order_id` with another body is 409 and changes nothing.",
 )
-def confirm(body: schemas.Order, request: Request, key: Checkout) -> JSONResponse:
+def confirm(body: Order, request: Request, key: Checkout) -> JSONResponse:
     return _confirm(request, key, body.as_dict(), body.order_id)
 
 
 @router.post(
     "/{order_id}/confirm",
-    response_model=schemas.OrderResult,
+    response_model=OrderResult,
     summary="Confirm a reservation",
     description="Confirms a reserved order as it was reserved. Idempotent.",
 )
@@ -88,7 +99,7 @@ def confirm_reserved(order_id: OrderId, request: Request, key: Checkout) -> JSON
 
 @router.post(
     "/{order_id}/release",
-    response_model=schemas.Released,
+    response_model=Released,
     summary="Release a reservation",
     description="Frees the held points. Releasing twice is harmless; a confirmed order cannot be released.",
 )
@@ -99,7 +110,7 @@ def release(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
 
 @router.post(
     "/{order_id}/cancel",
-    response_model=schemas.ReturnResult,
+    response_model=ReturnResult,
     summary="Cancel an order",
     description="Releases a reservation, or returns every line not yet returned. Idempotent by order id.",
 )
@@ -111,12 +122,12 @@ def cancel(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
 @router.post(
     "/{order_id}/returns",
     status_code=201,
-    response_model=schemas.ReturnResult,
+    response_model=ReturnResult,
     summary="Return some lines of an order",
     description="Takes back the points the returned units earned and gives back the points spent on them, "
     "by the order's own program version. Idempotent by `return_id`.",
 )
-def return_lines(order_id: OrderId, body: schemas.ReturnRequest, request: Request, key: Checkout) -> JSONResponse:
+def return_lines(order_id: OrderId, body: ReturnRequest, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
     lines = [(line.line_id, line.quantity) for line in body.lines]
     return deps.idempotent(
@@ -130,7 +141,7 @@ def return_lines(order_id: OrderId, body: schemas.ReturnRequest, request: Reques
 
 @router.get(
     "/{order_id}",
-    response_model=schemas.OrderDetail,
+    response_model=OrderDetail,
     summary="Get an order with its entries",
     description="The confirmed result, what was returned of each line, and the ledger entries it made.",
 )

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.api import deps, schemas
+from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
+from loyalty.api.schemas.common import InstantOrDate
+from loyalty.api.schemas.program import ProgramDocument, ProgramVersion, ValidationResult
 from loyalty.domain.instants import parse_instant
 from loyalty.services import access, programs, publishing
 from loyalty.storage.database import UnitOfWork
@@ -19,11 +21,11 @@ Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 
 @router.post(
     "/validate",
-    response_model=schemas.ValidationResult,
+    response_model=ValidationResult,
     summary="Validate a program document",
     description="Checks the document without publishing it; a bad one is 422 with each field's path.",
 )
-def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
+def validate(body: ProgramDocument, _: Admin) -> dict[str, Any]:
     program = programs.program_of(programs.read_document_json(body.document))
     return {
         "valid": True,
@@ -37,12 +39,12 @@ def validate(body: schemas.ProgramDocument, _: Admin) -> dict[str, Any]:
 @router.post(
     "/versions",
     status_code=201,
-    response_model=schemas.ProgramVersion,
+    response_model=ProgramVersion,
     summary="Publish a program version",
     description="Publishes an immutable version in force from `effective_from`. Publishing the same "
     "document with the same date again returns the existing version.",
 )
-def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSONResponse:
+def publish(body: ProgramDocument, request: Request, key: Admin) -> JSONResponse:
     now = deps.now(request)
     document = programs.read_document_json(body.document)
     zone = programs.program_of(document).timezone
@@ -61,7 +63,7 @@ def publish(body: schemas.ProgramDocument, request: Request, key: Admin) -> JSON
     return deps.idempotent(request, key, body.model_dump(), 201, run)
 
 
-@router.get("/versions", response_model=list[schemas.ProgramVersion], summary="List program versions")
+@router.get("/versions", response_model=list[ProgramVersion], summary="List program versions")
 def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return programs.list_versions(uow)
@@ -69,7 +71,7 @@ def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
 
 @router.get(
     "/versions/current",
-    response_model=schemas.ProgramVersion,
+    response_model=ProgramVersion,
     summary="The version in force at an instant",
     description="The version that evaluates an order occurring at `at` (default: now), with its document.",
 )
@@ -77,7 +79,7 @@ def current(
     request: Request,
     _: Admin,
     at: Annotated[
-        schemas.InstantOrDate | None,
+        InstantOrDate | None,
         Query(description="ISO 8601 with an offset, or a date (the start of that day in the program's time zone)"),
     ] = None,
 ) -> dict[str, Any]:

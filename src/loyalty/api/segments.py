@@ -8,9 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.api import deps, schemas
+from loyalty.api import deps
 from loyalty.api.bodies import BodyRoute
 from loyalty.api.errors import ApiError
+from loyalty.api.schemas.segments import (
+    MemberSegments,
+    NewSegment,
+    RecomputeRequest,
+    RecomputeResult,
+    Segment,
+    SegmentChange,
+    SegmentList,
+    SegmentMemberPage,
+)
 from loyalty.domain import limits
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.instants import parse_instant
@@ -27,33 +37,33 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 @router.post(
     "/segments",
     status_code=201,
-    response_model=schemas.Segment,
+    response_model=Segment,
     summary="Create a segment",
     description="A rule segment (`conditions`, all of which must hold) has its members computed at once; a static "
     "segment is the list of `members` given (every unknown one is reported, and nothing is stored). A bad "
     "definition is 422 with each field's path; an id already taken is 409. Accepts an `Idempotency-Key` header.",
 )
-def create_segment(body: schemas.NewSegment, request: Request, key: Admin) -> JSONResponse:
+def create_segment(body: NewSegment, request: Request, key: Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
     return deps.idempotent(request, key, data, 201, lambda uow: segments.create(uow, data, now))
 
 
 @router.put(
     "/segments/{segment_id}",
-    response_model=schemas.Segment,
+    response_model=Segment,
     summary="Change a segment",
     description="Renames it and replaces a rule segment's conditions (its members are recomputed now) or a static "
     "segment's members. Every field is optional: a body with only `name` renames the segment and keeps its "
     "definition and members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
 )
-def update_segment(segment_id: SegmentId, body: schemas.SegmentChange, request: Request, key: Admin) -> JSONResponse:
+def update_segment(segment_id: SegmentId, body: SegmentChange, request: Request, key: Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
     return deps.idempotent(request, key, data, 200, lambda uow: segments.update(uow, segment_id, data, now))
 
 
 @router.get(
     "/segments",
-    response_model=schemas.SegmentList,
+    response_model=SegmentList,
     summary="List segments",
     description="Every segment with its member count and the instant it was computed as of.",
 )
@@ -62,7 +72,7 @@ def list_segments(request: Request, _: Analytics) -> dict[str, Any]:
         return {"segments": segments.list_segments(uow)}
 
 
-@router.get("/segments/{segment_id}", response_model=schemas.Segment, summary="Get a segment")
+@router.get("/segments/{segment_id}", response_model=Segment, summary="Get a segment")
 def get_segment(segment_id: SegmentId, request: Request, _: Analytics) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return segments.get(uow, segment_id)
@@ -70,7 +80,7 @@ def get_segment(segment_id: SegmentId, request: Request, _: Analytics) -> dict[s
 
 @router.get(
     "/segments/{segment_id}/members",
-    response_model=schemas.SegmentMemberPage,
+    response_model=SegmentMemberPage,
     summary="List a segment's members",
     description="In ascending member id, as last computed. Pass `next_cursor` back as `cursor` for the next page.",
 )
@@ -94,25 +104,25 @@ def segment_members(
 
 @router.post(
     "/segments/recompute",
-    response_model=schemas.RecomputeResult,
+    response_model=RecomputeResult,
     summary="Recompute every rule segment",
     description="The job `loyalty segments recompute` runs: one read of every member's facts, then each segment's "
     "members replaced in a transaction of its own. Running it again as of the same instant changes nothing.",
 )
-def recompute_all(request: Request, _: Admin, body: schemas.RecomputeRequest | None = None) -> dict[str, Any]:
+def recompute_all(request: Request, _: Admin, body: RecomputeRequest | None = None) -> dict[str, Any]:
     as_of = _as_of(request, body)
     return {"as_of": as_of.isoformat(), **segments.recompute(deps.engine(request), as_of)}
 
 
 @router.post(
     "/segments/{segment_id}/recompute",
-    response_model=schemas.Segment,
+    response_model=Segment,
     summary="Recompute a segment",
     description="Recomputes a rule segment's members as of `as_of` (default: now) in one transaction; a static "
     "segment is left as it is. Accepts an `Idempotency-Key` header.",
 )
 def recompute_segment(
-    segment_id: SegmentId, request: Request, key: Admin, body: schemas.RecomputeRequest | None = None
+    segment_id: SegmentId, request: Request, key: Admin, body: RecomputeRequest | None = None
 ) -> JSONResponse:
     as_of = _as_of(request, body)
     return deps.idempotent(
@@ -124,7 +134,7 @@ def recompute_segment(
     )
 
 
-def _as_of(request: Request, body: schemas.RecomputeRequest | None) -> datetime:
+def _as_of(request: Request, body: RecomputeRequest | None) -> datetime:
     if body is None or body.as_of is None:
         return deps.now(request)
     return parse_instant(body.as_of, "as_of", zone=deps.program_zone(request), day="end")
@@ -132,7 +142,7 @@ def _as_of(request: Request, body: schemas.RecomputeRequest | None) -> datetime:
 
 @router.get(
     "/members/{member_id}/segments",
-    response_model=schemas.MemberSegments,
+    response_model=MemberSegments,
     summary="List the segments a member is in",
     description="As last computed.",
 )
