@@ -35,7 +35,8 @@ test: lint
 CLOCK_SHIFT_DAYS ?= 2000
 test-moved-clock: install
 	LOYALTY_TEST_CLOCK_SHIFT_DAYS=$(CLOCK_SHIFT_DAYS) PYTHONPATH=$(CURDIR)/tests/moved_clock \
-		LOYALTY_TEST_DATABASE_URL= LOYALTY_REQUIRE_POSTGRES= .venv/bin/pytest -q -m "not postgres" -p no:cacheprovider
+		LOYALTY_TEST_DATABASE_URL= LOYALTY_REQUIRE_POSTGRES= .venv/bin/pytest -q -m "not postgres" -p no:cacheprovider \
+		-p no:time_machine
 
 bench: install
 	@.venv/bin/python -m bench.confirm
