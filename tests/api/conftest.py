@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from loyalty.api.app import create_app
@@ -71,6 +73,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port until the block ends; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not runner.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        runner.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def clock() -> Clock:
     """The server's clock: 2026-11-20 12:00 UTC, in force under the seed program, until a test moves it."""
@@ -82,21 +104,8 @@ def server(engine: Engine, clock: Clock) -> Iterator[Server]:
     with UnitOfWork(engine) as uow:
         keys = [access.create_key(uow, scope, scope, clock())[1] for scope in ("admin", "checkout", "analytics")]
         uow.commit()
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(engine, clock), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not runner.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", engine, clock, *keys)
-    runner.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(engine, clock)) as url:
+        yield Server(url, engine, clock, *keys)
 
 
 @pytest.fixture

@@ -1,41 +1,12 @@
-"""A real uvicorn server for an app a test builds itself (settings of its own, an engine behind a proxy), and a
-raw HTTP/1.1 exchange over a socket, for what an HTTP client library would not send (a body cut short, a length
-that lies, chunks sent one by one while watching for the answer)."""
+"""A raw HTTP/1.1 exchange over a socket, for what an HTTP client library would not send (a body cut short, a length
+that lies, chunks sent one by one while watching for the answer). Serve an app with conftest's `serve`."""
 
 from __future__ import annotations
 
 import select
 import socket
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-import uvicorn
-from fastapi import FastAPI
-
-from .conftest import free_port
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve `app` on a free port until the block ends; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not runner.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)
 
 
 @dataclass

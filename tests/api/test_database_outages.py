@@ -25,8 +25,7 @@ from loyalty.services import access, members, programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 
-from .conftest import NOW, SEED_PROGRAM, Clock
-from .live import serve
+from .conftest import NOW, SEED_PROGRAM, Clock, serve
 from .tcp_proxy import Proxy
 
 PROBLEM = "application/problem+json"

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from loyalty.api.app import create_app
 from loyalty.domain import limits
 
-from .conftest import SEED_PROGRAM, Clock, Server, state_snapshot
-from .live import exchange, serve
+from .conftest import SEED_PROGRAM, Clock, Server, serve, state_snapshot
+from .live import exchange
 
 PROBLEM = "application/problem+json"
 FIFTY_MB = 50 * 1024 * 1024
