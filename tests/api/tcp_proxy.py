@@ -102,8 +102,10 @@ class Proxy:
         self._forget(link)
 
     def _spring(self, link: _Link) -> None:
-        self._forget(link)
+        # Set before the cut: the application answers as soon as its connection closes, and the test reads `sprung`
+        # as soon as it has that answer.
         self.sprung.set()
+        self._forget(link)
 
     def _forget(self, link: _Link) -> None:
         with self._lock:
