@@ -48,9 +48,14 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from bench.confirm import DEFAULT_URL, bench_database_url, fresh_database, latency_ms, log, percentile
 from bench.confirm import PROGRAM as CASHBACK
-from loyalty.domain.checkout import quote
-from loyalty.services import campaigns, checkout, members, programs, segments
-from loyalty.services.orders import OrderRequest, parse_order
+from loyalty.campaigns import offerings
+from loyalty.campaigns import service as campaigns
+from loyalty.checkout import service as checkout
+from loyalty.checkout.quote import quote
+from loyalty.checkout.requests import OrderRequest, parse_order
+from loyalty.members import service as members
+from loyalty.program import service as programs
+from loyalty.segments import service as segments
 from loyalty.storage.database import UnitOfWork, make_engine, normalise_url
 from loyalty.storage.migrate import upgrade
 
@@ -443,7 +448,7 @@ def measure_calculate(
 def campaigns_in_force(engine: Engine, at: datetime) -> int:
     with UnitOfWork(engine, read_only=True) as uow:
         program = programs.version_at(uow, at).program
-        return len(campaigns.offerings(uow, program, None, at).campaigns)
+        return len(offerings.offerings(uow, program, None, at).campaigns)
 
 
 def quote_inputs(
@@ -458,7 +463,7 @@ def quote_inputs(
             member_id = int(request.member["member_id"])
             cart = request.cart(program)
             available = checkout.calculate(uow, request, at)["balance_available"]
-            offer = campaigns.offerings(uow, program, member_id, at)
+            offer = offerings.offerings(uow, program, member_id, at)
             skus = {line.sku for line in cart.lines}
             plain = checkout.member_attributes(uow, program, member_id, skus)
             aimed = checkout.member_attributes(uow, program, member_id, skus, offer.campaigns) | offer.attributes

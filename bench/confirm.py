@@ -15,7 +15,7 @@ What it measures, on a fresh PostgreSQL database created for the run and dropped
 * `calculate_p50_ms` / `calculate_p99_ms` — one process, UnitOfWork(read_only=True) + checkout.calculate of a
   20-line cart for a member with points (the request is parsed once, outside the timing; `parse_order_*`
   reports that part), on the same PostgreSQL database with the workers stopped, and on a SQLite file.
-* `quote_p50_ms` / `quote_p99_ms` — the pure loyalty.domain.checkout.quote on the same cart.
+* `quote_p50_ms` / `quote_p99_ms` — the pure loyalty.checkout.quote.quote on the same cart.
 
 Members are registered through members.register and get their starting points from a confirmed order of the
 use case (which also warms the workers up); the database is then ANALYZEd, as one in service would be, and
@@ -54,9 +54,12 @@ import sqlalchemy
 from psycopg.types.json import Json
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from loyalty.domain.checkout import quote
-from loyalty.services import audit, checkout, members, programs
-from loyalty.services.orders import parse_order
+from loyalty.audit import service as audit
+from loyalty.checkout import service as checkout
+from loyalty.checkout.quote import quote
+from loyalty.checkout.requests import parse_order
+from loyalty.members import service as members
+from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, make_engine, normalise_url
 from loyalty.storage.migrate import upgrade
 

@@ -42,7 +42,7 @@ from bench.confirm import (
     publish_program,
     settle,
 )
-from loyalty.services import access
+from loyalty.access import service as access
 from loyalty.storage.database import UnitOfWork, make_engine
 
 

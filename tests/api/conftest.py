@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from loyalty.api.app import create_app
-from loyalty.services import access
+from loyalty.access import service as access
+from loyalty.http.app import create_app
 from loyalty.storage.database import UnitOfWork
 
 SEED_PROGRAM = {

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from loyalty.services import access
+from loyalty.access import service as access
 from loyalty.storage.database import UnitOfWork
 
 from .conftest import NOW, SEED_PROGRAM, Api, Server, order_body, state_snapshot

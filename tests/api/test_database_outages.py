@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from loyalty.api.app import create_app
-from loyalty.api.errors import OutageLog
-from loyalty.services import access, members, programs
+from loyalty.access import service as access
+from loyalty.http.app import create_app
+from loyalty.http.errors import OutageLog
+from loyalty.members import service as members
+from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from loyalty.api.app import openapi_document
+from loyalty.http.app import openapi_document
 
 from .conftest import SEED_PROGRAM, Clock, Server
 

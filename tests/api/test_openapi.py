@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loyalty.api.app import openapi_document
+from loyalty.http.app import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

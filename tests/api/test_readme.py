@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.services import programs
+from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.api.app import create_app
-from loyalty.domain import limits
+from loyalty.core import limits
+from loyalty.http.app import create_app
 
 from .conftest import SEED_PROGRAM, Clock, Server, serve, state_snapshot
 from .live import exchange

@@ -1,5 +1,5 @@
 """Every text the API accepts, at its longest, is stored and read back on both databases; one character more is
-refused with 422 naming the field, and stores nothing. The lengths come from `loyalty.domain.limits`, which the
+refused with 422 naming the field, and stores nothing. The lengths come from `loyalty.core.limits`, which the
 tables are sized by: on PostgreSQL a text the API let through but a column could not hold was a 500 (a tier id of
 60 characters with a multiplier failed every confirm of its members, as the ledger stores `tier:<id>`)."""
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from loyalty.domain import limits
+from loyalty.core import limits
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 

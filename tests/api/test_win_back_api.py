@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
-from loyalty.api.app import create_app
-from loyalty.services import access
+from loyalty.access import service as access
+from loyalty.http.app import create_app
 from loyalty.storage.database import UnitOfWork
 
 from .conftest import SEED_PROGRAM, Clock, free_port, order_body

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.domain import limits
+from loyalty.core import limits
 from loyalty.storage.database import normalise_url
 
 runner = CliRunner()

@@ -8,9 +8,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from loyalty.checkout import service as checkout
+from loyalty.checkout.requests import parse_order
 from loyalty.cli.main import app
-from loyalty.services import checkout, members
-from loyalty.services.orders import parse_order
+from loyalty.members import service as members
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 

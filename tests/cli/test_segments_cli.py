@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.services import segments
+from loyalty.segments import service as segments
 from loyalty.storage.database import UnitOfWork, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]

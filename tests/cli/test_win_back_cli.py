@@ -8,7 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from loyalty.cli.main import app
-from loyalty.services import ledger, members
+from loyalty.ledger import service as ledger
+from loyalty.members import service as members
 from loyalty.storage.database import UnitOfWork, make_engine
 
 runner = CliRunner()

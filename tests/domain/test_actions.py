@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.actions import period_start
-from loyalty.domain.program import ActionBonus, CapPeriod
-from loyalty.domain.program_document import parse_program
+from loyalty.engagement.model import period_start
+from loyalty.program.document import parse_program
+from loyalty.program.model import ActionBonus, CapPeriod
 
 MSK = ZoneInfo("Europe/Moscow")
 # Hypothesis takes naive bounds and attaches the time zone itself.

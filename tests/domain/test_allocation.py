@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.allocation import allocate, cumulative_share
+from loyalty.core.allocation import allocate, cumulative_share
 
 # --- allocate: examples -------------------------------------------------------------------------------------------
 

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from loyalty.domain.checkout import Cart, CartLine, quote
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.program_document import parse_program
-from loyalty.domain.rules import birthday_in_window
+from loyalty.checkout.quote import Cart, CartLine, quote
+from loyalty.core.errors import InvalidInput
+from loyalty.program.document import parse_program
+from loyalty.program.rules import birthday_in_window
 
 
 @pytest.mark.parametrize(

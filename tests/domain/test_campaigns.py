@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.domain.campaign_document import parse_campaign
-from loyalty.domain.campaigns import Campaign
-from loyalty.domain.checkout import Cart, CartLine, Quote, quote
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.money import parse_money
-from loyalty.domain.program import Program
-from loyalty.domain.program_document import parse_program
+from loyalty.campaigns.document import parse_campaign
+from loyalty.campaigns.model import Campaign
+from loyalty.checkout.quote import Cart, CartLine, Quote, quote
+from loyalty.core.errors import InvalidInput
+from loyalty.core.money import parse_money
+from loyalty.program.document import parse_program
+from loyalty.program.model import Program
 
 MSK = ZoneInfo("Europe/Moscow")
 NOV = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # a Tuesday, 15:00 in Moscow

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.domain.checkout import Cart, CartLine, Quote, quote
-from loyalty.domain.errors import InsufficientPoints, InvalidInput
-from loyalty.domain.money import parse_money
-from loyalty.domain.program import Program
-from loyalty.domain.program_document import parse_program
+from loyalty.checkout.quote import Cart, CartLine, Quote, quote
+from loyalty.core.errors import InsufficientPoints, InvalidInput
+from loyalty.core.money import parse_money
+from loyalty.program.document import parse_program
+from loyalty.program.model import Program
 
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.checkout import Cart, CartLine, quote
-from loyalty.domain.ledger import Lot
-from loyalty.domain.program import Program
-from loyalty.domain.program_document import parse_program
+from loyalty.checkout.quote import Cart, CartLine, quote
+from loyalty.ledger.model import Lot
+from loyalty.program.document import parse_program
+from loyalty.program.model import Program
 
 MSK = ZoneInfo("Europe/Moscow")
 # Hypothesis takes naive bounds and attaches the time zone itself.

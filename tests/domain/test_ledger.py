@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.domain.errors import InsufficientPoints
-from loyalty.domain.ledger import (
+from loyalty.core.errors import InsufficientPoints
+from loyalty.ledger.model import (
     SPEND_ORDER,
     Booking,
     Draw,

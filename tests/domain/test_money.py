@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.money import Rounding, currency_exponent, format_money, parse_decimal, parse_money, round_points
+from loyalty.core.errors import InvalidInput
+from loyalty.core.money import Rounding, currency_exponent, format_money, parse_decimal, parse_money, round_points
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.money import Rounding
-from loyalty.domain.program import CapPeriod, ExpiryKind, ExpiryStart, Program, Shortfall
-from loyalty.domain.program_document import parse_program
-from loyalty.domain.rules import (
+from loyalty.core.errors import InvalidInput
+from loyalty.core.money import Rounding
+from loyalty.program.document import parse_program
+from loyalty.program.model import CapPeriod, ExpiryKind, ExpiryStart, Program, Shortfall
+from loyalty.program.rules import (
     Band,
     BandsEffect,
     CategoryCondition,

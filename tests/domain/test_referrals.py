@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.errors import Conflict, InvalidInput
-from loyalty.domain.program import ReferralPolicy
-from loyalty.domain.program_document import parse_program
-from loyalty.domain.referrals import (
+from loyalty.core.errors import Conflict, InvalidInput
+from loyalty.program.document import parse_program
+from loyalty.program.model import ReferralPolicy
+from loyalty.referrals.model import (
     CODE_ALPHABET,
     CODE_LENGTH,
     AttachRequest,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.segments import (
+from loyalty.core.errors import InvalidInput
+from loyalty.segments.model import (
     CONDITIONS,
     AsOf,
     MemberFacts,

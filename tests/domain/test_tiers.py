@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.checkout import Cart, CartLine, quote
-from loyalty.domain.errors import InvalidInput
-from loyalty.domain.program_document import parse_program
-from loyalty.domain.tiers import TierPeriod, TierPolicy
+from loyalty.checkout.quote import Cart, CartLine, quote
+from loyalty.core.errors import InvalidInput
+from loyalty.program.document import parse_program
+from loyalty.program.tiers import TierPeriod, TierPolicy
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 RUB = 100

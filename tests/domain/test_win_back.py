@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.domain.checkout import Cart, CartLine, Quote, quote
-from loyalty.domain.errors import InsufficientPoints, InvalidInput
-from loyalty.domain.ledger import Draw, Lot, draw_spend, spendable, spendable_by_share
-from loyalty.domain.money import parse_money
-from loyalty.domain.program import Program, WinBackPolicy
-from loyalty.domain.program_document import MAX_POINTS, parse_program
+from loyalty.checkout.quote import Cart, CartLine, Quote, quote
+from loyalty.core.errors import InsufficientPoints, InvalidInput
+from loyalty.core.money import parse_money
+from loyalty.ledger.model import Draw, Lot, draw_spend, spendable, spendable_by_share
+from loyalty.program.document import MAX_POINTS, parse_program
+from loyalty.program.model import Program, WinBackPolicy
 
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 HALF = Decimal("0.5")

@@ -13,8 +13,13 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, func, select
 
-from loyalty.services import audit, checkout, ledger, members, publishing, returns
-from loyalty.services.orders import parse_order
+from loyalty.audit import service as audit
+from loyalty.campaigns import publishing
+from loyalty.checkout import returns
+from loyalty.checkout import service as checkout
+from loyalty.checkout.requests import parse_order
+from loyalty.ledger import service as ledger
+from loyalty.members import service as members
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.services import actions
+from loyalty.core.errors import Conflict, InvalidInput, NotFound
+from loyalty.engagement import actions
 
 from .conftest import (
     NOW,

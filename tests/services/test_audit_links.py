@@ -13,8 +13,14 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner
 
+from loyalty.campaigns import service as campaigns
+from loyalty.checkout import service as checkout
 from loyalty.cli.main import app
-from loyalty.services import actions, campaigns, checkout, jobs, members, referrals, tiers, winback
+from loyalty.engagement import actions, winback
+from loyalty.ledger import jobs
+from loyalty.members import service as members
+from loyalty.referrals import service as referrals
+from loyalty.tiers import service as tiers
 
 from .conftest import (
     NOW,

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from loyalty.services import birthdays, members
+from loyalty.engagement import birthdays
+from loyalty.members import service as members
 
 from .conftest import NOW, balance, confirm, order, publish, run, seed_program
 

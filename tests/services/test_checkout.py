@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from loyalty.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
-from loyalty.services import checkout
-from loyalty.services.orders import parse_order
+from loyalty.checkout import service as checkout
+from loyalty.checkout.requests import parse_order
+from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty.storage import tables as t
 
 from .conftest import (

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
-from loyalty.domain.ledger import EntryKind
-from loyalty.services.accounts import Account
+from loyalty.ledger.model import EntryKind
+from loyalty.ledger.repository import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 

@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from loyalty.domain.errors import Conflict, InvalidInput, LoyaltyError
-from loyalty.services import checkout, jobs, members
-from loyalty.services.orders import parse_order
+from loyalty.checkout import service as checkout
+from loyalty.checkout.requests import parse_order
+from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError
+from loyalty.ledger import jobs
+from loyalty.members import service as members
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 

@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from loyalty.domain.errors import InsufficientPoints
-from loyalty.services import actions, audit, jobs
+from loyalty.audit import service as audit
+from loyalty.core.errors import InsufficientPoints
+from loyalty.engagement import actions
+from loyalty.ledger import jobs
 from loyalty.storage.database import UnitOfWork
 
 from .conftest import (

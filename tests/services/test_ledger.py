@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.domain.errors import InsufficientPoints, InvalidInput, NotFound
-from loyalty.services import ledger
+from loyalty.core.errors import InsufficientPoints, InvalidInput, NotFound
+from loyalty.ledger import service as ledger
 
 from .conftest import (
     MEMBER,

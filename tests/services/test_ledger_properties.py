@@ -16,9 +16,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from loyalty.domain.errors import Conflict, InsufficientPoints
-from loyalty.services import actions, audit, checkout, jobs, ledger, programs, returns
-from loyalty.services.orders import parse_order
+from loyalty.audit import service as audit
+from loyalty.checkout import returns
+from loyalty.checkout import service as checkout
+from loyalty.checkout.requests import parse_order
+from loyalty.core.errors import Conflict, InsufficientPoints
+from loyalty.engagement import actions
+from loyalty.ledger import jobs
+from loyalty.ledger import service as ledger
+from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 from loyalty.storage.migrate import upgrade

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.domain.errors import Conflict, InvalidInput
-from loyalty.services import members
+from loyalty.core.errors import Conflict, InvalidInput
+from loyalty.members import service as members
 
 from .conftest import (
     NOW,

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
-from loyalty.domain.errors import Conflict, InvalidInput, LoyaltyError
-from loyalty.services import members, referrals
+from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError
+from loyalty.members import service as members
+from loyalty.referrals import service as referrals
 from loyalty.storage import tables as t
 from loyalty.storage.database import make_engine
 

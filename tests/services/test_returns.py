@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.domain.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
-from loyalty.services import checkout, returns
+from loyalty.checkout import returns
+from loyalty.checkout import service as checkout
+from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 
 from .conftest import (
     MEMBER,

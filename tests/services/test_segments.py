@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from loyalty.domain.errors import Conflict, InvalidInput, NotFound
-from loyalty.services import members, segment_facts, segments
-from loyalty.services.segment_lists import read_references
+from loyalty.core.errors import Conflict, InvalidInput, NotFound
+from loyalty.members import service as members
+from loyalty.segments import facts as segment_facts
+from loyalty.segments import service as segments
+from loyalty.segments.lists import read_references
 from loyalty.storage import tables as t
 
 from .conftest import NOW, SEED_PROGRAM, cancel, confirm, order, publish, read, return_lines, run, seed_program

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from loyalty.services import tiers
+from loyalty.tiers import service as tiers
 
 from .conftest import NOW, PROGRAM_START, confirm, order, publish, read, register, return_lines, seed_program
 

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, select
 
-from loyalty.domain.ledger import EntryKind
-from loyalty.services import jobs, winback
-from loyalty.services.accounts import Account
+from loyalty.engagement import winback
+from loyalty.ledger import jobs
+from loyalty.ledger.model import EntryKind
+from loyalty.ledger.repository import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import select, text
 
-from loyalty.services import jobs, ledger, members, programs
+from loyalty.ledger import jobs
+from loyalty.ledger import service as ledger
+from loyalty.members import service as members
+from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 from loyalty.storage.migrate import alembic_config, upgrade

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from alembic import command
 from sqlalchemy import select
 
-from loyalty.domain.referrals import CODE_ALPHABET, CODE_LENGTH
+from loyalty.referrals.model import CODE_ALPHABET, CODE_LENGTH
 from loyalty.storage import tables as t
 from loyalty.storage.database import make_engine
 from loyalty.storage.migrate import alembic_config, upgrade

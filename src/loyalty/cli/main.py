@@ -14,10 +14,13 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from loyalty.domain.errors import InvalidInput, LoyaltyError
-from loyalty.domain.instants import Zone, parse_instant
-from loyalty.services import audit as audit_service
-from loyalty.services import imports, jobs, programs, publishing
+from loyalty.audit import service as audit_service
+from loyalty.campaigns import publishing
+from loyalty.checkout import imports
+from loyalty.core.errors import InvalidInput, LoyaltyError
+from loyalty.core.instants import Zone, parse_instant
+from loyalty.ledger import jobs
+from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, database_url, make_engine
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -89,7 +92,7 @@ def db_upgrade(database: DatabaseOption = None) -> None:
 def program_validate(file: Path) -> None:
     """Check a program document (YAML or JSON); list every problem with its field path."""
     try:
-        program = programs.program_of(programs.read_document_file(file))
+        program = publishing.program_of(programs.read_document_file(file))
     except LoyaltyError as error:
         _fail(error)
     out.print(
@@ -116,7 +119,7 @@ def program_publish(
     now = _now()
     try:
         document = programs.read_document_file(file)
-        zone = programs.program_of(document).timezone
+        zone = publishing.program_of(document).timezone
         start = _instant(effective_from, "--effective-from", zone, day="start") if effective_from else now
         with UnitOfWork(make_engine(database)) as uow:
             version = publishing.publish(uow, document, start, now)
@@ -203,25 +206,25 @@ def jobs_run(
     engine = make_engine(database)
     at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
     if job == "birthdays":
-        from loyalty.services import birthdays
+        from loyalty.engagement import birthdays
 
         gifts = birthdays.grant_gifts(engine, at, now)
         out.print(f"birthdays as of {at.isoformat()}: {gifts['points']} points to {gifts['members']} members")
         return
     if job == "win-back":
-        from loyalty.services import winback
+        from loyalty.engagement import winback
 
         won = winback.run(engine, at, now)
         out.print(f"win-back as of {at.isoformat()}: {won['points']} points to {won['granted']} members")
         return
     if job == "referrals":
-        from loyalty.services import referrals
+        from loyalty.referrals import service as referrals
 
         rewarded = referrals.run(engine, at, now)
         out.print(f"referrals as of {at.isoformat()}: {rewarded} rewarded")
         return
     if job == "tiers":
-        from loyalty.services import tiers
+        from loyalty.tiers import service as tiers
 
         counts = tiers.reevaluate(engine, at, now)
         out.print(
@@ -248,7 +251,7 @@ def keys_create(
     database: DatabaseOption = None,
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
-    from loyalty.services import access
+    from loyalty.access import service as access
     from loyalty.storage.migrate import upgrade
 
     upgrade(database)
@@ -265,7 +268,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(database: DatabaseOption = None) -> None:
     """List API keys (never their secrets)."""
-    from loyalty.services import access
+    from loyalty.access import service as access
 
     with UnitOfWork(make_engine(database), read_only=True) as uow:
         _print_json(access.list_keys(uow))
@@ -274,7 +277,7 @@ def keys_list(database: DatabaseOption = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, database: DatabaseOption = None) -> None:
     """Revoke an API key by its id."""
-    from loyalty.services import access
+    from loyalty.access import service as access
 
     with UnitOfWork(make_engine(database)) as uow:
         revoked = access.revoke_key(uow, key_id, _now())
@@ -291,7 +294,7 @@ def segments_recompute(
     database: DatabaseOption = None,
 ) -> None:
     """Recompute every rule segment's members as of a date (static segments stay as uploaded)."""
-    from loyalty.services import segments
+    from loyalty.segments import service as segments
 
     now, engine = _now(), make_engine(database)
     at = _instant(as_of, "--as-of", programs.lazy_time_zone(engine, now)) if as_of else now
@@ -308,7 +311,7 @@ def segments_recompute(
 @segments_app.command("list")
 def segments_list(database: DatabaseOption = None) -> None:
     """List the segments with their member counts."""
-    from loyalty.services import segments
+    from loyalty.segments import service as segments
 
     with UnitOfWork(make_engine(database), read_only=True) as uow:
         _print_json(segments.list_segments(uow))
@@ -323,7 +326,8 @@ def segments_import_static(
 ) -> None:
     """Create or replace a static segment from a CSV of member references. All or nothing: every unknown
     reference is listed with its line and nothing is stored."""
-    from loyalty.services import segment_lists, segments
+    from loyalty.segments import lists as segment_lists
+    from loyalty.segments import service as segments
 
     try:
         references = segment_lists.read_references(file)
@@ -342,7 +346,7 @@ def campaigns_apply(
 ) -> None:
     """Create or change the campaigns and offers a file defines, all or nothing; every problem is listed with its
     place in the file. A changed definition becomes a new revision; an unchanged one is left as it is."""
-    from loyalty.services import campaigns
+    from loyalty.campaigns import service as campaigns
 
     try:
         document = programs.read_document_file(file)
@@ -361,7 +365,7 @@ def campaigns_list(
     database: DatabaseOption = None,
 ) -> None:
     """List the campaigns (or offers) with their revision, points given and budget left."""
-    from loyalty.services import campaigns
+    from loyalty.campaigns import service as campaigns
 
     with UnitOfWork(make_engine(database), read_only=True) as uow:
         _print_json(campaigns.list_campaigns(uow, personal=offers))
@@ -404,13 +408,13 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
     err.print(f"Serving http://{host}:{port} on {url} with {workers} worker(s); docs at /docs")
-    uvicorn.run("loyalty.api.asgi:app", host=host, port=port, workers=workers, access_log=False, log_level="warning")
+    uvicorn.run("loyalty.http.asgi:app", host=host, port=port, workers=workers, access_log=False, log_level="warning")
 
 
 @app.command("openapi")
 def openapi(output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path("openapi.json")) -> None:
     """Write the OpenAPI document of the HTTP API."""
-    from loyalty.api.app import openapi_document
+    from loyalty.http.app import openapi_document
 
     output.write_text(json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     out.print(f"Wrote {output}")
@@ -436,7 +440,7 @@ def summary_report(
     database: DatabaseOption = None,
 ) -> None:
     """Print the program's totals: members, orders, points issued, spent, expired and outstanding."""
-    from loyalty.services.reports import summary
+    from loyalty.ledger.summary import summary
 
     now = _now()
     engine = make_engine(database)
@@ -448,7 +452,7 @@ def summary_report(
 @app.command("demo")
 def demo(database: DatabaseOption = None) -> None:
     """Publish the sample program, import the CDNOW purchase history, run the jobs and print the totals."""
-    from loyalty.services.reports import summary
+    from loyalty.ledger.summary import summary
     from loyalty.storage.migrate import upgrade
 
     now = _now()

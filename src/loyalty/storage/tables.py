@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-from loyalty.domain import limits
+from loyalty.core import limits
 
 
 class UTCDateTime(TypeDecorator[datetime]):

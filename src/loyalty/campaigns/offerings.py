@@ -1,0 +1,334 @@
+"""What the checkout needs of campaigns and offers: those in force at an instant, what they need to know about the
+member (segments, lists, caps), the points each may still give, and the record of what a confirmed order got.
+
+The campaigns are read once per process and kept while the stamp in `settings` stays the same; any change to a
+campaign writes a new stamp (campaigns/service.py), so every process reloads at its next order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, select, text
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from loyalty.campaigns.document import parse_campaign
+from loyalty.campaigns.model import AudienceKind, Campaign
+from loyalty.core.money import format_money
+from loyalty.program import service as programs
+from loyalty.program.model import Program
+from loyalty.program.rules import OrderContext
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+STAMP = "campaigns.stamp"  # a settings row that changes with every campaign change, so caches know they are stale
+
+
+def forget() -> None:
+    """Drop this process's campaigns: they changed (the caller writes a new stamp for the other processes)."""
+    _latest.clear()
+
+
+def offers_for(uow: UnitOfWork, member_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The personal offers a member has now or will have: aimed at them, enabled and not ended."""
+    version = programs.version_at(uow, now)
+    program = version.program
+    book = _book(uow, program)
+    context = _member_context(uow, book, member_id, now)
+    offers = []
+    for offer in book.campaigns:
+        if not offer.personal or not offer.enabled:
+            continue
+        if offer.schedule.ends_at is not None and offer.schedule.ends_at <= now:
+            continue
+        if not _aimed_at(offer, context):
+            continue
+        offers.append(_offer_json(offer, program))
+    return offers
+
+
+def _aimed_at(campaign: Campaign, context: MemberContext) -> bool:
+    audience = campaign.audience
+    if audience.kind is AudienceKind.SEGMENTS:
+        return bool(audience.ids & context.segments)
+    if audience.kind is AudienceKind.MEMBERS:
+        return campaign.id in context.listed
+    return True
+
+
+def _offer_json(offer: Campaign, program: Program) -> dict[str, Any]:
+    tz = program.timezone
+    what = []
+    if offer.effect is not None:
+        # The effect's description reads only the program's money scale from the order.
+        scale = OrderContext(
+            offer.schedule.starts_at,
+            offer.schedule.starts_at.date(),
+            None,
+            None,
+            0,
+            True,
+            program.point_value,
+            program.exponent,
+        )
+        what.append(offer.effect.describe(scale))
+    if offer.multiplier is not None:
+        what.append(f"×{offer.multiplier.normalize():f} points")
+    if offer.redemption is not None and offer.redemption.max_share is not None:
+        what.append(f"points pay up to {(offer.redemption.max_share * 100).normalize():f}% of the order")
+    if offer.redemption is not None and offer.redemption.min_check is not None:
+        what.append(f"points pay from {format_money(offer.redemption.min_check, program.exponent)} {program.currency}")
+    return {
+        "id": offer.id,
+        "name": offer.name,
+        "description": offer.description,
+        "benefit": "; ".join(what),
+        "valid_from": offer.schedule.starts_at.astimezone(tz).isoformat(),
+        "valid_until": offer.schedule.ends_at.astimezone(tz).isoformat() if offer.schedule.ends_at else None,
+        "revision": offer.revision,
+    }
+
+
+@dataclass(frozen=True)
+class Book:
+    """Every campaign and offer, parsed for one program's time zone and currency."""
+
+    stamp: str
+    campaigns: tuple[Campaign, ...]
+    needs_segments: bool
+    needs_lists: bool
+    capped: frozenset[str]
+    budgeted: frozenset[str]
+
+    def in_force(self, at: datetime) -> list[Campaign]:
+        return [
+            c
+            for c in self.campaigns
+            if c.enabled and c.schedule.starts_at <= at and (c.schedule.ends_at is None or at < c.schedule.ends_at)
+        ]
+
+
+@dataclass
+class MemberContext:
+    segments: frozenset[str] = frozenset()
+    listed: frozenset[str] = frozenset()
+    limits: dict[str, int] = field(default_factory=dict)  # points each capped or budgeted campaign may still give
+
+
+_EMPTY = Book("", (), False, False, frozenset(), frozenset())
+_books: dict[tuple[str, str, int], Book] = {}
+_STAMP = select(t.settings.c.value).where(t.settings.c.name == STAMP)
+
+
+def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known: bool = False) -> Book:
+    """The campaigns, parsed once per process and change: the stamp is one primary-key read (or was read along
+    with the member's context, `known`)."""
+    if not known:
+        stamp = uow.conn.execute(_STAMP).scalar()
+    latest = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
+    if stamp is None:
+        _latest[latest] = _EMPTY
+        _none_since[latest] = time.monotonic()
+        return _EMPTY
+    key = (stamp, program.timezone.key, program.exponent)
+    book = _books.get(key)
+    if book is None:
+        parsed = []
+        for row in uow.conn.execute(select(t.campaigns).order_by(t.campaigns.c.campaign_id)):
+            definition = dict(row.definition)
+            parsed.append(
+                parse_campaign(
+                    definition,
+                    timezone=program.timezone,
+                    exponent=program.exponent,
+                    personal=row.kind == "offer",
+                    revision=row.revision,
+                )
+            )
+        book = Book(
+            stamp,
+            tuple(parsed),
+            any(c.audience.kind is AudienceKind.SEGMENTS for c in parsed),
+            any(c.audience.kind is AudienceKind.MEMBERS for c in parsed),
+            frozenset(c.id for c in parsed if c.per_member_cap is not None),
+            frozenset(c.id for c in parsed if c.budget is not None),
+        )
+        if len(_books) > 16:
+            _books.clear()
+        _books[key] = book
+    _latest[latest] = book
+    return book
+
+
+# The book each database last showed this process: the checkout reads the member's context for it and the stamp
+# in one round trip, and reloads only when the stamp says the campaigns changed.
+_latest: dict[tuple[str, str, int], Book] = {}
+# A database without any campaign is asked again at most once a second, so a program without campaigns pays no
+# read for them; a campaign created in this process is seen at once, in another worker within the second.
+NO_CAMPAIGNS_RECHECK = 1.0
+_none_since: dict[tuple[str, str, int], float] = {}
+
+# What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force
+# need, as (kind, id, number) rows, and the stamp. Built once per combination of parts.
+_PARTS = {
+    "v": f"SELECT 'v' AS k, value AS id, 0 AS n FROM settings WHERE name = '{STAMP}'",
+    "s": "SELECT 's' AS k, segment_id AS id, 0 AS n FROM segment_members WHERE account_id = :a",
+    "l": "SELECT 'l' AS k, campaign_id AS id, 0 AS n FROM campaign_members WHERE account_id = :a",
+    "u": "SELECT 'u' AS k, campaign_id AS id, points AS n FROM campaign_member_usage WHERE account_id = :a",
+    "b": "SELECT 'b' AS k, campaign_id AS id, budget_points - budget_used AS n FROM campaigns "
+    "WHERE budget_points IS NOT NULL",
+}
+_CONTEXT_QUERIES: dict[str, TextClause] = {}
+
+
+def _context_query(parts: str) -> TextClause:
+    query = _CONTEXT_QUERIES.get(parts)
+    if query is None:
+        query = _CONTEXT_QUERIES[parts] = text(" UNION ALL ".join(_PARTS[p] for p in parts))
+    return query
+
+
+def _parts(book: Book, active: Mapping[str, Campaign]) -> str:
+    wanted = (
+        ("s", book.needs_segments),
+        ("l", book.needs_lists),
+        ("u", book.capped & active.keys()),
+        ("b", book.budgeted & active.keys()),
+    )
+    return "".join(p for p, needed in wanted if needed)
+
+
+def _read_context(rows: Iterable[Any], book: Book, active: Mapping[str, Campaign]) -> MemberContext:
+    segments, listed, used, left = set(), set(), {}, {}
+    for kind, ident, number in rows:
+        if kind == "s":
+            segments.add(ident)
+        elif kind == "l":
+            listed.add(ident)
+        elif kind == "u":
+            used[ident] = int(number)
+        elif kind == "b":
+            left[ident] = int(number)
+    context = MemberContext(frozenset(segments), frozenset(listed))
+    for campaign_id in book.capped & active.keys():
+        cap = active[campaign_id].per_member_cap
+        assert cap is not None
+        context.limits[campaign_id] = cap - used.get(campaign_id, 0)
+    for campaign_id in book.budgeted & active.keys():
+        budget_left = left.get(campaign_id, 0)
+        context.limits[campaign_id] = min(budget_left, context.limits.get(campaign_id, budget_left))
+    return context
+
+
+def _member_context(
+    uow: UnitOfWork, book: Book, member_id: int | None, at: datetime, in_force: Sequence[Campaign] | None = None
+) -> MemberContext:
+    if member_id is None or not book.campaigns:
+        return MemberContext()
+    active = {c.id: c for c in (in_force if in_force is not None else book.in_force(at))}
+    parts = _parts(book, active)
+    if not parts:
+        return MemberContext()
+    return _read_context(uow.conn.execute(_context_query(parts), {"a": member_id}), book, active)
+
+
+_BUDGETS = (
+    select(t.campaigns.c.campaign_id, t.campaigns.c.budget_points - t.campaigns.c.budget_used)
+    .where(t.campaigns.c.campaign_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.campaigns.c.campaign_id)
+    .with_for_update()
+)
+
+
+@dataclass(frozen=True)
+class Offerings:
+    """What the checkout passes to the quote."""
+
+    campaigns: list[Campaign]
+    attributes: dict[str, object]
+    limits: dict[str, int]
+    book: Book
+
+    def revision(self, source: str) -> int | None:
+        kind, _, campaign_id = source.partition(":")
+        if kind not in ("campaign", "offer"):
+            return None
+        return next((c.revision for c in self.campaigns if c.id == campaign_id), None)
+
+
+def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: datetime) -> Offerings:
+    """The campaigns in force at `at`, what they need to know about the member, and what each may still give.
+    In the steady state one round trip: the member's context for the campaigns last seen, with the stamp that
+    says whether they are still the campaigns."""
+    key = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
+    guess = _latest.get(key)
+    if guess is _EMPTY and time.monotonic() - _none_since.get(key, 0.0) < NO_CAMPAIGNS_RECHECK:
+        return Offerings([], {}, {}, _EMPTY)
+    if guess is not None and member_id is not None:
+        in_force = {c.id: c for c in guess.in_force(at)}
+        rows = uow.conn.execute(_context_query("v" + _parts(guess, in_force)), {"a": member_id}).all()
+        stamp = next((row.id for row in rows if row.k == "v"), None)
+        if (stamp or "") == guess.stamp:
+            context = _read_context(rows, guess, in_force)
+            return _offerings(list(in_force.values()), context, guess)
+        book = _book(uow, program, stamp, known=True)
+    else:
+        book = _book(uow, program)
+    active = book.in_force(at)
+    if not active:
+        return Offerings([], {}, {}, book)
+    return _offerings(active, _member_context(uow, book, member_id, at, active), book)
+
+
+def _offerings(active: list[Campaign], context: MemberContext, book: Book) -> Offerings:
+    if not active:
+        return Offerings([], {}, {}, book)
+    return Offerings(active, {"segments": context.segments, "listed": context.listed}, context.limits, book)
+
+
+def lock_budgets(uow: UnitOfWork, offer: Offerings, earned: Mapping[str, int]) -> dict[str, int] | None:
+    """Lock the budget rows of the budgeted campaigns a quote gives points from (`earned`: points by rule source),
+    in id order, and return the limits re-read under the lock when they are smaller than the quote assumed (the
+    caller then quotes again); None when the quote stands."""
+    ids = sorted(c.id for c in offer.campaigns if c.budget is not None and earned.get(c.source, 0) > 0)
+    if not ids:
+        return None
+    rows = uow.conn.execute(_BUDGETS, {"ids": ids})
+    fresh = dict(offer.limits)
+    for campaign_id, left in rows:
+        # What the quote assumed already includes the member's cap; under the lock the budget can only be smaller.
+        fresh[campaign_id] = min(int(left), offer.limits[campaign_id])
+    return fresh if fresh != offer.limits else None
+
+
+def record_given(uow: UnitOfWork, offer: Offerings, account_id: int, earned: Mapping[str, int]) -> None:
+    """Count what a confirmed order got from each campaign: against its budget, and per member (for the cap and
+    the campaign's figures). `earned` is the quote's points by rule source."""
+    for campaign in offer.campaigns:
+        points = earned.get(campaign.source, 0)
+        if points <= 0:
+            continue
+        if campaign.budget is not None:
+            uow.conn.execute(
+                sql_update(t.campaigns)
+                .where(t.campaigns.c.campaign_id == campaign.id)
+                .values(budget_used=t.campaigns.c.budget_used + points)
+            )
+        uow.conn.execute(
+            _ADD_USAGE[uow.conn.dialect.name], {"account_id": account_id, "campaign_id": campaign.id, "points": points}
+        )
+
+
+# Built once: one per confirm that earns from a campaign.
+_ADD_USAGE = {
+    name: (statement := insert(t.campaign_member_usage)).on_conflict_do_update(
+        index_elements=["account_id", "campaign_id"],
+        set_={"points": t.campaign_member_usage.c.points + statement.excluded.points},
+    )
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}

@@ -1,0 +1,69 @@
+"""Action events: review, referral, subscription, survey, email_open and custom types earn their bonus."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from loyalty.access import service as access
+from loyalty.core.errors import FieldProblem, InvalidInput
+from loyalty.core.instants import parse_happened_at
+from loyalty.engagement import actions
+from loyalty.engagement.schemas import ActionEvent, ActionResult, ProductViewed, ViewRecorded
+from loyalty.http import deps
+from loyalty.http.bodies import BodyRoute
+from loyalty.members import service as members
+from loyalty.members import views
+from loyalty.storage.database import UnitOfWork
+
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=BodyRoute)
+Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ActionResult,
+    summary="Record an action event",
+    description="Grants the program's bonus for the action, once per (type, event_id) and within the "
+    "program's caps (409 cap-reached when a cap is reached).",
+)
+def record(body: ActionEvent, request: Request, key: Checkout) -> JSONResponse:
+    now = deps.now(request)
+    occurred_at = _happened_at(request, body.occurred_at, now)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        member_id = members.resolve(uow, body.member.as_ref())
+        try:
+            return actions.record_action(
+                uow, member_id, body.type, body.event_id, occurred_at, now, occurred_at_given=bool(body.occurred_at)
+            )
+        except InvalidInput as error:  # the use case names the action `action`; this body calls it `type`
+            problems = [FieldProblem("type" if p.path == "action" else p.path, p.reason) for p in error.problems]
+            raise type(error)(problems) from None
+
+    return deps.idempotent(request, key, body.model_dump(), 201, run)
+
+
+@router.post(
+    "/product-viewed",
+    response_model=ViewRecorded,
+    summary="Record that a member viewed a product",
+    description="Buying the product within the days a rule's `viewed_within_days` allows earns that rule. "
+    "Recording the same view again changes nothing; an older view never replaces a newer one.",
+)
+def product_viewed(body: ProductViewed, request: Request, key: Checkout) -> JSONResponse:
+    now = deps.now(request)
+    viewed_at = _happened_at(request, body.occurred_at, now)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        return views.record_view(uow, members.resolve(uow, body.member.as_ref()), body.sku, viewed_at)
+
+    return deps.idempotent(request, key, body.model_dump(), 200, run)
+
+
+def _happened_at(request: Request, value: str | None, now: datetime) -> datetime:
+    return parse_happened_at(value, "occurred_at", now, zone=deps.program_zone(request)) if value else now

@@ -1,0 +1,82 @@
+"""Events the shop reports about a member: actions that earn points, and product views."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty.core import limits
+from loyalty.http.schemas import Instant, InstantOrDate, Key, MemberRef, Sku, Strict
+
+
+class ActionEvent(Strict):
+    type: Annotated[str, Field(pattern=limits.id_pattern(limits.ACTION_NAME), examples=["review"])]
+    event_id: Key = Field(description="Your id of the event; a retry with the same id grants nothing more")
+    member: MemberRef
+    occurred_at: InstantOrDate | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "review",
+                    "event_id": "review-77812",
+                    "member": {"member_id": 1},
+                    "occurred_at": "2026-11-23T12:00:00+03:00",
+                }
+            ]
+        },
+    )
+
+
+class ProductViewed(Strict):
+    member: MemberRef
+    sku: Sku
+    occurred_at: InstantOrDate | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"member": {"member_id": 1}, "sku": "coat-42", "occurred_at": "2026-11-23T12:00:00+03:00"}]
+        },
+    )
+
+
+class ViewRecorded(BaseModel):
+    member_id: int
+    sku: str
+    viewed_at: Instant = Field(description="The latest view of the product")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"member_id": 1, "sku": "coat-42", "viewed_at": "2026-11-23T09:00:00+00:00"}]}
+    )
+
+
+class ActionResult(BaseModel):
+    member_id: int
+    action: str
+    event_id: str
+    points: int
+    entry_no: int
+    program_version: int
+    available_at: Instant
+    expires_at: Instant | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 1,
+                    "action": "review",
+                    "event_id": "review-77812",
+                    "points": 50,
+                    "entry_no": 5,
+                    "program_version": 1,
+                    "available_at": "2026-11-23T09:00:00+00:00",
+                    "expires_at": "2027-11-23T09:00:00+00:00",
+                }
+            ]
+        }
+    )

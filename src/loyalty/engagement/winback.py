@@ -1,0 +1,143 @@
+"""Win-back: points for members who stopped buying, granted by `loyalty jobs run win-back`.
+
+A member is inactive when their last confirmed order (or their registration, if they never ordered) is at least the
+program's `win_back.inactive_days` old. Each spell of inactivity earns one grant — and, with `repeat_after_days`,
+another each time the member is still inactive that long after the last one. A grant is an `action` entry (rule
+`win_back`) whose lot burns `expires_after_days` later and can pay at most `max_share_percent` of an order; it is
+recorded in `action_events` (action `win_back`, event id `<member>:<last activity>[:<n>]`), which is what makes
+running the job again, at the same or a later instant with no new order in between, grant nothing more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
+
+from loyalty.engagement import actions
+from loyalty.ledger.repository import Account
+from loyalty.program import service as programs
+from loyalty.program.model import ProgramVersion, WinBackPolicy
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+ACTION = "win_back"
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class _Batch:
+    granted: int
+    points: int
+    last_member: int | None  # the highest member id looked at; None when there were none left
+
+
+def grant_win_back(uow: UnitOfWork, now: datetime, recorded_at: datetime | None = None) -> int:
+    """Grant win-back points as of `now` to every member due one, in the caller's transaction (the caller
+    commits); returns how many members got a grant. The program version in force at `now` decides the terms."""
+    version = programs.version_at(uow, now)
+    granted, after = 0, -1
+    while True:
+        batch = _grant_batch(uow, version, now, recorded_at or now, after)
+        granted += batch.granted
+        if batch.last_member is None:
+            return granted
+        after = batch.last_member
+
+
+def run(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
+    """The job: `grant_win_back` as of `as_of`, one transaction per batch of members, so that a large run neither
+    holds its account locks long nor loses its work to one failure. Returns members granted and points given."""
+    granted, points, after = 0, 0, -1
+    while True:
+        with UnitOfWork(engine) as uow:
+            version = programs.version_at(uow, as_of)
+            batch = _grant_batch(uow, version, as_of, now, after)
+            uow.commit()
+        granted += batch.granted
+        points += batch.points
+        if batch.last_member is None:
+            return {"granted": granted, "points": points}
+        after = batch.last_member
+
+
+def _grant_batch(uow: UnitOfWork, version: ProgramVersion, as_of: datetime, now: datetime, after: int) -> _Batch:
+    """Look at up to BATCH members with ids above `after`; grant those due one, each under its account's lock."""
+    policy = version.program.win_back
+    if policy is None:
+        return _Batch(0, 0, None)
+    members = (
+        uow.conn.execute(
+            select(t.members.c.member_id)
+            .where(t.members.c.member_id > after)
+            .order_by(t.members.c.member_id)
+            .limit(BATCH)
+        )
+        .scalars()
+        .all()
+    )
+    if not members:
+        return _Batch(0, 0, None)
+    due = uow.conn.execute(
+        _due(policy, as_of).where(t.members.c.member_id.in_(members)).order_by(t.members.c.member_id)
+    ).all()
+    granted = 0
+    for candidate in due:
+        account = Account.lock(uow, candidate.member_id, now)
+        # Again under the lock: an order or another run of the job may have come in since the batch was read.
+        row = uow.conn.execute(_due(policy, as_of).where(t.members.c.member_id == candidate.member_id)).first()
+        if row is None:
+            continue
+        _grant(uow, account, version, policy, row, as_of)
+        account.flush()
+        granted += 1
+    return _Batch(granted, granted * policy.points, members[-1])
+
+
+def _due(policy: WinBackPolicy, as_of: datetime) -> Select[Any]:
+    """The members due a grant as of `as_of`, with their last activity and the grants since it, in one query."""
+    m, o, e = t.members, t.orders, t.action_events
+    last_order = (
+        select(func.max(o.c.occurred_at))
+        .where(o.c.account_id == m.c.member_id, o.c.status == "confirmed")
+        .scalar_subquery()
+    )
+    last_activity = func.coalesce(last_order, m.c.registered_at)
+    grants = and_(e.c.account_id == m.c.member_id, e.c.action == ACTION)
+    last_grant = select(func.max(e.c.occurred_at)).where(grants).scalar_subquery()
+    since_activity = (
+        select(func.count()).select_from(e).where(grants, e.c.occurred_at >= last_activity).scalar_subquery()
+    )
+    fresh: ColumnElement[bool] = or_(last_grant.is_(None), last_grant < last_activity)
+    if policy.repeat_after_days is not None:
+        fresh = or_(fresh, last_grant <= as_of - timedelta(days=policy.repeat_after_days))
+    return (
+        select(m.c.member_id, last_activity.label("last_activity"), since_activity.label("grants"))
+        .join(t.accounts, t.accounts.c.account_id == m.c.member_id)
+        .where(last_activity <= as_of - timedelta(days=policy.inactive_days), fresh)
+    )
+
+
+def _grant(
+    uow: UnitOfWork, account: Account, version: ProgramVersion, policy: WinBackPolicy, row: Any, as_of: datetime
+) -> None:
+    last_activity: datetime = row.last_activity
+    # The grants of one spell of inactivity share its last activity; a repeat within the spell adds its number.
+    event_key = f"{account.account_id}:{last_activity.isoformat()}" + (f":{row.grants + 1}" if row.grants else "")
+    actions.record_grant(
+        uow,
+        account,
+        version,
+        ACTION,
+        event_key,
+        policy.points,
+        as_of,
+        as_of,
+        as_of + timedelta(days=policy.expires_after_days),
+        rule_id=ACTION,
+        request_hash=hashlib.sha256(event_key.encode()).hexdigest(),
+        max_share=policy.max_share,
+    )
