@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from loyalty.storage.database import make_engine, normalise_url
 from loyalty.storage.migrate import upgrade
+from tests.usecases import clean_audit, member, rich_member, seeded  # noqa: F401 (the use-case tests' fixtures)
 
 PG_URL = os.environ.get("LOYALTY_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("LOYALTY_REQUIRE_POSTGRES") == "1"

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from loyalty.tiers import service as tiers
-
-from .conftest import NOW, PROGRAM_START, confirm, order, publish, read, register, return_lines, seed_program
+from tests.usecases import NOW, PROGRAM_START, confirm, order, publish, read, register, return_lines, seed_program
 
 TIERS = {
     "levels": [

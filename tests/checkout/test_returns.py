@@ -13,8 +13,7 @@ from sqlalchemy import Engine
 from loyalty.checkout import returns
 from loyalty.checkout import service as checkout
 from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
-
-from .conftest import (
+from tests.usecases import (
     MEMBER,
     NOW,
     adjust,

@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 
 from loyalty.core.errors import Conflict, InvalidInput
 from loyalty.members import service as members
-
-from .conftest import (
+from tests.usecases import (
     NOW,
     PHONE,
     REGISTERED_AT,

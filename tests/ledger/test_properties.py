@@ -28,8 +28,7 @@ from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
 from loyalty.storage.migrate import upgrade
-
-from .conftest import NOW, PHONE, publish, register, seed_program
+from tests.usecases import NOW, PHONE, publish, register, seed_program
 
 PHONES = [PHONE, "+79123456780"]
 MONEY = st.integers(min_value=1, max_value=800_000).map(lambda kopecks: f"{kopecks // 100}.{kopecks % 100:02d}")

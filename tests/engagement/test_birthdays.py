@@ -8,8 +8,7 @@ from sqlalchemy import Engine
 
 from loyalty.engagement import birthdays
 from loyalty.members import service as members
-
-from .conftest import NOW, balance, confirm, order, publish, run, seed_program
+from tests.usecases import NOW, balance, confirm, order, publish, run, seed_program
 
 BIRTHDAY_PROGRAM = seed_program(
     earning={

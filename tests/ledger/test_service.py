@@ -9,8 +9,7 @@ from sqlalchemy import Engine
 
 from loyalty.core.errors import InsufficientPoints, InvalidInput, NotFound
 from loyalty.ledger import service as ledger
-
-from .conftest import (
+from tests.usecases import (
     MEMBER,
     NOW,
     adjust,

@@ -15,8 +15,7 @@ from loyalty.ledger.model import EntryKind
 from loyalty.ledger.repository import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-
-from .conftest import MEMBER, NOW, balance, calculate, confirm, lots, order, read, reserve, run, violations
+from tests.usecases import MEMBER, NOW, balance, calculate, confirm, lots, order, read, reserve, run, violations
 
 
 @contextmanager

@@ -15,8 +15,7 @@ from loyalty.ledger.model import EntryKind
 from loyalty.ledger.repository import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-
-from .conftest import (
+from tests.usecases import (
     NOW,
     REGISTERED_AT,
     adjust,

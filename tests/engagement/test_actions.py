@@ -12,8 +12,7 @@ from sqlalchemy import Engine
 
 from loyalty.core.errors import Conflict, InvalidInput, NotFound
 from loyalty.engagement import actions
-
-from .conftest import (
+from tests.usecases import (
     NOW,
     balance,
     entries,

@@ -20,8 +20,7 @@ from loyalty.members import service as members
 from loyalty.referrals import service as referrals
 from loyalty.storage import tables as t
 from loyalty.storage.database import make_engine
-
-from .conftest import (
+from tests.usecases import (
     NOW,
     cancel,
     confirm,

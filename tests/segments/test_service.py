@@ -17,8 +17,7 @@ from loyalty.segments import facts as segment_facts
 from loyalty.segments import service as segments
 from loyalty.segments.lists import read_references
 from loyalty.storage import tables as t
-
-from .conftest import NOW, SEED_PROGRAM, cancel, confirm, order, publish, read, return_lines, run, seed_program
+from tests.usecases import NOW, SEED_PROGRAM, cancel, confirm, order, publish, read, return_lines, run, seed_program
 
 SINCE = NOW - timedelta(days=400)
 

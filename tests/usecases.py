@@ -1,4 +1,5 @@
-"""Helpers for the use-case tests: the seed program, members, orders, and snapshots of what is stored.
+"""Helpers for the use-case tests of every area: the seed program, members, orders, and snapshots of what is stored.
+Its fixtures are offered to every test by tests/conftest.py.
 
 Every helper goes through the same use cases a caller uses, each in its own unit of work, so a test sees the
 database exactly as the checkout, the jobs and the audit would."""

@@ -21,8 +21,7 @@ from loyalty.ledger import jobs
 from loyalty.members import service as members
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-
-from .conftest import (
+from tests.usecases import (
     MEMBER,
     NOW,
     balance,

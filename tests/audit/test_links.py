@@ -21,8 +21,7 @@ from loyalty.ledger import jobs
 from loyalty.members import service as members
 from loyalty.referrals import service as referrals
 from loyalty.tiers import service as tiers
-
-from .conftest import (
+from tests.usecases import (
     NOW,
     PROGRAM_START,
     adjust,

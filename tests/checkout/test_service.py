@@ -14,8 +14,7 @@ from loyalty.checkout import service as checkout
 from loyalty.checkout.requests import parse_order
 from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty.storage import tables as t
-
-from .conftest import (
+from tests.usecases import (
     MEMBER,
     NOW,
     balance,

@@ -12,8 +12,7 @@ from loyalty.core.errors import InsufficientPoints
 from loyalty.engagement import actions
 from loyalty.ledger import jobs
 from loyalty.storage.database import UnitOfWork
-
-from .conftest import (
+from tests.usecases import (
     MEMBER,
     NOW,
     REGISTERED_AT,
