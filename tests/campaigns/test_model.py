@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from loyalty.campaigns.document import parse_campaign
 from loyalty.campaigns.model import Campaign
-from loyalty.checkout.quote import Cart, CartLine, Quote, quote
+from loyalty.checkout.cart import Cart, CartLine
+from loyalty.checkout.quote import Quote, quote
 from loyalty.core.errors import InvalidInput
 from loyalty.core.money import parse_money
 from loyalty.program.document import parse_program

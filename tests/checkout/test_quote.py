@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.checkout.quote import Cart, CartLine, Quote, quote
+from loyalty.checkout.cart import Cart, CartLine
+from loyalty.checkout.quote import Quote, quote
 from loyalty.core.errors import InsufficientPoints, InvalidInput
 from loyalty.core.money import parse_money
 from loyalty.program.document import parse_program

@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from loyalty.checkout.quote import Cart, CartLine, quote
+from loyalty.checkout.cart import Cart, CartLine
+from loyalty.checkout.quote import quote
 from loyalty.core.errors import InvalidInput
 from loyalty.program.document import parse_program
 from loyalty.program.rules import birthday_in_window

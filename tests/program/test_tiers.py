@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.checkout.quote import Cart, CartLine, quote
+from loyalty.checkout.cart import Cart, CartLine
+from loyalty.checkout.quote import quote
 from loyalty.core.errors import InvalidInput
 from loyalty.program.document import parse_program
 from loyalty.program.tiers import TierPeriod, TierPolicy

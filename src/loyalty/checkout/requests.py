@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loyalty.checkout.quote import Cart, CartLine, Quote
+from loyalty.checkout.cart import Cart, CartLine
+from loyalty.checkout.quote import Quote
 from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.identifiers import id_problem

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.campaigns import offerings
 from loyalty.campaigns.model import Campaign
-from loyalty.checkout.quote import Cart, Quote, quote
+from loyalty.checkout.cart import Cart
+from loyalty.checkout.quote import Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.core.errors import Conflict, InvalidInput, NotFound
 from loyalty.ledger.model import EntryKind

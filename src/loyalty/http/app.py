@@ -20,16 +20,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loyalty.access import router as member_tokens
 from loyalty.campaigns import router as campaigns
 from loyalty.checkout import router as orders
 from loyalty.engagement import router as events
 from loyalty.http import bodies, errors, metrics
 from loyalty.jobs import router as jobs
+from loyalty.ledger import router as points
 from loyalty.members import router as members
 from loyalty.program import router as program
 from loyalty.program import service as programs
+from loyalty.referrals import router as referrals
 from loyalty.segments import router as segments
 from loyalty.storage.database import Failure, make_engine
+from loyalty.tiers import router as tiers
 
 access_log = logging.getLogger("loyalty.access")
 
@@ -134,7 +138,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         422: "Invalid input: each field's path and reason",
         503: "The database is unavailable or busy, or a commit's outcome is unknown: retry after Retry-After seconds",
     }
-    routers = (members, orders, events, program, jobs, segments, campaigns)
+    routers = (members, points, tiers, referrals, member_tokens, orders, events, program, jobs, segments, campaigns)
     for router in (module.router for module in routers):
         app.include_router(
             router, responses={code: {"description": text, "content": problem_ref} for code, text in documented.items()}

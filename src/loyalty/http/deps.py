@@ -1,4 +1,5 @@
-"""What every route needs: the engine, the clock, the caller's API key or member token, and idempotent replays."""
+"""What every route needs: the engine, the clock, the caller's API key or member token (and the annotated parameters
+that require them), and idempotent replays."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
@@ -122,6 +123,12 @@ def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -
             raise ApiError(403, "forbidden", "Not your member", "a member token reads only its own member")
         return
     require(scope)(request)
+
+
+# The callers routes take, by scope, and a member's id in a path: one definition for every router.
+Checkout = Annotated[access.ApiKey, Depends(require("checkout"))]
+Admin = Annotated[access.ApiKey, Depends(require("admin"))]
+MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 
 def body_hash(method: str, path: str, body: Any) -> str:
