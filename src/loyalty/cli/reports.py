@@ -11,15 +11,27 @@ from loyalty.cli.terminal import DatabaseOption, as_of, err, now, out, print_jso
 from loyalty.storage.database import UnitOfWork, make_engine
 
 
-def audit(database: DatabaseOption = None) -> None:
-    """Check every ledger invariant; exit 1 and name the account on any violation."""
+def audit(
+    list_checks: Annotated[
+        bool, typer.Option("--list", help="List the checks and what each holds; check nothing.")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Run every check of the ledger's invariants and report each; exit 1 and name the account on any violation."""
+    if list_checks:
+        for check in audit_service.CHECKS:
+            out.print(f"{check.name}: {check.description}", highlight=False, soft_wrap=True)
+        return
     with UnitOfWork(make_engine(database), read_only=True) as uow:
-        violations, counts = audit_service.run(uow)
-    checked = ", ".join(f"{v} {k}" for k, v in counts.items())
-    if violations:
-        for violation in violations:
+        report = audit_service.check_all(uow)
+    width = max(len(check.name) for check in audit_service.CHECKS)
+    for check, found in report.found:
+        out.print(f"{check.name:<{width}}  {f'{len(found)} violation(s)' if found else 'ok'}", highlight=False)
+    checked = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    if report.violations:
+        for violation in report.violations:
             err.print(f"[red]VIOLATION[/red] {violation}")
-        err.print(f"{len(violations)} violation(s) in {checked}")
+        err.print(f"{len(report.violations)} violation(s) in {checked}")
         raise typer.Exit(1)
     out.print(f"Ledger OK: {checked} checked")
 

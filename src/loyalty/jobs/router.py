@@ -58,9 +58,15 @@ for _name, _job in JOBS.items():
     "/audit",
     response_model=AuditResult,
     summary="Audit the ledger",
-    description="Checks every ledger invariant; lists each violation with its account or order.",
+    description="Checks every ledger invariant; lists each violation with its account or order, and how many each "
+    "check found.",
 )
 def run_audit(request: Request, _: Admin) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
-        violations, counts = audit.run(uow)
-    return {"ok": not violations, "violations": [str(v) for v in violations], "checked": counts}
+        report = audit.check_all(uow)
+    return {
+        "ok": not report.violations,
+        "violations": [str(v) for v in report.violations],
+        "checked": report.counts,
+        "checks": {check.name: len(found) for check, found in report.found},
+    }

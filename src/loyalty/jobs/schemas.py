@@ -49,6 +49,7 @@ class AuditResult(BaseModel):
     ok: bool
     violations: list[str]
     checked: dict[str, int]
+    checks: dict[str, int] = Field(description="The violations each check found, by its name (`loyalty audit --list`)")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -57,6 +58,7 @@ class AuditResult(BaseModel):
                     "ok": True,
                     "violations": [],
                     "checked": {"accounts": 2357, "entries": 10017, "lots": 5624, "orders": 6919},
+                    "checks": {"account-totals": 0, "order-entries": 0},
                 }
             ]
         }
