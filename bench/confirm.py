@@ -645,7 +645,7 @@ def timed(fn: Callable[[], object], iterations: int, warmup: int) -> list[float]
 # Throughput
 
 
-def measure_throughput(workers: Workers, config: Config, now: datetime) -> dict[str, Any]:
+def measure_throughput(workers: Workers, config: Config) -> dict[str, Any]:
     """Both modes over the rounds, alternating which goes first; orders/s, per-order latency under load."""
     n = len(workers)
     totals = {"raw": {"orders": 0, "elapsed": 0.0}, "confirm": {"orders": 0, "elapsed": 0.0}}
@@ -812,7 +812,7 @@ def run(config: Config) -> dict[str, Any]:
                 workers.call(
                     "configure", [{"member_ids": member_ids, "program_version": program_version}] * len(workers)
                 )
-                result.update(measure_throughput(workers, config, now))
+                result.update(measure_throughput(workers, config))
             finally:
                 workers.close()
             settle(engine, vacuum=True)  # the workers' garbage collected now, not during the measurement

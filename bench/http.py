@@ -177,7 +177,7 @@ def run(config: HttpConfig) -> dict[str, Any]:
             workers.call("seed", [{"member_ids": ids[i :: len(workers)], "now": now} for i in range(len(workers))])
             workers.call("configure", [{"member_ids": ids, "program_version": 1}] * len(workers))
             settle(engine, vacuum=False)
-            inprocess = measure_throughput(workers, core, now)
+            inprocess = measure_throughput(workers, core)
         finally:
             workers.close()
         log(f"in-process confirm: {inprocess['confirm_per_s']}/s")

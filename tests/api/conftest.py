@@ -99,13 +99,27 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def server(engine: Engine, clock: Clock) -> Iterator[Server]:
+def _running(engine: Engine, clock: Clock) -> Iterator[Server]:
     with UnitOfWork(engine) as uow:
         keys = [access.create_key(uow, scope, scope, clock())[1] for scope in ("admin", "checkout", "analytics")]
         uow.commit()
     with serve(create_app(engine, clock)) as url:
         yield Server(url, engine, clock, *keys)
+
+
+@pytest.fixture
+def server(engine: Engine, clock: Clock) -> Iterator[Server]:
+    yield from _running(engine, clock)
+
+
+NOVEMBER_1 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def november_server(engine: Engine) -> Iterator[Server]:
+    """A server whose clock starts at NOVEMBER_1 (2026-11-01 12:00 UTC), for the tests that count from the start of
+    the month rather than from NOW."""
+    yield from _running(engine, Clock(NOVEMBER_1))
 
 
 @pytest.fixture

@@ -111,7 +111,8 @@ UNKNOWN_KEYS = (
 )
 
 
-def test_an_unknown_key_is_401(server: Server, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_an_unknown_key_is_401(server: Server) -> None:
     for token in UNKNOWN_KEYS:
         with server.client(token) as client:
             for method, path, body in (
@@ -128,13 +129,15 @@ def test_an_unknown_key_is_401(server: Server, shop: httpx.Client) -> None:
         assert_problem(response, 401, "unauthorized")
 
 
-def test_a_key_with_a_known_id_and_a_wrong_secret_is_401(server: Server, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_a_key_with_a_known_id_and_a_wrong_secret_is_401(server: Server) -> None:
     key_id = server.admin.split("_")[1]
     with server.client(f"lk_{key_id}_{'A' * 43}") as forged:
         assert_problem(forged.get("/v1/audit"), 401, "unauthorized")
 
 
-def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_a_revoked_key_is_401(server: Server) -> None:
     """Fresh keys, revoked before the server ever saw them (the server caches a key for 10 s)."""
     now = server.clock()
     with UnitOfWork(server.engine) as uow:
@@ -157,7 +160,8 @@ def test_a_revoked_key_is_401(server: Server, shop: httpx.Client) -> None:
         assert client.post("/v1/orders/calculate", json=order_body("REV-2", None, ("1", 1, "10.00"))).status_code == 200
 
 
-def test_the_key_may_come_in_x_api_key(server: Server, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_the_key_may_come_in_x_api_key(server: Server) -> None:
     with server.client() as client:
         assert client.get("/v1/program/versions", headers={"X-API-Key": server.admin}).status_code == 200
         assert_problem(client.get("/v1/audit", headers={"X-API-Key": server.checkout}), 403, "forbidden")
@@ -176,9 +180,8 @@ def test_a_checkout_key_is_refused_on_admin_routes(
         assert len(admin.get("/v1/program/versions").json()) == 1
 
 
-def test_an_analytics_key_is_refused_on_checkout_and_admin_routes(
-    server: Server, shop: httpx.Client, two_members: tuple[int, int]
-) -> None:
+@pytest.mark.usefixtures("shop")
+def test_an_analytics_key_is_refused_on_checkout_and_admin_routes(server: Server, two_members: tuple[int, int]) -> None:
     member_id, other_id = two_members
     before = state_snapshot(server.engine)
     with server.client(server.analytics) as analytics:
@@ -188,9 +191,8 @@ def test_an_analytics_key_is_refused_on_checkout_and_admin_routes(
     assert state_snapshot(server.engine) == before
 
 
-def test_an_admin_key_works_everywhere(
-    server: Server, admin: httpx.Client, shop: httpx.Client, two_members: tuple[int, int]
-) -> None:
+@pytest.mark.usefixtures("shop")
+def test_an_admin_key_works_everywhere(admin: httpx.Client, two_members: tuple[int, int]) -> None:
     member_id, other_id = two_members
     routes = _routes(member_id, other_id)
     for method, path, body in routes["checkout"] + routes["admin"]:
@@ -335,7 +337,7 @@ def test_an_expired_or_tampered_token_is_401(server: Server, shop: httpx.Client,
         assert client.get(f"/v1/members/{member_id}", headers={"Authorization": f"Bearer {good}"}).status_code == 200
 
 
-def test_token_requests_are_checked(server: Server, shop: httpx.Client, two_members: tuple[int, int]) -> None:
+def test_token_requests_are_checked(shop: httpx.Client, two_members: tuple[int, int]) -> None:
     member_id, _ = two_members
     for body in ({"ttl_seconds": 59}, {"ttl_seconds": 31 * 24 * 3600}, {"ttl_seconds": "long"}, {"ttl": 60}):
         response = shop.post(f"/v1/members/{member_id}/token", json=body)

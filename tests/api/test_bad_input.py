@@ -631,7 +631,7 @@ def other_cases(member_id: int) -> list[Case]:
 
 
 @pytest.fixture
-def setup(api: Api, shop: httpx.Client) -> int:
+def setup(api: Api) -> int:
     member_id = api.register(phone="+79123000001", name="Anna")
     api.confirm(order_body("BASE-1", member_id, ("1", 2, "1000.00"), ("2", 1, "500.00")))
     return member_id

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot
 
@@ -96,7 +97,7 @@ def test_an_order_earns_5_percent_pending_for_14_days(server: Server, api: Api, 
     assert (balance["balance"], balance["available"], balance["pending"]) == (1100, 600, 500)
 
 
-def test_below_the_minimum_check_no_points_are_payable(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_below_the_minimum_check_no_points_are_payable(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79121000002")
     small = order_body("MC-1", member_id, ("1", 1, "999.99"))
     quote = shop.post("/v1/orders/calculate", json=small).json()
@@ -115,7 +116,7 @@ def test_below_the_minimum_check_no_points_are_payable(server: Server, api: Api,
     assert ("redemption.min_check", "blocked") not in reasons(at_minimum)
 
 
-def test_points_pay_at_most_99_percent(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_points_pay_at_most_99_percent(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79121000003")
     api.give(member_id, 20000)
     order = order_body("CAP-1", member_id, ("1", 1, "10000.00"), points=20000)
@@ -128,7 +129,7 @@ def test_points_pay_at_most_99_percent(server: Server, api: Api, shop: httpx.Cli
     assert api.balance(member_id)["balance"] == 20500 - 9900
 
 
-def test_an_order_paid_with_points_earns_nothing(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_an_order_paid_with_points_earns_nothing(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79121000004")
     order = order_body("EOS-1", member_id, ("1", 2, "2500.00"), ("2", 1, "1000.00"), points=100)
     quote = shop.post("/v1/orders/calculate", json=order).json()
@@ -204,7 +205,7 @@ def test_reservations_hold_points_until_confirmed_released_or_cancelled(
     assert api.admin.get("/v1/audit").json()["ok"] is True
 
 
-def test_cancel_takes_back_what_a_confirmed_order_earned(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_cancel_takes_back_what_a_confirmed_order_earned(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79121000006")
     api.confirm(order_body("CN-1", member_id, ("1", 1, "6000.00"), ("2", 2, "2000.00")))
     assert api.balance(member_id)["balance"] == 1000
@@ -223,7 +224,7 @@ def test_cancel_takes_back_what_a_confirmed_order_earned(server: Server, api: Ap
     assert sum(e["points"] for e in detail["entries"]) == 0
 
 
-def test_partial_returns_add_up_to_the_order_exactly(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_partial_returns_add_up_to_the_order_exactly(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79121000007")
     earning = api.confirm(order_body("PR-1", member_id, ("1", 3, "333.33"), ("2", 7, "1234.56"), ("3", 1, "10.01")))
     assert earning["total"] == "9651.92"
@@ -286,7 +287,7 @@ def test_partial_returns_add_up_to_the_order_exactly(server: Server, api: Api, s
     assert audit["ok"] is True, audit["violations"]
 
 
-def test_members_are_found_by_any_identifier(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_members_are_found_by_any_identifier(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(
         phone="8 (912) 111-22-33", email="Anna.K@Example.COM", card="CARD-77", external_id="crm-77", name="Anna"
     )
@@ -325,7 +326,8 @@ def test_members_are_found_by_any_identifier(server: Server, api: Api, shop: htt
         assert quote.json()["member_id"] == member_id
 
 
-def test_profiles_and_consents_are_updated(server: Server, api: Api, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("api")
+def test_profiles_and_consents_are_updated(server: Server, shop: httpx.Client) -> None:
     created = shop.post(
         "/v1/members",
         json={"card": "P-1", "name": "Anna", "consents": {"personal_data": True, "email": False}, "source": "till-7"},
@@ -360,7 +362,7 @@ def test_profiles_and_consents_are_updated(server: Server, api: Api, shop: httpx
     assert shop.get(path).json()["birth_date"] == "1990-05-17"
 
 
-def test_entries_are_paged_newest_first(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_entries_are_paged_newest_first(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(card="PG-1")
     for n in range(11):
         api.give(member_id, n + 1, reason=f"top-up {n}")
@@ -449,9 +451,8 @@ def test_review_bonuses_stop_at_the_monthly_cap(server: Server, api: Api, shop: 
     assert paths(problem) == {"type"}
 
 
-def test_program_validation_versions_and_the_version_in_force(
-    server: Server, shop: httpx.Client, admin: httpx.Client
-) -> None:
+@pytest.mark.usefixtures("shop")
+def test_program_validation_versions_and_the_version_in_force(server: Server, admin: httpx.Client) -> None:
     valid = admin.post("/v1/program/validate", json={"document": SEED_PROGRAM})
     assert valid.status_code == 200, valid.text
     assert valid.json() == {

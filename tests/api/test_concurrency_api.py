@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from loyalty.storage import tables as t
@@ -42,7 +43,8 @@ def _ledger_points(server: Server, member_id: int, **where: str) -> list[int]:
         return [int(p) for p in uow.conn.execute(query).scalars()]
 
 
-def test_fifty_orders_spending_one_balance_never_overdraw_it(server: Server, api: Api, shop: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_fifty_orders_spending_one_balance_never_overdraw_it(server: Server, api: Api) -> None:
     member_id = api.register(phone="+79124000001")
     api.give(member_id, 500)  # 1,000 spendable points in two lots
     spend = 70  # 14 orders fit, the 15th finds 20 points
@@ -114,7 +116,8 @@ def test_twenty_identical_confirms_record_one_order(server: Server, api: Api) ->
     assert api.admin.get("/v1/audit").json()["ok"] is True
 
 
-def test_twenty_identical_confirms_of_a_non_members_order_record_one_order(server: Server, api: Api) -> None:
+@pytest.mark.usefixtures("api")
+def test_twenty_identical_confirms_of_a_non_members_order_record_one_order(server: Server) -> None:
     """No account lock serialises these: the order id alone must."""
     body = order_body("GUEST-1", None, ("1", 3, "999.99"))
     results = run_together(server, server.checkout, [lambda client: client.post("/v1/orders/confirm", json=body)] * 20)

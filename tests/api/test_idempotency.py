@@ -7,6 +7,7 @@ another body is 409 and changes nothing; a refused request stores nothing, so th
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from .conftest import SEED_PROGRAM, Api, Server, order_body, state_snapshot, table_counts
 
@@ -202,7 +203,8 @@ def test_event(server: Server, api: Api, shop: httpx.Client) -> None:
     assert api.balance(other_id)["balance"] == 500
 
 
-def test_program_publish(server: Server, shop: httpx.Client, admin: httpx.Client) -> None:
+@pytest.mark.usefixtures("shop")
+def test_program_publish(server: Server, admin: httpx.Client) -> None:
     v2 = {"document": {**SEED_PROGRAM, "name": "Winter"}, "effective_from": "2026-12-01T00:00:00+03:00"}
     first = check_replay(server, admin, "POST", "/v1/program/versions", v2, "pub-1", 201)
     assert first.json()["version"] == 2

@@ -31,9 +31,7 @@ def lookup(shop: httpx.Client, **query: str) -> httpx.Response:
     return shop.get("/v1/members/lookup", params=query)
 
 
-def test_an_order_id_of_every_allowed_character_is_read_returned_and_cancelled(
-    server: Server, api: Api, shop: httpx.Client
-) -> None:
+def test_an_order_id_of_every_allowed_character_is_read_returned_and_cancelled(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(phone="+79120000101")
     order_id = "Ord-2026_11.a:b#7"
     confirmed = api.confirm(order_body(order_id, member_id, ("1", 2, "1000.00")))
@@ -165,7 +163,7 @@ def test_an_email_is_measured_in_its_canonical_form(server: Server, api: Api, sh
     assert created.status_code == 201, created.text
 
 
-def test_events_name_members_by_the_same_rules(server: Server, api: Api, shop: httpx.Client) -> None:
+def test_events_name_members_by_the_same_rules(api: Api, shop: httpx.Client) -> None:
     member_id = api.register(card="CARD-0077")
     event: dict[str, Any] = {"type": "review", "event_id": "ev-fw-1", "member": {"card": "ＣＡＲＤ－００７７"}}
     granted = shop.post("/v1/events", json=event)

@@ -4,32 +4,20 @@ each job answering with its own result."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from loyalty.http.app import openapi_document
 
-from .conftest import SEED_PROGRAM, Clock, Server
+from .conftest import SEED_PROGRAM, Server
 
 
 @pytest.fixture
-def clock() -> Clock:
-    """These tests count from 2026-11-01 12:00 UTC."""
-    return Clock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def clocked(server: Server) -> Server:
-    return server
-
-
-@pytest.fixture
-def admin_at_now(clocked: Server) -> Iterator[httpx.Client]:
-    """An admin client on a server at NOW (2026-11-01 12:00 UTC), the seed program (Moscow) in force, and one
+def admin_at_now(november_server: Server) -> Iterator[httpx.Client]:
+    """An admin client on a server at NOVEMBER_1 (2026-11-01 12:00 UTC), the seed program (Moscow) in force, and one
     member with the 500 welcome points, which burn on 2027-11-01 at 12:00 UTC."""
-    with clocked.client(clocked.admin) as admin:
+    with november_server.client(november_server.admin) as admin:
         published = admin.post(
             "/v1/program/versions", json={"document": SEED_PROGRAM, "effective_from": "2026-01-01T00:00:00+03:00"}
         )
@@ -93,6 +81,7 @@ OWN_FIELDS = {
     "birthdays": {"members", "points"},
     "referrals": {"rewarded"},
     "win-back": {"granted", "points"},
+    "segments": {"segments", "members", "skipped"},
 }
 
 

@@ -4,31 +4,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import SEED_PROGRAM, Clock, Server, table_counts
+from .conftest import SEED_PROGRAM, Server, table_counts
 
 
 @pytest.fixture
-def clock() -> Clock:
-    """These tests count from 2026-11-01 12:00 UTC."""
-    return Clock(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def clocked(server: Server) -> Server:
-    return server
-
-
-@pytest.fixture
-def clients(clocked: Server) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """(checkout, admin) at NOW (2026-11-01 12:00 UTC) with the seed program (Moscow, points burn after 365
+def clients(november_server: Server) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """(checkout, admin) at NOVEMBER_1 (2026-11-01 12:00 UTC) with the seed program (Moscow, points burn after 365
     days) in force since 2025-01-01."""
-    with clocked.client(clocked.admin) as admin, clocked.client(clocked.checkout) as shop:
+    with (
+        november_server.client(november_server.admin) as admin,
+        november_server.client(november_server.checkout) as shop,
+    ):
         published = admin.post(
             "/v1/program/versions", json={"document": SEED_PROGRAM, "effective_from": "2025-01-01T00:00:00+03:00"}
         )
@@ -78,10 +69,10 @@ def test_a_registration_date_is_the_start_of_that_day_in_the_program_time_zone(
     ],
 )
 def test_a_registration_date_is_refused_where_an_order_date_would_be(
-    clocked: Server, clients: tuple[httpx.Client, httpx.Client], value: str, reason: str
+    november_server: Server, clients: tuple[httpx.Client, httpx.Client], value: str, reason: str
 ) -> None:
     shop, _ = clients
-    before = table_counts(clocked.engine)
+    before = table_counts(november_server.engine)
     member = shop.post("/v1/members", json={"card": "C-3", "registered_at": value})
     order = shop.post(
         "/v1/orders/calculate",
@@ -92,7 +83,7 @@ def test_a_registration_date_is_refused_where_an_order_date_would_be(
         (error,) = response.json()["errors"]
         assert error["path"] == path
         assert reason in error["reason"]
-    assert table_counts(clocked.engine) == before
+    assert table_counts(november_server.engine) == before
 
 
 def test_an_adjustment_records_when_it_happened(clients: tuple[httpx.Client, httpx.Client]) -> None:

@@ -66,8 +66,7 @@ def test_every_readme_example_runs(server: Any, engine: Engine) -> None:
             assert contains(response.json(), expected), f"{method} {path}:\n{json.dumps(response.json(), indent=1)}"
 
 
-@pytest.mark.parametrize("block", ["python"])
-def test_the_python_tour_runs(block: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_python_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's Python example, on a fresh embedded database in the working directory."""
     from datetime import UTC, datetime
 

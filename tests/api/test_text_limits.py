@@ -53,7 +53,7 @@ def admin(server: Server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def shop(server: Server, admin: httpx.Client) -> Iterator[httpx.Client]:
+def shop(server: Server, admin: httpx.Client) -> Iterator[httpx.Client]:  # noqa: ARG001 (admin: the program is published first)
     with server.client(server.checkout) as client:
         yield client
 
@@ -75,9 +75,7 @@ def entries(shop: httpx.Client, member_id: int) -> list[dict[str, Any]]:
     return result
 
 
-def test_a_member_at_every_limit_is_stored_and_read_back(
-    server: Server, admin: httpx.Client, shop: httpx.Client
-) -> None:
+def test_a_member_at_every_limit_is_stored_and_read_back(admin: httpx.Client, shop: httpx.Client) -> None:
     current = admin.get("/v1/program/versions/current").json()
     assert current["name"] == PROGRAM["name"]
     card, external = "c" * limits.IDENTIFIER, "x" * limits.IDENTIFIER
@@ -172,7 +170,7 @@ def test_an_order_its_return_events_and_adjustments_at_every_limit(
     assert (adjustment["operator"], adjustment["reason"]) in {(e["operator"], e["reason"]) for e in ledger}
 
 
-def test_segments_campaigns_and_offers_at_every_limit(server: Server, admin: httpx.Client, shop: httpx.Client) -> None:
+def test_segments_campaigns_and_offers_at_every_limit(admin: httpx.Client, shop: httpx.Client) -> None:
     card = "c" * limits.IDENTIFIER
     shop.post("/v1/members", json={"card": card})
     segment_id = "g" * limits.SEGMENT_ID

@@ -158,39 +158,39 @@ def entries_of(conn: Connection, where: str) -> list[tuple[int, int]]:
     ]
 
 
-def earned_changed(conn: Connection, ids: dict[str, int]) -> None:
+def earned_changed(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE orders SET points_earned = points_earned + 10 WHERE order_key = 'A7'"))
     conn.execute(text("UPDATE order_lines SET points_earned = points_earned + 10 WHERE order_key = 'A7'"))
 
 
-def earn_removed(conn: Connection, ids: dict[str, int]) -> None:
+def earn_removed(conn: Connection, _ids: dict[str, int]) -> None:
     for account_id, entry_no in entries_of(conn, "order_key = 'A7' AND kind = 'earn'"):
         remove_entry(conn, account_id, entry_no)
 
 
-def spend_removed(conn: Connection, ids: dict[str, int]) -> None:
+def spend_removed(conn: Connection, _ids: dict[str, int]) -> None:
     for account_id, entry_no in entries_of(conn, "order_key = 'A8' AND kind = 'spend'"):
         remove_entry(conn, account_id, entry_no)
 
 
-def return_entries_removed(conn: Connection, ids: dict[str, int]) -> None:
+def return_entries_removed(conn: Connection, _ids: dict[str, int]) -> None:
     found = entries_of(conn, "return_key = 'R-A1'")
     assert found
     for account_id, entry_no in found:
         remove_entry(conn, account_id, entry_no)
 
 
-def line_applied_changed(conn: Connection, ids: dict[str, int]) -> None:
+def line_applied_changed(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE order_lines SET points_applied = points_applied + 1 WHERE order_key = 'A8'"))
 
 
-def entry_order_missing(conn: Connection, ids: dict[str, int]) -> None:
+def entry_order_missing(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE ledger_entries SET order_key = 'NOPE' WHERE order_key = 'A7' AND kind = 'earn'"))
     conn.execute(text("UPDATE orders SET points_earned = 0 WHERE order_key = 'A7'"))
     conn.execute(text("UPDATE order_lines SET points_earned = 0 WHERE order_key = 'A7'"))
 
 
-def action_points_changed(conn: Connection, ids: dict[str, int]) -> None:
+def action_points_changed(conn: Connection, _ids: dict[str, int]) -> None:
     ((account_id, entry_no),) = entries_of(conn, "kind = 'action' AND action_key = 'rv-1'")
     key = {"a": account_id, "e": entry_no}
     conn.execute(text("UPDATE ledger_entries SET points = points + 10 WHERE account_id = :a AND entry_no = :e"), key)
@@ -203,19 +203,19 @@ def action_points_changed(conn: Connection, ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE accounts SET balance = balance + 10 WHERE account_id = :a"), key)
 
 
-def lines_deleted(conn: Connection, ids: dict[str, int]) -> None:
+def lines_deleted(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("DELETE FROM order_lines WHERE order_key = 'G1'"))
 
 
-def version_dropped(conn: Connection, ids: dict[str, int]) -> None:
+def version_dropped(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE ledger_entries SET program_version = NULL WHERE kind = 'adjust'"))
 
 
-def returned_quantity_changed(conn: Connection, ids: dict[str, int]) -> None:
+def returned_quantity_changed(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE order_lines SET returned_quantity = 2 WHERE order_key = 'A2' AND line_id = '1'"))
 
 
-def referral_bonus_changed(conn: Connection, ids: dict[str, int]) -> None:
+def referral_bonus_changed(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE referrals SET referrer_points = 600"))
 
 

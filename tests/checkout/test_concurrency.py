@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from loyalty.checkout import service as checkout
@@ -94,7 +95,7 @@ def test_concurrent_reservations_and_spends_never_hold_more_than_the_balance(see
 
 def test_concurrent_confirms_of_one_order_id_make_one_order(seeded: Engine, member: int) -> None:
     body = order("same", ("tv", "10000", 1), member=MEMBER, occurred_at=NOW)
-    outcomes = together(THREADS, lambda i: confirm(seeded, body))
+    outcomes = together(THREADS, lambda _: confirm(seeded, body))
     assert kinds(outcomes) == {"ok": THREADS}
     assert all(o == outcomes[0] for o in outcomes)
     assert count_orders(seeded, "same") == 1
@@ -105,7 +106,7 @@ def test_concurrent_confirms_of_one_order_id_make_one_order(seeded: Engine, memb
 
 def test_concurrent_confirms_of_one_non_member_order_id_make_one_order(seeded: Engine) -> None:
     body = order("guest", ("tv", "10000", 1), occurred_at=NOW)
-    outcomes = together(THREADS, lambda i: confirm(seeded, body))
+    outcomes = together(THREADS, lambda _: confirm(seeded, body))
     assert kinds(outcomes) == {"ok": THREADS}
     assert all(o == outcomes[0] for o in outcomes)
     assert count_orders(seeded, "guest") == 1
@@ -140,7 +141,7 @@ def test_concurrent_returns_never_move_more_than_the_order(seeded: Engine, rich_
 
 def test_concurrent_retries_of_one_return_are_one_return(seeded: Engine, member: int) -> None:
     confirm(seeded, order("e", ("cup", "1000", 5), member=MEMBER))
-    outcomes = together(THREADS, lambda i: return_lines(seeded, "e", "r", [("1", 2)]))
+    outcomes = together(THREADS, lambda _: return_lines(seeded, "e", "r", [("1", 2)]))
     assert kinds(outcomes) == {"ok": THREADS}
     assert all(o == outcomes[0] for o in outcomes)
     assert balance(seeded, member)["balance"] == 500 + 250 - 100
@@ -148,7 +149,7 @@ def test_concurrent_retries_of_one_return_are_one_return(seeded: Engine, member:
 
 
 def test_concurrent_registrations_of_one_phone_make_one_member(seeded: Engine) -> None:
-    def work(i: int) -> Any:
+    def work(_i: int) -> Any:
         with UnitOfWork(seeded) as uow:
             member_id = members.register(uow, members.parse_member({"phone": "+79120000000"}), NOW)
             uow.commit()
@@ -214,7 +215,8 @@ def test_a_cancel_racing_partial_returns_still_cancels(seeded: Engine, rich_memb
     assert violations(seeded) == []
 
 
-def test_a_release_racing_the_confirmation_of_a_reservation_tells_the_truth(seeded: Engine, rich_member: int) -> None:
+@pytest.mark.usefixtures("rich_member")
+def test_a_release_racing_the_confirmation_of_a_reservation_tells_the_truth(seeded: Engine) -> None:
     for round_ in range(5):
         key = f"r-{round_}"
         reserve(seeded, order(key, ("tv", "1000", 1), member=MEMBER, points=100))

@@ -153,8 +153,9 @@ def test_an_order_wide_discount_is_refunded_as_it_was_paid(seeded: Engine, rich_
         ([("2", 1), ("unknown", 1)], "lines[1].line_id"),
     ],
 )
+@pytest.mark.usefixtures("member")
 def test_a_return_of_more_than_was_bought_or_of_an_unknown_line_writes_nothing(
-    seeded: Engine, member: int, lines: list[tuple[str, int]], path: str
+    seeded: Engine, lines: list[tuple[str, int]], path: str
 ) -> None:
     confirm(seeded, order("e", ("cup", "1000", 3), ("pot", "1000", 1), member=MEMBER))
     before = snapshot(seeded)
@@ -166,7 +167,8 @@ def test_a_return_of_more_than_was_bought_or_of_an_unknown_line_writes_nothing(
     assert return_lines(seeded, "e", "r1", [("1", 3)])["points_taken_back"] == 150
 
 
-def test_what_was_already_returned_cannot_be_returned_again(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_what_was_already_returned_cannot_be_returned_again(seeded: Engine) -> None:
     confirm(seeded, order("e", ("cup", "1000", 3), member=MEMBER))
     return_lines(seeded, "e", "r1", [("1", 2)])
     before = snapshot(seeded)
@@ -191,7 +193,8 @@ def test_return_requests_are_checked(data: Any, path: str) -> None:
     assert [p.path for p in caught.value.problems] == [path]
 
 
-def test_a_return_is_exactly_once_by_its_id(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_a_return_is_exactly_once_by_its_id(seeded: Engine) -> None:
     confirm(seeded, order("e", ("cup", "1000", 3), member=MEMBER))
     first = return_lines(seeded, "e", "r1", [("1", 1)])
     before = snapshot(seeded)
@@ -322,7 +325,8 @@ def test_a_resent_offline_order_never_earns_twice(seeded: Engine, member: int) -
     assert [e["kind"] for e in entries(seeded, member)].count("earn") == 1
 
 
-def test_orders_of_non_members_are_returned_without_points(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_orders_of_non_members_are_returned_without_points(seeded: Engine) -> None:
     confirm(seeded, order("guest", ("tv", "1000", 2)))
     before = snapshot(seeded)["accounts"]
     result = return_lines(seeded, "guest", "r1", [("1", 1)])

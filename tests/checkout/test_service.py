@@ -72,7 +72,8 @@ def test_points_earned_are_recorded_with_the_program_version_and_rule(seeded: En
 # Exactly once
 
 
-def test_confirm_retry_returns_the_identical_result_and_writes_nothing(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_confirm_retry_returns_the_identical_result_and_writes_nothing(seeded: Engine) -> None:
     first = confirm(seeded, TEN_THOUSAND)
     before = snapshot(seeded)
     again = confirm(seeded, TEN_THOUSAND)
@@ -80,7 +81,8 @@ def test_confirm_retry_returns_the_identical_result_and_writes_nothing(seeded: E
     assert snapshot(seeded) == before
 
 
-def test_confirm_retried_later_without_occurred_at_is_the_same_order(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_confirm_retried_later_without_occurred_at_is_the_same_order(seeded: Engine) -> None:
     """A body without `occurred_at` means "now"; the retry a minute later is still the same order."""
     first = confirm(seeded, TEN_THOUSAND, NOW)
     before = snapshot(seeded)
@@ -89,7 +91,8 @@ def test_confirm_retried_later_without_occurred_at_is_the_same_order(seeded: Eng
     assert snapshot(seeded) == before
 
 
-def test_confirm_retried_days_later_with_its_occurred_at_is_the_same_order(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_confirm_retried_days_later_with_its_occurred_at_is_the_same_order(seeded: Engine) -> None:
     body = {**TEN_THOUSAND, "occurred_at": (NOW - timedelta(hours=2)).isoformat()}
     first = confirm(seeded, body, NOW)
     before = snapshot(seeded)
@@ -125,7 +128,8 @@ def test_same_order_id_with_another_body_is_a_conflict_that_changes_nothing(
     assert confirm(seeded, TEN_THOUSAND) == first
 
 
-def test_money_written_differently_is_the_same_order(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_money_written_differently_is_the_same_order(seeded: Engine) -> None:
     first = confirm(seeded, TEN_THOUSAND)
     body = {**TEN_THOUSAND, "lines": [dict(line) for line in TEN_THOUSAND["lines"]]}
     body["lines"][0]["price"] = "6000"
@@ -174,7 +178,8 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize("use_case", [checkout.confirm, checkout.reserve, checkout.calculate])
-def test_bad_input_names_the_field_and_writes_nothing(seeded: Engine, rich_member: int, use_case: Any) -> None:
+@pytest.mark.usefixtures("rich_member")
+def test_bad_input_names_the_field_and_writes_nothing(seeded: Engine, use_case: Any) -> None:
     before = snapshot(seeded)
     for name, body, path in BAD_ORDERS:
         if use_case is checkout.reserve and name == "points without a member":
@@ -199,7 +204,8 @@ def test_points_above_the_balance_are_refused_and_write_nothing(seeded: Engine, 
     assert balance(seeded, rich_member)["balance"] == 0
 
 
-def test_pending_points_cannot_be_spent(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_pending_points_cannot_be_spent(seeded: Engine) -> None:
     confirm(seeded, TEN_THOUSAND)  # 500 pending for 14 days, 500 spendable
     with pytest.raises(InsufficientPoints):
         confirm(seeded, order("spend", ("tv", "5000", 1), member=MEMBER, points=501))
@@ -211,7 +217,8 @@ def test_pending_points_cannot_be_spent(seeded: Engine, member: int) -> None:
 # calculate
 
 
-def test_calculate_has_no_side_effects(seeded: Engine, rich_member: int) -> None:
+@pytest.mark.usefixtures("rich_member")
+def test_calculate_has_no_side_effects(seeded: Engine) -> None:
     body = order("q1", ("tv", "3000", 1), member=MEMBER, points=500)
     before = snapshot(seeded)
     first = calculate(seeded, body)
@@ -272,7 +279,8 @@ def test_below_the_minimum_check_no_points_are_spent(seeded: Engine, rich_member
     assert balance(seeded, rich_member)["balance"] == 1049
 
 
-def test_at_the_minimum_check_points_are_spent(seeded: Engine, rich_member: int) -> None:
+@pytest.mark.usefixtures("rich_member")
+def test_at_the_minimum_check_points_are_spent(seeded: Engine) -> None:
     result = confirm(seeded, order("at-min", ("a", "1000.00", 1), member=MEMBER, points=100))
     assert result["points_applied"] == 100
     assert result["points_to_earn"] == 0  # earn or spend
@@ -284,7 +292,8 @@ def test_points_pay_at_most_99_percent(seeded: Engine, rich_member: int) -> None
     assert balance(seeded, rich_member)["balance"] == 10
 
 
-def test_non_member_orders_are_recorded_and_earn_nothing(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_non_member_orders_are_recorded_and_earn_nothing(seeded: Engine) -> None:
     body = order("guest", ("tv", "10000", 1), channel="pos", store="msk-1")
     before = snapshot(seeded)
     result = confirm(seeded, body)
@@ -375,7 +384,8 @@ def test_a_reservation_is_confirmed_by_its_body_without_occurred_at(seeded: Engi
     assert balance(seeded, rich_member)["balance"] == 700
 
 
-def test_reservation_needs_a_member_and_confirming_an_unknown_id_is_not_found(seeded: Engine, member: int) -> None:
+@pytest.mark.usefixtures("member")
+def test_reservation_needs_a_member_and_confirming_an_unknown_id_is_not_found(seeded: Engine) -> None:
     with pytest.raises(InvalidInput) as caught:
         reserve(seeded, order("r1", ("tv", "2000", 1)))
     assert problem_paths(caught.value) == ["member"]

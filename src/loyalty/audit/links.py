@@ -1,15 +1,15 @@
 """The audit's checks of the ledger's links: every entry is explained by the order, return or event it names, and
 every order, order line, return and event is matched by its entries.
 
-Like the other checks of `audit`, each is a function of the database's state returning the violations it finds,
-named by the check; each is a few set-based statements (aggregates joined on keys), never a query per order."""
+Like the ledger's own checks (`arithmetic`), each is a function of the database's state returning the violations it
+finds, named by the check; each is a few set-based statements (aggregates joined on keys), never a query per order.
+`service.CHECKS` lists them all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import Connection, Row, String, Table, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from loyalty.ledger.model import EntryKind, Violation
@@ -25,31 +25,49 @@ def _points(kind: EntryKind, sign: int = 1) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((E.c.kind == kind.value, sign * E.c.points), else_=0)), 0)
 
 
+def _unmatched_totals(
+    c: Connection,
+    record: Table,
+    keys: tuple[str, ...],
+    totals: tuple[tuple[str, EntryKind, int], ...],
+    *where: ColumnElement[bool],
+) -> list[Row[Any]]:
+    """The rows of `record` (orders, returns) that keep totals their entries do not add up to: each total is a
+    column of `record`, the kind of entry that moves it and the sign it moves it with. Entries belong to a record by
+    the `keys` columns both tables share. Each row is the record's columns followed by its entries' sums, named
+    `entries_<column>` (0 when it has no entries)."""
+    moved = (
+        select(*(E.c[k] for k in keys), *(_points(kind, sign).label(column) for column, kind, sign in totals))
+        .where(*(E.c[k].is_not(None) for k in keys), E.c.kind.in_([kind.value for _, kind, _ in totals]))
+        .group_by(*(E.c[k] for k in keys))
+        .subquery()
+    )
+    sums = [func.coalesce(moved.c[column], 0) for column, _, _ in totals]
+    return list(
+        c.execute(
+            select(record, *(s.label(f"entries_{column}") for s, (column, _, _) in zip(sums, totals, strict=True)))
+            .outerjoin(moved, and_(*(moved.c[k] == record.c[k] for k in keys)))
+            .where(*where, or_(*(s != record.c[column] for s, (column, _, _) in zip(sums, totals, strict=True))))
+        )
+    )
+
+
 def order_entries(c: Connection) -> list[Violation]:
     """A member's order spent exactly the points its spend entry took and earned exactly what its earn entries
     credited; the entry it names as its spend is that spend."""
-    moved = (
-        select(
-            E.c.account_id,
-            E.c.order_key,
-            _points(EntryKind.SPEND, -1).label("spent"),
-            _points(EntryKind.EARN).label("earned"),
-        )
-        .where(E.c.order_key.is_not(None), E.c.kind.in_(ORDER_KINDS))
-        .group_by(E.c.account_id, E.c.order_key)
-        .subquery()
-    )
-    spent, earned = func.coalesce(moved.c.spent, 0), func.coalesce(moved.c.earned, 0)
     found = [
         Violation(
             "order-entries",
-            f"order {key}",
-            f"records {applied} points spent and {to_earn} earned, but its entries spent {s} and earned {n}",
+            f"order {o.order_key}",
+            f"records {o.points_applied} points spent and {o.points_earned} earned, but its entries spent "
+            f"{o.entries_points_applied} and earned {o.entries_points_earned}",
         )
-        for key, applied, to_earn, s, n in c.execute(
-            select(ORD.c.order_key, ORD.c.points_applied, ORD.c.points_earned, spent, earned)
-            .outerjoin(moved, (moved.c.account_id == ORD.c.account_id) & (moved.c.order_key == ORD.c.order_key))
-            .where(ORD.c.account_id.is_not(None), (spent != ORD.c.points_applied) | (earned != ORD.c.points_earned))
+        for o in _unmatched_totals(
+            c,
+            ORD,
+            ("account_id", "order_key"),
+            (("points_applied", EntryKind.SPEND, -1), ("points_earned", EntryKind.EARN, 1)),
+            ORD.c.account_id.is_not(None),
         )
     ]
     spend = E.alias("spend")
@@ -196,27 +214,18 @@ def entry_links(c: Connection) -> list[Violation]:
 def return_entries(c: Connection) -> list[Violation]:
     """Each return gave back exactly the points of its `return_spent` entries and took back exactly those of its
     `return_earned` entries."""
-    moved = (
-        select(
-            E.c.return_key,
-            _points(EntryKind.RETURN_SPENT).label("given"),
-            _points(EntryKind.RETURN_EARNED, -1).label("taken"),
-        )
-        .where(E.c.return_key.is_not(None), E.c.kind.in_(RETURN_KINDS))
-        .group_by(E.c.return_key)
-        .subquery()
-    )
-    given, taken = func.coalesce(moved.c.given, 0), func.coalesce(moved.c.taken, 0)
     return [
         Violation(
             "return-entries",
-            f"return {key} of order {order_key}",
-            f"gave back {gave} and took back {took} points, but its entries gave back {g} and took back {k}",
+            f"return {r.return_key} of order {r.order_key}",
+            f"gave back {r.points_given_back} and took back {r.points_taken_back} points, but its entries gave back "
+            f"{r.entries_points_given_back} and took back {r.entries_points_taken_back}",
         )
-        for key, order_key, gave, took, g, k in c.execute(
-            select(RET.c.return_key, RET.c.order_key, RET.c.points_given_back, RET.c.points_taken_back, given, taken)
-            .outerjoin(moved, moved.c.return_key == RET.c.return_key)
-            .where((given != RET.c.points_given_back) | (taken != RET.c.points_taken_back))
+        for r in _unmatched_totals(
+            c,
+            RET,
+            ("return_key",),
+            (("points_given_back", EntryKind.RETURN_SPENT, 1), ("points_taken_back", EntryKind.RETURN_EARNED, -1)),
         )
     ]
 
@@ -224,7 +233,9 @@ def return_entries(c: Connection) -> list[Violation]:
 def returned_lines(c: Connection) -> list[Violation]:
     """What a member order's returns gave and took back is what its lines' returned quantities carry: per line,
     the points spent (earned) on it × returned ÷ bought, floored — the sum of every return's cumulative shares.
-    What could not be taken back is the returns' shortfall. Only lines with returns and returns are read."""
+    What could not be taken back is the returns' shortfall.
+
+    Only lines with returns and returns are read."""
     zero = literal(0)
     both = union_all(
         select(
@@ -290,14 +301,3 @@ def entry_versions(c: Connection) -> list[Violation]:
             .where(v.c.number.is_(None))
         )
     ]
-
-
-CHECKS: tuple[Callable[[Connection], list[Violation]], ...] = (
-    order_entries,
-    order_lines,
-    entry_links,
-    return_entries,
-    returned_lines,
-    action_entries,
-    entry_versions,
-)

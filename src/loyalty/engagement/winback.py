@@ -11,7 +11,7 @@ running the job again, at the same or a later instant with no new order in betwe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,65 +22,55 @@ from loyalty.ledger.repository import Account
 from loyalty.program import service as programs
 from loyalty.program.model import ProgramVersion, WinBackPolicy
 from loyalty.storage import tables as t
+from loyalty.storage.batches import in_batches, next_ids
 from loyalty.storage.database import UnitOfWork
 
 ACTION = "win_back"
-BATCH = 500
-
-
-@dataclass(frozen=True)
-class _Batch:
-    granted: int
-    points: int
-    last_member: int | None  # the highest member id looked at; None when there were none left
+_MEMBERS = select(t.members.c.member_id)
 
 
 def grant_win_back(uow: UnitOfWork, now: datetime, recorded_at: datetime | None = None) -> int:
     """Grant win-back points as of `now` to every member due one, in the caller's transaction (the caller
     commits); returns how many members got a grant. The program version in force at `now` decides the terms."""
     version = programs.version_at(uow, now)
-    granted, after = 0, -1
-    while True:
-        batch = _grant_batch(uow, version, now, recorded_at or now, after)
-        granted += batch.granted
-        if batch.last_member is None:
-            return granted
-        after = batch.last_member
+    policy = version.program.win_back
+    granted, after = 0, None
+    while policy is not None and (members := next_ids(uow, _MEMBERS, after)):
+        granted += _grant_batch(uow, version, policy, members, now, recorded_at or now)
+        after = members[-1]
+    return granted
 
 
 def run(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
     """The job: `grant_win_back` as of `as_of`, one transaction per batch of members, so that a large run neither
     holds its account locks long nor loses its work to one failure. Returns members granted and points given."""
-    granted, points, after = 0, 0, -1
-    while True:
-        with UnitOfWork(engine) as uow:
-            version = programs.version_at(uow, as_of)
-            batch = _grant_batch(uow, version, as_of, now, after)
-            uow.commit()
-        granted += batch.granted
-        points += batch.points
-        if batch.last_member is None:
-            return {"granted": granted, "points": points}
-        after = batch.last_member
+    counts = {"granted": 0, "points": 0}
+    with UnitOfWork(engine, read_only=True) as uow:
+        if programs.version_at(uow, as_of).program.win_back is None:
+            return counts
+
+    def grant(uow: UnitOfWork, members: Sequence[int]) -> None:
+        version = programs.version_at(uow, as_of)
+        policy = version.program.win_back
+        if policy is None:  # a version without win-back took effect since the run began: nobody is due
+            return
+        granted = _grant_batch(uow, version, policy, members, as_of, now)
+        counts["granted"] += granted
+        counts["points"] += granted * policy.points
+
+    in_batches(engine, _MEMBERS, grant)
+    return counts
 
 
-def _grant_batch(uow: UnitOfWork, version: ProgramVersion, as_of: datetime, now: datetime, after: int) -> _Batch:
-    """Look at up to BATCH members with ids above `after`; grant those due one, each under its account's lock."""
-    policy = version.program.win_back
-    if policy is None:
-        return _Batch(0, 0, None)
-    members = (
-        uow.conn.execute(
-            select(t.members.c.member_id)
-            .where(t.members.c.member_id > after)
-            .order_by(t.members.c.member_id)
-            .limit(BATCH)
-        )
-        .scalars()
-        .all()
-    )
-    if not members:
-        return _Batch(0, 0, None)
+def _grant_batch(
+    uow: UnitOfWork,
+    version: ProgramVersion,
+    policy: WinBackPolicy,
+    members: Sequence[int],
+    as_of: datetime,
+    now: datetime,
+) -> int:
+    """Grant those of `members` (ascending) due one, each under its account's lock; the number granted."""
     due = uow.conn.execute(
         _due(policy, as_of).where(t.members.c.member_id.in_(members)).order_by(t.members.c.member_id)
     ).all()
@@ -94,7 +84,7 @@ def _grant_batch(uow: UnitOfWork, version: ProgramVersion, as_of: datetime, now:
         _grant(uow, account, version, policy, row, as_of)
         account.flush()
         granted += 1
-    return _Batch(granted, granted * policy.points, members[-1])
+    return granted
 
 
 def _due(policy: WinBackPolicy, as_of: datetime) -> Select[Any]:

@@ -1,12 +1,13 @@
-"""Scheduled jobs run over HTTP, what each answers, and the ledger audit."""
+"""Scheduled jobs run over HTTP, what each answers (a model per job of the registry), and the ledger audit."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.http.schemas import Instant, InstantOrDate, Strict
+from loyalty.jobs.registry import JOBS, Job
 
 
 class JobRequest(Strict):
@@ -23,62 +24,32 @@ class JobRun(BaseModel):
     as_of: Instant = Field(description="The instant the job ran as of")
 
 
-def _job_example(job: str, **counts: int) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [{"job": job, "as_of": "2026-11-30T20:59:59+00:00", **counts}]})
+def _result_model(job: Job) -> type[JobRun]:
+    """The answer of one job: its name, the instant it ran as of and its counts, under the model name
+    `<Name>Result` (activate: ActivateResult, win-back: WinBackResult)."""
+    example: dict[str, Any] = {
+        "job": job.name,
+        "as_of": "2026-11-30T20:59:59+00:00",
+        **{c.name: c.example for c in job.counts},
+    }
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {"job": Literal[job.name], **{c.name: int for c in job.counts}},
+        "model_config": ConfigDict(json_schema_extra={"examples": [example]}),
+        **{c.name: Field(description=c.description) for c in job.counts},
+    }
+    name = job.name.title().replace("-", "") + "Result"
+    return cast("type[JobRun]", type(name, (JobRun,), namespace))
 
 
-class ActivateResult(JobRun):
-    job: Literal["activate"]
-    lots: int = Field(description="Lots whose pending period ended, now recorded as activated")
-    points: int = Field(description="Points in those lots")
-
-    model_config = _job_example("activate", lots=42, points=12500)
-
-
-class ExpireResult(JobRun):
-    job: Literal["expire"]
-    accounts: int = Field(description="Accounts with points written off")
-    points: int = Field(description="Points written off")
-
-    model_config = _job_example("expire", accounts=31, points=12500)
-
-
-class TiersResult(JobRun):
-    job: Literal["tiers"]
-    members: int = Field(description="Members re-evaluated")
-    upgraded: int
-    downgraded: int
-
-    model_config = _job_example("tiers", members=2357, upgraded=12, downgraded=3)
-
-
-class BirthdaysResult(JobRun):
-    job: Literal["birthdays"]
-    members: int = Field(description="Members who got the birthday gift")
-    points: int = Field(description="Points given")
-
-    model_config = _job_example("birthdays", members=7, points=3500)
-
-
-class ReferralsResult(JobRun):
-    job: Literal["referrals"]
-    rewarded: int = Field(description="Referrals whose referrer was rewarded")
-
-    model_config = _job_example("referrals", rewarded=4)
-
-
-class WinBackResult(JobRun):
-    job: Literal["win-back"]
-    granted: int = Field(description="Members who got win-back points")
-    points: int = Field(description="Points given")
-
-    model_config = _job_example("win-back", granted=12, points=6000)
+RESULTS: dict[str, type[JobRun]] = {name: _result_model(job) for name, job in JOBS.items()}
 
 
 class AuditResult(BaseModel):
     ok: bool
     violations: list[str]
     checked: dict[str, int]
+    checks: dict[str, int] = Field(description="The violations each check found, by its name (`loyalty audit --list`)")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -87,6 +58,7 @@ class AuditResult(BaseModel):
                     "ok": True,
                     "violations": [],
                     "checked": {"accounts": 2357, "entries": 10017, "lots": 5624, "orders": 6919},
+                    "checks": {"account-totals": 0, "order-entries": 0},
                 }
             ]
         }

@@ -6,6 +6,7 @@ entries are `action` entries with the rule ids `referral:new_member` and `referr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -28,6 +29,7 @@ from loyalty.referrals.model import (
     normalise_code,
 )
 from loyalty.storage import tables as t
+from loyalty.storage.batches import in_batches
 from loyalty.storage.database import UnitOfWork
 
 _R = t.referrals
@@ -223,17 +225,19 @@ def reward_referrers(uow: UnitOfWork, now: datetime, *, recorded_at: datetime | 
 
 
 def run(engine: Engine, as_of: datetime, now: datetime, batch_size: int = REFERRERS_PER_TRANSACTION) -> int:
-    """The job: as reward_referrers, in one transaction per `batch_size` referrers, so that no account stays locked
-    for the whole run. What is due is read once; each batch reads its referrals again under its locks."""
-    with UnitOfWork(engine, read_only=True) as uow:
-        versions = _pending_versions(uow)
-        due = _due(uow, as_of, versions)
-    referrers = sorted(_by_referrer(due).items())
+    """The job: as reward_referrers, in one transaction per `batch_size` referrers with pending referrals (ascending),
+    so that no account stays locked for the whole run. Each batch reads what is due to its referrers, then their
+    referrals again under their locks."""
     rewarded = 0
-    for start in range(0, len(referrers), batch_size):
-        with UnitOfWork(engine) as uow:
-            rewarded += _reward(uow, referrers[start : start + batch_size], due, versions, as_of, now)
-            uow.commit()
+
+    def reward(uow: UnitOfWork, referrer_ids: Sequence[int]) -> None:
+        nonlocal rewarded
+        versions = _pending_versions(uow)
+        due = _due(uow, as_of, versions, referrer_ids)
+        rewarded += _reward(uow, sorted(_by_referrer(due).items()), due, versions, as_of, now)
+
+    pending = select(_R.c.referrer_id).where(_R.c.status == ReferralStatus.PENDING.value).group_by(_R.c.referrer_id)
+    in_batches(engine, pending, reward, size=batch_size)
     return rewarded
 
 
@@ -274,16 +278,19 @@ def _pending_versions(uow: UnitOfWork) -> dict[int, ProgramVersion]:
     return {number: programs.version(uow, number) for number in sorted(numbers)}
 
 
-def _due(uow: UnitOfWork, now: datetime, versions: dict[int, ProgramVersion]) -> dict[int, tuple[int, str]]:
-    """Pending referrals whose new member has a qualifying order: referee → (referrer, the earliest such order).
-    One set-based statement per program version with pending referrals, as each has its own return window."""
+def _due(
+    uow: UnitOfWork, now: datetime, versions: dict[int, ProgramVersion], referrers: Sequence[int] | None = None
+) -> dict[int, tuple[int, str]]:
+    """Pending referrals (of `referrers`, default: of everyone) whose new member has a qualifying order: referee →
+    (referrer, the earliest such order). One set-based statement per program version with pending referrals, as
+    each has its own return window."""
     o, lines = t.orders, t.order_lines
     due: dict[int, tuple[int, str]] = {}
     for number, version in versions.items():
         policy = version.program.referrals
         if policy is None:
             continue
-        rows = uow.conn.execute(
+        query = (
             select(_R.c.account_id, _R.c.referrer_id, o.c.order_key)
             .join(o, o.c.account_id == _R.c.account_id)
             .where(
@@ -295,7 +302,9 @@ def _due(uow: UnitOfWork, now: datetime, versions: dict[int, ProgramVersion]) ->
             )
             .order_by(_R.c.account_id, o.c.occurred_at, o.c.order_key)
         )
-        for referee_id, referrer_id, order_key in rows:
+        if referrers is not None:
+            query = query.where(_R.c.referrer_id.in_(referrers))
+        for referee_id, referrer_id, order_key in uow.conn.execute(query):
             due.setdefault(referee_id, (referrer_id, order_key))
     return due
 

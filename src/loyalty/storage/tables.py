@@ -45,7 +45,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    # The signature is TypeDecorator's; what comes back is told apart by its type, the same on every dialect.
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         if value is None:
             return None
         assert isinstance(value, datetime)
@@ -69,7 +70,8 @@ class Share(TypeDecorator[Decimal]):
             raise ValueError("a share must be a Decimal")
         return str(value) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+    # The signature is TypeDecorator's; SQLite's text and PostgreSQL's Decimal are told apart by their type.
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ARG002
         if value is None:
             return None
         return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -3,7 +3,7 @@ re-evaluation job that moves members down once their level is no longer kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +15,8 @@ from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.program.tiers import TierBasis, TierLevel, TierPolicy
 from loyalty.storage import tables as t
+from loyalty.storage.batches import in_batches
 from loyalty.storage.database import UnitOfWork
-
-BATCH = 500
 
 
 def qualifying_value(uow: UnitOfWork, account_id: int, tiers: TierPolicy, at: datetime, program: Program) -> int:
@@ -162,62 +161,53 @@ def reevaluate(
     longer kept (keep-until plus grace passed). Batches of accounts, each one transaction, accounts locked in
     ascending order."""
     counts = {"members": 0, "upgraded": 0, "downgraded": 0}
-    after = -1
-    while True:
-        with UnitOfWork(engine) as uow:
-            program = programs.version_at(uow, as_of).program
-            tiers = program.tiers
-            if tiers is None:
-                return counts
-            batch = (
-                uow.conn.execute(
-                    select(t.accounts.c.account_id)
-                    .where(t.accounts.c.account_id > after)
-                    .order_by(t.accounts.c.account_id)
-                    .limit(BATCH)
-                )
-                .scalars()
-                .all()
-            )
-            if not batch:
-                break
-            for account_id in batch:
-                Account.lock(uow, account_id, now)
-                held = _held(uow, account_id)
-                current = tiers.level(held.tier_id if held is not None else None)
-                value = qualifying_value(uow, account_id, tiers, as_of, program)
-                kept = held.kept_until if held is not None else None
-                new = tiers.reevaluate(current, value, kept, as_of)
-                if new.id != current.id:
-                    up = tiers.rank(new) > tiers.rank(current)
-                    counts["upgraded" if up else "downgraded"] += 1
-                    _move(
-                        uow,
-                        account_id,
-                        held,
-                        new,
-                        value,
-                        as_of,
-                        tiers.kept_until(as_of, program.timezone) if up or tiers.rank(new) > 0 else None,
-                        f"re-evaluation as of {as_of.date().isoformat()}",
-                    )
-                elif held is not None:
-                    values: dict[str, Any] = {"qualifying_value": value, "evaluated_at": as_of}
-                    renewed = tiers.kept_until(as_of, program.timezone)
-                    if (
-                        renewed is None
-                        or held.kept_until is None
-                        or tiers.rank(tiers.level_for(value)) >= tiers.rank(current)
-                    ):
-                        # Still qualifying, or kept for ever by a lifetime period, or held without a date since a
-                        # lifetime version (a version with a period now dates it): kept for a whole period from now.
-                        values["kept_until"] = renewed
-                    uow.conn.execute(
-                        t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values)
-                    )
-            uow.commit()
+    with UnitOfWork(engine, read_only=True) as uow:
+        if programs.version_at(uow, as_of).program.tiers is None:
+            return counts
+
+    def evaluate(uow: UnitOfWork, batch: Sequence[int]) -> None:
+        program = programs.version_at(uow, as_of).program
+        if program.tiers is None:  # a version without tiers took effect since the run began: nothing to move
+            return
+        for account_id in batch:
+            Account.lock(uow, account_id, now)
+            moved = _reevaluate_one(uow, account_id, program, program.tiers, as_of)
+            if moved is not None:
+                counts[moved] += 1
         counts["members"] += len(batch)
-        after = batch[-1]
-        if progress:
-            progress(len(batch))
+
+    in_batches(engine, select(t.accounts.c.account_id), evaluate, progress=progress)
     return counts
+
+
+def _reevaluate_one(
+    uow: UnitOfWork, account_id: int, program: Program, tiers: TierPolicy, as_of: datetime
+) -> str | None:
+    """Re-evaluate one locked account; "upgraded" or "downgraded" if its tier changed."""
+    held = _held(uow, account_id)
+    current = tiers.level(held.tier_id if held is not None else None)
+    value = qualifying_value(uow, account_id, tiers, as_of, program)
+    kept = held.kept_until if held is not None else None
+    new = tiers.reevaluate(current, value, kept, as_of)
+    if new.id != current.id:
+        up = tiers.rank(new) > tiers.rank(current)
+        _move(
+            uow,
+            account_id,
+            held,
+            new,
+            value,
+            as_of,
+            tiers.kept_until(as_of, program.timezone) if up or tiers.rank(new) > 0 else None,
+            f"re-evaluation as of {as_of.date().isoformat()}",
+        )
+        return "upgraded" if up else "downgraded"
+    if held is not None:
+        values: dict[str, Any] = {"qualifying_value": value, "evaluated_at": as_of}
+        renewed = tiers.kept_until(as_of, program.timezone)
+        if renewed is None or held.kept_until is None or tiers.rank(tiers.level_for(value)) >= tiers.rank(current):
+            # Still qualifying, or kept for ever by a lifetime period, or held without a date since a lifetime
+            # version (a version with a period now dates it): kept for a whole period from now.
+            values["kept_until"] = renewed
+        uow.conn.execute(t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values))
+    return None

@@ -1,0 +1,71 @@
+"""Running the service: `loyalty db upgrade` (the schema), `loyalty serve` (the HTTP API) and `loyalty openapi`
+(its document)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from loyalty.cli.terminal import DatabaseOption, err, out
+from loyalty.storage.database import database_url
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOption = None) -> None:
+    """Create or migrate the schema to the latest version (before `loyalty serve`, after every upgrade of loyalty)."""
+    from loyalty.storage.migrate import upgrade
+
+    upgrade(database)
+    out.print(f"Database is up to date: {database_url(database)}")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
+    database: DatabaseOption = None,
+) -> None:
+    """Serve the HTTP API. The database must be at this version's schema: run `loyalty db upgrade` first."""
+    import os
+    import tempfile
+
+    import uvicorn
+    from rich.markup import escape
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loyalty.storage.migrate import SchemaOutdated, check_current
+
+    url = database_url(database)
+    try:
+        check_current(url)
+    except SchemaOutdated as error:
+        err.print(f"[red]Not serving:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as error:
+        err.print(f"[red]Not serving:[/red] cannot read the database: {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not os.environ.get("LOYALTY_SECRET_KEY"):
+        err.print(
+            "[yellow]Warning:[/yellow] LOYALTY_SECRET_KEY is not set: member tokens are signed with a secret kept in "
+            "the database, so anyone who reads the database can forge them. Set it in production (README, "
+            "'In production').",
+            soft_wrap=True,
+        )
+    os.environ["LOYALTY_DATABASE_URL"] = url
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    err.print(f"Serving http://{host}:{port} on {url} with {workers} worker(s); docs at /docs")
+    uvicorn.run("loyalty.http.asgi:app", host=host, port=port, workers=workers, access_log=False, log_level="warning")
+
+
+def openapi(output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path("openapi.json")) -> None:
+    """Write the OpenAPI document of the HTTP API."""
+    from loyalty.http.app import openapi_document
+
+    output.write_text(json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    out.print(f"Wrote {output}")
