@@ -6,6 +6,7 @@ program rule (conditions and one effect), plus `multiplier` ("x2 points on coffe
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,9 +24,9 @@ from loyalty.campaigns.model import (
 from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.money import parse_decimal
-from loyalty.program.rule_document import EFFECTS, MAX_POINTS, RULE_KEYS, Reader, read_conditions, read_effect
+from loyalty.program.kept_sections import SectionContext
+from loyalty.program.rule_reader import EFFECTS, MAX_POINTS, RULE_KEYS, Reader, read_conditions, read_effect
 from loyalty.program.rules import Effect
-from loyalty.program.tiers import TierPolicy
 
 # The id is part of the source name its points carry ("campaign:<id>"), which must fit the ledger's source column.
 CAMPAIGN_ID = re.compile(limits.id_pattern(limits.CAMPAIGN_ID))
@@ -282,11 +283,11 @@ def _redemption(r: Reader, value: object) -> RedemptionOverride | None:
     return RedemptionOverride(share, min_check)
 
 
-def check_kept(r: Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPolicy | None) -> None:
+def check_kept(doc: Mapping[str, Any], context: SectionContext) -> list[FieldProblem]:
     """Campaigns and offers may be kept in the program's file; publishing applies them to the campaign store
     (campaigns/publishing.py). Here they are checked like any definition, in the program's time zone, as a section
     check of the program document."""
-    tier_ids = frozenset(level.id for level in tiers.levels) if tiers is not None else frozenset()
+    r = Reader(context.exponent)
     for section, personal in (("campaigns", False), ("offers", True)):
         items = doc.get(section)
         if items is None:
@@ -297,7 +298,9 @@ def check_kept(r: Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPo
         seen: set[object] = set()
         for i, item in enumerate(items):
             try:
-                parse_campaign(item, timezone=timezone, exponent=r.exponent, personal=personal, tiers=tier_ids)
+                parse_campaign(
+                    item, timezone=context.timezone, exponent=r.exponent, personal=personal, tiers=context.tiers
+                )
             except InvalidInput as error:
                 r.problems.extend(
                     FieldProblem(f"{section}[{i}].{p.path}".rstrip("."), p.reason) for p in error.problems
@@ -306,3 +309,4 @@ def check_kept(r: Reader, doc: dict[str, Any], timezone: ZoneInfo, tiers: TierPo
             if ident in seen:
                 r.fail(f"{section}[{i}].id", f"duplicate id {ident!r}")
             seen.add(ident)
+    return r.problems
