@@ -39,6 +39,7 @@ from loyalty.core.validation import (
     Money,
     Percent,
     fail,
+    json_schema,
     problems_of,
     refuse,
     refuse_with,
@@ -392,3 +393,20 @@ def check_kept(doc: Mapping[str, Any], context: SectionContext) -> list[FieldPro
                 problems.append(FieldProblem(f"{section}[{i}].id", f"duplicate id {ident!r}"))
             seen.add(ident)
     return problems
+
+
+# The example an editor shows: the campaign of the README's tour, x2 points on coffee in November.
+_EXAMPLE = {
+    "id": "coffee-x2-november",
+    "name": "x2 points on coffee in November",
+    "starts_at": "2026-11-01",
+    "ends_at": "2026-11-30",
+    "earning": {"categories": ["coffee"], "multiplier": 2},
+    "budget_points": 1000000,
+    "per_member_cap_points": 2000,
+}
+
+
+def campaign_schema() -> dict[str, Any]:
+    """The JSON Schema of a campaign or personal-offer definition."""
+    return json_schema(CampaignDocument, "Loyalty campaign or personal offer", [_EXAMPLE])

@@ -103,6 +103,21 @@ def program_validate(file: Path) -> None:
         out.print(f"  action {name}: {bonus.points} points, {bonus.cap_text()}", highlight=False, soft_wrap=True)
 
 
+@program_app.command("schema")
+def program_schema(
+    document: Annotated[
+        str, typer.Option(help=f"Which document: {' or '.join(publishing.DOCUMENT_SCHEMAS)}.")
+    ] = "program",
+) -> None:
+    """Print the JSON Schema of the program document (or of a campaign definition), for an editor to check and
+    complete a document as it is written."""
+    try:
+        schema = publishing.document_schema(document)
+    except LoyaltyError as error:
+        _fail(error)
+    typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))  # exactly JSON, to be saved to a file
+
+
 @program_app.command("publish")
 def program_publish(
     file: Path,

@@ -319,3 +319,17 @@ class Identifier:
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         return {"type": "string", "pattern": limits.id_pattern(self.length)}
+
+
+def json_schema(model: type[BaseModel], title: str, examples: Sequence[Any] = ()) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the documents `model` validates, for editors: a title, the fields'
+    descriptions and `examples`."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": title}
+    for name, definition in schema.get("$defs", {}).items():
+        # A model's class name ("EarningRuleDoc") is no title for a marketer: "Earning rule".
+        words = re.findall(r"[A-Z][a-z]*", name.removesuffix("Doc").removesuffix("Document"))
+        definition["title"] = " ".join(words).capitalize() if words else name
+    if examples:
+        schema["examples"] = list(examples)
+    return schema

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from loyalty.core import limits
+from loyalty.core import documents, limits
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.money import Rounding, currency_exponent
 from loyalty.core.validation import (
@@ -35,6 +36,7 @@ from loyalty.core.validation import (
     Percent,
     PositiveMoney,
     fail,
+    json_schema,
     problems_of,
     refuse,
     within,
@@ -55,7 +57,7 @@ from loyalty.program.rule_document import MAX_POINTS, RuleFields
 from loyalty.program.rules import EarningRule
 from loyalty.program.sections import ReferralsDoc, TiersDoc, WinBackDoc
 
-__all__ = ["MAX_POINTS", "ProgramDocument", "SectionCheck", "SectionContext", "parse_program"]
+__all__ = ["MAX_POINTS", "ProgramDocument", "SectionCheck", "SectionContext", "parse_program", "program_schema"]
 
 Days = Annotated[int, within(0, 3650)]
 
@@ -362,3 +364,10 @@ def _zone_or_none(value: object) -> ZoneInfo | None:
         return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
+
+
+def program_schema() -> dict[str, Any]:
+    """The JSON Schema of the program document, with the demo program as its example. The campaigns and offers it
+    may keep are described by their area (`campaigns.publishing.document_schema`)."""
+    demo = documents.read_text(files("loyalty.demo").joinpath("program.yaml").read_text(encoding="utf-8"), "demo")
+    return json_schema(ProgramDocument, "Loyalty program document", [demo])
