@@ -154,7 +154,7 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
                 "needs exactly one effect of ['percent', 'bands', 'per_step', 'fixed_points'], got none",
             ),
             ("tiers.levels[0].from", "the first level must start at 0: it is every member's level"),
-            ("tiers.levels[1].from", "must be above the previous level's 10000: levels may not overlap"),
+            ("tiers.levels[1].from", "must be above the previous level's 100.00: levels may not overlap"),
             ("campaigns[0].audience.segments", "must be a non-empty list of names of up to 200 characters"),
             ("campaigns[0].earning", "a campaign needs an `earning` rule, a `redemption` change, or both"),
         ]

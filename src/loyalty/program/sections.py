@@ -9,7 +9,7 @@ from pydantic import Field, PlainValidator, PrivateAttr, ValidationInfo, WithJso
 
 from loyalty.core import limits
 from loyalty.core.errors import InvalidInput
-from loyalty.core.money import parse_money
+from loyalty.core.money import format_money, parse_money
 from loyalty.core.validation import DisplayName, DocumentModel, Identifier, Loc, Percent, decimal, fail, refuse, within
 from loyalty.program.model import ReferralPolicy, WinBackPolicy
 from loyalty.program.rule_document import MAX_POINTS
@@ -82,7 +82,8 @@ class TiersDoc(DocumentModel):
             if i == 0 and threshold != 0:
                 problems.append((where, "the first level must start at 0: it is every member's level"))
             if thresholds and threshold <= thresholds[-1]:
-                problems.append((where, f"must be above the previous level's {thresholds[-1]}: levels may not overlap"))
+                previous = self._shown(thresholds[-1], exponent)
+                problems.append((where, f"must be above the previous level's {previous}: levels may not overlap"))
             thresholds.append(threshold)
         if problems:
             refuse(problems)
@@ -101,6 +102,10 @@ class TiersDoc(DocumentModel):
             return parse_money(value, exponent, "")
         except InvalidInput as error:
             raise ValueError(error.problems[0].reason) from None
+
+    def _shown(self, threshold: int, exponent: int) -> str:
+        """A threshold as the document gives it: a number of orders, or an amount in major units."""
+        return str(threshold) if self.qualify_by is TierBasis.ORDERS else format_money(threshold, exponent)
 
     def policy(self) -> TierPolicy:
         levels = tuple(
