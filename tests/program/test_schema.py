@@ -4,6 +4,7 @@ field the seed and demo documents use, and a document the models refuse says eve
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from loyalty.campaigns.publishing import DOCUMENT_SCHEMAS, document_schema, prog
 from loyalty.core.errors import InvalidInput
 from loyalty.program import service
 from loyalty.program.document import ProgramDocument, parse_program
+from loyalty.program.rules import PercentEffect
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [ROOT / "src/loyalty/demo/program.yaml", ROOT / "examples/program.yaml"]
@@ -101,6 +103,18 @@ def test_the_seed_and_demo_documents_fit_the_schema(path: Path) -> None:
     schema = document_schema("program")
     assert problems(schema, schema, document) == []
     parse_program(document)
+
+
+def test_the_readme_program_fits_the_schema() -> None:
+    """The README's annotated program (with decimals written as YAML numbers, read exactly) fits, and validates."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The program document") :]
+    document = service.read_document(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    document["earning"]["rules"][0]["percent"] = 2.5  # as an editor sees `percent: 2.5`; read as "2.5"
+    schema = document_schema("program")
+    assert problems(schema, schema, document) == []
+    rule = parse_program(service.read_document_json(document)).rule("base")
+    assert rule is not None and rule.effect == PercentEffect(Decimal("2.5"))
 
 
 def test_the_example_campaigns_fit_the_campaign_schema() -> None:

@@ -204,7 +204,7 @@ class CampaignEarningDoc(RuleFields):
 
     multiplier: (
         Annotated[
-            Decimal, PlainValidator(_multiplier), WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]})
+            Decimal, PlainValidator(_multiplier), WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}]})
         ]
         | None
     ) = Field(default=None, description="multiplies the program's points on the campaign's lines (x2: 2)")

@@ -61,7 +61,7 @@ def refuse(problems: Sequence[tuple[Loc, str]]) -> NoReturn:
 def refuse_with(error: ValidationError, problems: Sequence[tuple[Loc, str]]) -> NoReturn:
     """Refuse a model whose fields failed (`error`, from a wrap validator's handler) with more problems of its own,
     so that both are reported in one pass."""
-    nested = [(tuple(e["loc"]), _reason(e), e) for e in error.errors(include_url=False)]
+    nested = error.errors(include_url=False)
     raise PydanticCustomError(
         "problems",
         "{reason}",
@@ -72,22 +72,22 @@ def refuse_with(error: ValidationError, problems: Sequence[tuple[Loc, str]]) -> 
 # --- from Pydantic's errors to a marketer's problems --------------------------------------------------------------
 
 
-def problems_of(error: ValidationError, root: type[BaseModel], prefix: Loc = ()) -> list[FieldProblem]:
-    """Every problem of `error`, raised validating `root`, with its dotted path (under `prefix`) and reason."""
+def problems_of(error: ValidationError, root: type[BaseModel]) -> list[FieldProblem]:
+    """Every problem of `error`, raised validating `root`, with its dotted path and reason."""
     found: list[FieldProblem] = []
     for item in error.errors(include_url=False):
-        _collect(item, (*prefix, *item["loc"]), root, prefix, found)
+        _collect(item, tuple(item["loc"]), root, found)
     return found
 
 
-def _collect(item: Any, loc: Loc, root: type[BaseModel], prefix: Loc, found: list[FieldProblem]) -> None:
+def _collect(item: Any, loc: Loc, root: type[BaseModel], found: list[FieldProblem]) -> None:
     if item["type"] == "problems":
         context = item["ctx"]
         found.extend(FieldProblem(dotted((*loc, *sub)), why) for sub, why in context["problems"])
-        for sub, _, nested in context.get("errors", ()):
-            _collect(nested, (*loc, *sub), root, prefix, found)
+        for nested in context.get("errors", ()):  # the fields' own errors, relative to the model
+            _collect(nested, (*loc, *nested["loc"]), root, found)
         return
-    found.append(FieldProblem(dotted(loc), _reason(item, root, loc[len(prefix) :])))
+    found.append(FieldProblem(dotted(loc), _reason(item, root, loc)))
 
 
 def dotted(loc: Loc) -> str:
@@ -103,7 +103,7 @@ def dotted(loc: Loc) -> str:
     return path
 
 
-def _reason(item: Any, root: type[BaseModel] | None = None, loc: Loc = ()) -> str:
+def _reason(item: Any, root: type[BaseModel], loc: Loc) -> str:
     kind, context = item["type"], item.get("ctx") or {}
     if kind in ("document", "problems"):
         return str(context["reason"])
@@ -193,14 +193,6 @@ def _model_at(root: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None:
     return models[0] if models else None
 
 
-def validate(model: type[BaseModel], document: object, context: dict[str, Any]) -> Any:
-    """`model` validated from `document`; InvalidInput lists every problem."""
-    try:
-        return model.model_validate(document, context=context)
-    except ValidationError as error:
-        raise InvalidInput(problems_of(error, model)) from None
-
-
 # --- field types that give their own reasons ----------------------------------------------------------------------
 
 
@@ -210,7 +202,10 @@ def within(minimum: int = 0, maximum: int | None = None) -> Any:
 
 
 _NUMBER_SCHEMA: dict[str, Any] = {
-    "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*-?[0-9 ]*(\.[0-9]+)?\s*$"}],
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 100},
+        {"type": "string", "pattern": r"^\s*[0-9 ]*(\.[0-9]+)?\s*$"},
+    ],
 }
 
 
@@ -235,7 +230,7 @@ Percent = Annotated[
     Decimal,
     PlainValidator(decimal(Decimal(0), Decimal(100))),
     WithJsonSchema(
-        {**_NUMBER_SCHEMA, "description": 'a percent from 0 to 100, such as 5 or "2.5" (not 2.5: a float is not exact)'}
+        {**_NUMBER_SCHEMA, "description": 'a percent from 0 to 100, such as 5 or 2.5 (read as written, exactly)'}
     ),
 ]
 
@@ -255,7 +250,7 @@ def _money(positive: bool) -> Callable[[object, ValidationInfo], int]:
 
 
 _MONEY_SCHEMA = {
-    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9 ]*(\.[0-9]+)?\s*$"}],
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9 ]*(\.[0-9]+)?\s*$"}],
     "description": 'an amount in the program\'s currency, such as "1000" or "99.90", within its decimals',
 }
 Money = Annotated[int, PlainValidator(_money(False)), WithJsonSchema(_MONEY_SCHEMA)]

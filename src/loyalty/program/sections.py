@@ -32,7 +32,7 @@ class LevelDoc(DocumentModel):
     name: DisplayName = Field(default=None, description="the level's name members read (its id when absent)")
     threshold: Annotated[
         Any,
-        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}),
+        WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
     ] = Field(
         default=0,
         alias="from",
@@ -42,7 +42,7 @@ class LevelDoc(DocumentModel):
     multiplier: Annotated[
         Decimal,
         PlainValidator(decimal(Decimal(1), Decimal(100))),
-        WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+        WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}]}),
     ] = Field(default=Decimal(1), description="every point the level's orders earn is multiplied by this, 1 to 100")
     privileges: Annotated[
         tuple[str, ...],
