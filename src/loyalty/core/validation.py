@@ -230,7 +230,7 @@ Percent = Annotated[
     Decimal,
     PlainValidator(decimal(Decimal(0), Decimal(100))),
     WithJsonSchema(
-        {**_NUMBER_SCHEMA, "description": 'a percent from 0 to 100, such as 5 or 2.5 (read as written, exactly)'}
+        {**_NUMBER_SCHEMA, "description": "a percent from 0 to 100, such as 5 or 2.5 (read as written, exactly)"}
     ),
 ]
 
