@@ -8,10 +8,9 @@ without a time are its days), its currency's exponent, its tier ids, and whether
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from pydantic import Field, PlainValidator, ValidationError, ValidationInfo, Wit
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from loyalty.campaigns import schedule_document as schedule
 from loyalty.campaigns.model import (
     WEEKDAYS,
     Audience,
@@ -47,92 +47,6 @@ from loyalty.core.validation import (
 )
 from loyalty.program.kept_sections import SectionContext
 from loyalty.program.rule_document import EFFECTS, MAX_POINTS, RuleFields
-
-_EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC"))
-_LATEST = datetime(9000, 1, 1, tzinfo=ZoneInfo("UTC"))
-_INSTANT_SCHEMA = {
-    "type": "string",
-    "description": "a date (2026-11-01, a day in the program's time zone) or a date-time with an offset",
-    "examples": ["2026-11-01", "2026-11-01T10:00:00+03:00"],
-}
-
-
-def _instant(value: object, info: ValidationInfo, *, end: bool) -> datetime:
-    """Dates without a time are days in the program's time zone: a start from the beginning of that day, an end
-    through its end."""
-    timezone = (info.context or {}).get("timezone", ZoneInfo("UTC"))
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            value = date.fromisoformat(value)
-        except ValueError:
-            fail(f"{value!r} is not an ISO 8601 date (2026-11-01) or date-time with an offset")
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime.combine(value + timedelta(days=1) if end else value, time(0), timezone)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            fail(f"{value!r} is not an ISO 8601 date (2026-11-01) or date-time with an offset")
-    if not isinstance(value, datetime):
-        fail("must be an ISO 8601 date (2026-11-01) or date-time with an offset")
-    if value.tzinfo is None:
-        fail("a date-time must carry a time zone offset, such as +03:00 or Z")
-    if not _EARLIEST <= value < _LATEST:
-        fail("must be between the years 2000 and 9000")
-    return value
-
-
-def _starts(value: object, info: ValidationInfo) -> datetime:
-    return _instant(value, info, end=False)
-
-
-def _ends(value: object, info: ValidationInfo) -> datetime | None:
-    return None if value is None else _instant(value, info, end=True)
-
-
-def _days(value: object) -> frozenset[int]:
-    if value is None:
-        return frozenset()
-    if not isinstance(value, list) or not value:
-        fail(f"must be a non-empty list of {list(WEEKDAYS)}")
-    days: set[int] = set()
-    problems: list[tuple[Loc, str]] = []
-    for i, day in enumerate(value):
-        if isinstance(day, str) and day.lower()[:3] in WEEKDAYS:
-            days.add(WEEKDAYS.index(day.lower()[:3]) + 1)
-        elif isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 7:
-            days.add(day)
-        else:
-            problems.append(((i,), f"must be one of {list(WEEKDAYS)} or 1 (Monday) to 7, got {day!r}"))
-    if problems:
-        refuse(problems)
-    return frozenset(days)
-
-
-def _clock(value: object) -> time:
-    if value == "24:00":
-        return time(0)
-    clock = None
-    if isinstance(value, str) and re.fullmatch(r"\d{2}:\d{2}", value):
-        with suppress(ValueError):
-            clock = time.fromisoformat(value)
-    if clock is None:
-        fail(f"must be a time of day as HH:MM, got {value!r}")
-    return clock
-
-
-Clock = Annotated[time, PlainValidator(_clock), WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$"})]
-
-
-class HoursDoc(DocumentModel):
-    start: Clock = Field(alias="from", description="the time of day the campaign starts applying, HH:MM")
-    end: Clock = Field(alias="to", description="the time of day it stops (before start: past midnight), HH:MM")
-
-    @model_validator(mode="after")
-    def _differ(self) -> HoursDoc:
-        if self.start == self.end:
-            refuse([(("to",), "must differ from hours.from")])
-        return self
 
 
 def _audience(value: object, info: ValidationInfo) -> Audience:
@@ -234,7 +148,7 @@ def _across(value: dict[str, Any], info: ValidationInfo) -> list[tuple[Loc, str]
     starts: datetime | None = None
     ends: datetime | None = None
     with suppress(PydanticCustomError):  # a bad date: the field itself says why
-        starts, ends = _starts(value.get("starts_at"), info), _ends(value.get("ends_at"), info)
+        starts, ends = schedule.starts_at(value.get("starts_at"), info), schedule.ends_at(value.get("ends_at"), info)
     if starts is not None and ends is not None and ends <= starts:
         problems.append((("ends_at",), "must be after starts_at"))
     if not isinstance(earning, dict):
@@ -268,15 +182,15 @@ class CampaignDocument(DocumentModel):
         default=None, description="what the campaign is, for people"
     )
     enabled: bool = Field(default=True, strict=True, description="false pauses it")
-    starts_at: Annotated[datetime, PlainValidator(_starts), WithJsonSchema(_INSTANT_SCHEMA)] = Field(
+    starts_at: Annotated[datetime, PlainValidator(schedule.starts_at), WithJsonSchema(schedule.INSTANT_SCHEMA)] = Field(
         description="the date or instant the campaign starts"
     )
-    ends_at: Annotated[datetime | None, PlainValidator(_ends), WithJsonSchema(_INSTANT_SCHEMA)] = Field(
-        default=None, description="the date (through its end) or instant the campaign ends; none: open-ended"
+    ends_at: Annotated[datetime | None, PlainValidator(schedule.ends_at), WithJsonSchema(schedule.INSTANT_SCHEMA)] = (
+        Field(default=None, description="the date (through its end) or instant the campaign ends; none: open-ended")
     )
     days_of_week: Annotated[
         frozenset[int],
-        PlainValidator(_days),
+        PlainValidator(schedule.days_of_week),
         WithJsonSchema(
             {
                 "type": "array",
@@ -285,7 +199,7 @@ class CampaignDocument(DocumentModel):
             }
         ),
     ] = Field(default=frozenset(), description="the days it applies on (every day when absent)")
-    hours: HoursDoc | None = Field(default=None, description="the hours of the day it applies in")
+    hours: schedule.HoursDoc | None = Field(default=None, description="the hours of the day it applies in")
     audience: Annotated[Audience, PlainValidator(_audience), WithJsonSchema(_AUDIENCE_SCHEMA)] = Field(
         default="everyone", validate_default=True
     )
