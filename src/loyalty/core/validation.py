@@ -122,7 +122,7 @@ def _reason(item: Any, root: type[BaseModel], loc: Loc) -> str:
     if kind == "less_than_equal":
         return f"must be at most {context['le']}, got {item.get('input')}"
     if kind in ("enum", "literal_error"):
-        return f"must be one of {context['expected']}, got {item.get('input')!r}"
+        return f"must be {context['expected']}, got {item.get('input')!r}"
     if kind == "string_too_long":
         return f"must be text of up to {context['max_length']} characters"
     if kind == "too_short":
