@@ -60,3 +60,25 @@ def test_an_action_without_a_cap_earns_once_and_an_unlimited_one_every_time(api:
     for n in range(3):
         assert event("survey", f"s-{n}").status_code == 201
         assert event("quiz", f"q-{n}").status_code == 201
+
+
+def test_the_schema_of_the_program_and_of_a_campaign_is_published_to_admins(api: Api) -> None:
+    program = api.admin.get("/v1/program/schema")
+    assert program.status_code == 200, program.text
+    schema = program.json()
+    assert schema["title"] == "Loyalty program document"
+    assert schema["properties"]["offers"]["items"] == {"$ref": "#/$defs/CampaignDocument"}
+    assert schema["examples"][0]["name"] == "Demo bonus program"
+    assert api.admin.get("/v1/program/schema", params={"document": "program"}).json() == schema
+
+    campaign = api.admin.get("/v1/program/schema", params={"document": "campaign"})
+    assert campaign.status_code == 200, campaign.text
+    assert campaign.json()["title"] == "Loyalty campaign or personal offer"
+    assert campaign.json()["required"] == ["id", "name", "starts_at"]
+
+    unknown = api.admin.get("/v1/program/schema", params={"document": "menu"})
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"] == [
+        {"path": "document", "reason": "must be one of ['campaign', 'program'], got 'menu'"}
+    ]
+    assert api.shop.get("/v1/program/schema").status_code == 403

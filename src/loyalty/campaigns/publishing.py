@@ -4,12 +4,16 @@ that the program knows nothing of campaigns, which read the program."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from loyalty.campaigns import service as campaigns
-from loyalty.campaigns.document import check_kept
+from loyalty.campaigns.document import campaign_schema, check_kept
+from loyalty.core.errors import InvalidInput
 from loyalty.program import service as programs
+from loyalty.program.document import program_schema
 from loyalty.program.model import Program, ProgramVersion
 from loyalty.storage.database import UnitOfWork
 
@@ -31,3 +35,44 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
     if kept:
         campaigns.apply(uow, kept, now)
     return version
+
+
+def program_file_schema() -> dict[str, Any]:
+    """The JSON Schema of the program's file: the program document, its kept campaigns and offers described as
+    campaign definitions."""
+    schema = program_schema()
+    campaign = campaign_schema()
+    definitions = schema.setdefault("$defs", {})
+    for name, definition in campaign.pop("$defs", {}).items():
+        assert definitions.setdefault(name, definition) == definition, f"two definitions named {name}"
+    definitions["CampaignDocument"] = {
+        key: value for key, value in campaign.items() if key not in ("$schema", "examples")
+    }
+    for section, what in KEPT_SECTIONS_DESCRIBED.items():
+        schema["properties"][section] = {
+            "type": "array",
+            "items": {"$ref": "#/$defs/CampaignDocument"},
+            "description": what,
+        }
+    return schema
+
+
+KEPT_SECTIONS_DESCRIBED = {
+    "campaigns": "campaigns kept in the program's file, applied when it is published",
+    "offers": "personal offers kept in the program's file (audience: segments or members), applied when it is published",
+}
+
+DOCUMENT_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "program": program_file_schema,
+    "campaign": campaign_schema,
+}
+"""The documents people write, by name, each with the function giving its JSON Schema."""
+
+
+@cache
+def document_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of the document `name` (a key of DOCUMENT_SCHEMAS); the same every call, so built once."""
+    build = DOCUMENT_SCHEMAS.get(name)
+    if build is None:
+        raise InvalidInput.at("document", f"must be one of {sorted(DOCUMENT_SCHEMAS)}, got {name!r}")
+    return build()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,21 @@ def program_validate(file: Path) -> None:
     for name in sorted(program.actions):
         bonus = program.actions[name]
         out.print(f"  action {name}: {bonus.points} points, {bonus.cap_text()}", highlight=False, soft_wrap=True)
+
+
+@app.command("schema")
+def program_schema(
+    document: Annotated[
+        str, typer.Option(help=f"Which document: {' or '.join(publishing.DOCUMENT_SCHEMAS)}.")
+    ] = "program",
+) -> None:
+    """Print the JSON Schema of the program document (or of a campaign definition), for an editor to check and
+    complete a document as it is written."""
+    try:
+        schema = publishing.document_schema(document)
+    except LoyaltyError as error:
+        fail(error)
+    typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))  # exactly JSON, to be saved to a file
 
 
 @app.command("publish")

@@ -14,7 +14,7 @@ from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
 from loyalty.http.schemas import InstantOrDate
 from loyalty.program import service as programs
-from loyalty.program.schemas import ProgramDocument, ProgramVersion, ValidationResult
+from loyalty.program.schemas import DocumentJsonSchema, ProgramDocument, ProgramVersion, ValidationResult
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"], route_class=BodyRoute)
@@ -36,6 +36,21 @@ def validate(body: ProgramDocument, _: Admin) -> dict[str, Any]:
         "actions": sorted(program.actions),
         "action_caps": {name: program.actions[name].cap_text() for name in sorted(program.actions)},
     }
+
+
+@router.get(
+    "/schema",
+    response_model=DocumentJsonSchema,
+    summary="The JSON Schema of a document",
+    description="The JSON Schema (draft 2020-12) of the program document (`document=program`, the default: with "
+    "the campaigns and offers it may keep) or of a campaign or offer definition (`document=campaign`), for editors "
+    "to check and complete a document as it is written. Generated from the models that validate documents.",
+)
+def schema(
+    _: Admin,
+    document: Annotated[str, Query(description=f"one of {sorted(publishing.DOCUMENT_SCHEMAS)}")] = "program",
+) -> dict[str, Any]:
+    return publishing.document_schema(document)
 
 
 @router.post(

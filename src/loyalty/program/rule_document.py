@@ -1,15 +1,26 @@
-"""Reading what a program rule and a campaign's earning part share: the reader that collects every problem with
-its dotted path, a rule's conditions and its one effect. The program document (program_document.py) and campaign
-definitions (campaign_document.py) both build on it, so neither imports the other's reader."""
+"""What a program rule and a campaign's earning part share, as document models: a rule's conditions, its one effect
+and its cap per order. The program document (program/document.py) and campaign definitions (campaigns/document.py)
+both build on it, so neither imports the other."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from loyalty.core import limits
-from loyalty.core.errors import FieldProblem, InvalidInput
-from loyalty.core.money import parse_decimal, parse_money
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+from loyalty.core.validation import (
+    DocumentModel,
+    Loc,
+    Money,
+    Names,
+    Percent,
+    PositiveMoney,
+    fail,
+    refuse,
+    refuse_with,
+    within,
+)
 from loyalty.program.rules import (
     Band,
     BandsEffect,
@@ -30,177 +41,132 @@ from loyalty.program.rules import (
 
 MAX_POINTS = 10**9  # one rule or bonus never gives more than a billion points
 EFFECTS = ("percent", "bands", "per_step", "fixed_points")
-RULE_KEYS = {
-    "id",
-    "name",
-    "max_points_per_order",
-    "categories",
-    "exclude_categories",
-    "skus",
-    "exclude_skus",
-    "channels",
-    "stores",
-    "min_order_amount",
-    "tiers",
-    "birthday",
-    "viewed_within_days",
-    *EFFECTS,
-}
+Points = Annotated[int, within(1, MAX_POINTS)]
 
 
-class Reader:
-    """Reads typed fields out of nested dicts, recording a problem for each bad one instead of stopping."""
-
-    def __init__(self, exponent: int = 2) -> None:
-        self.problems: list[FieldProblem] = []
-        self.exponent = exponent
-
-    def fail(self, path: str, reason: str) -> None:
-        self.problems.append(FieldProblem(path, reason))
-
-    def mapping(self, value: object, path: str, allowed: set[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path, "must be a mapping")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.fail(f"{path}.{key}" if path else str(key), f"unknown field; expected one of {sorted(allowed)}")
-        return value
-
-    def integer(self, value: object, path: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(path, "must be an integer")
-            return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"at least {minimum}" if value < minimum else f"at most {maximum}"
-            self.fail(path, f"must be {bound}, got {value}")
-            return None
-        return value
-
-    def decimal(self, value: object, path: str, *, minimum: Decimal, maximum: Decimal | None = None) -> Decimal | None:
-        try:
-            number = parse_decimal(value, path)
-        except InvalidInput as error:
-            self.problems.extend(error.problems)
-            return None
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            self.fail(path, f"must be {bound}, got {number}")
-            return None
-        return number
-
-    def money(self, value: object, path: str, *, positive: bool = False) -> int | None:
-        try:
-            amount = parse_money(value, self.exponent, path)
-        except InvalidInput as error:
-            self.problems.extend(error.problems)
-            return None
-        if positive and amount == 0:
-            self.fail(path, "must be greater than zero")
-            return None
-        return amount
-
-    def names(self, value: object, path: str) -> frozenset[str] | None:
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, str) and 0 < len(v) <= limits.NAME for v in value)
-        ):
-            self.fail(path, f"must be a non-empty list of names of up to {limits.NAME} characters")
-            return None
-        return frozenset(value)
-
-    def name(self, value: object, path: str, default: str) -> str:
-        """An optional display name (the id when absent)."""
-        if value is None or value == "":
-            return default
-        text = str(value)  # YAML reads `name: 2026` as a number
-        if len(text) > limits.NAME:
-            self.fail(path, f"must be text of up to {limits.NAME} characters")
-            return default
-        return text
-
-    def choice(self, value: object, path: str, options: type[Any]) -> Any:
-        try:
-            return options(value)
-        except ValueError:
-            self.fail(path, f"must be one of {[o.value for o in options]}, got {value!r}")
-            return None
-
-
-def read_conditions(r: Reader, rule: dict[str, Any], path: str) -> tuple[Condition, ...]:
-    conditions: list[Condition] = []
-    include = r.names(rule["categories"], f"{path}.categories") if "categories" in rule else None
-    exclude = (
-        r.names(rule["exclude_categories"], f"{path}.exclude_categories") if "exclude_categories" in rule else None
+class BandDoc(DocumentModel):
+    up_to: Money | None = Field(
+        default=None, description="the upper bound of the band (inclusive); only the last may omit it"
     )
-    if include is not None or exclude is not None:
-        conditions.append(CategoryCondition(include, exclude or frozenset()))
-    skus = r.names(rule["skus"], f"{path}.skus") if "skus" in rule else None
-    no_skus = r.names(rule["exclude_skus"], f"{path}.exclude_skus") if "exclude_skus" in rule else None
-    if skus is not None or no_skus is not None:
-        conditions.append(SkuCondition(skus, no_skus or frozenset()))
-    if "channels" in rule and (channels := r.names(rule["channels"], f"{path}.channels")) is not None:
-        conditions.append(ChannelCondition(channels))
-    if "stores" in rule and (stores := r.names(rule["stores"], f"{path}.stores")) is not None:
-        conditions.append(StoreCondition(stores))
-    if "tiers" in rule and (tier_ids := r.names(rule["tiers"], f"{path}.tiers")) is not None:
-        conditions.append(TierCondition(tier_ids))
-    if "birthday" in rule:
-        window = rule["birthday"]
-        if window is True:
-            conditions.append(BirthdayCondition())
-        else:
-            spec = r.mapping(window, f"{path}.birthday", {"days_before", "days_after"})
-            if not isinstance(window, dict):
-                r.fail(f"{path}.birthday", "must be true (the day itself) or {days_before, days_after}")
-            before = r.integer(spec.get("days_before", 0), f"{path}.birthday.days_before", maximum=31)
-            after = r.integer(spec.get("days_after", 0), f"{path}.birthday.days_after", maximum=31)
-            if before is not None and after is not None:
-                conditions.append(BirthdayCondition(before, after))
-    if "viewed_within_days" in rule:
-        days = r.integer(rule["viewed_within_days"], f"{path}.viewed_within_days", minimum=1, maximum=365)
-        if days is not None:
-            conditions.append(ViewedCondition(days))
-    if "min_order_amount" in rule:
-        amount = r.money(rule["min_order_amount"], f"{path}.min_order_amount")
-        if amount is not None:
-            conditions.append(MinimumOrderCondition(amount))
-    return tuple(conditions)
+    percent: Percent = Field(description="the percent of the part of the amount in this band")
 
 
-def read_effect(r: Reader, kind: str, value: object, path: str) -> Effect | None:
-    if kind == "percent":
-        percent = r.decimal(value, path, minimum=Decimal(0), maximum=Decimal(100))
-        return PercentEffect(percent) if percent is not None else None
-    if kind == "fixed_points":
-        points = r.integer(value, path, minimum=1, maximum=MAX_POINTS)
-        return FixedEffect(points) if points is not None else None
-    if kind == "per_step":
-        step_doc = r.mapping(value, path, {"every", "points"})
-        step = r.money(step_doc.get("every"), f"{path}.every", positive=True)
-        points = r.integer(step_doc.get("points"), f"{path}.points", minimum=1, maximum=MAX_POINTS)
-        return PerStepEffect(step, points) if step is not None and points is not None else None
-    return read_bands(r, value, path)
+class PerStepDoc(DocumentModel):
+    every: PositiveMoney = Field(description="the amount of each step, such as 1000")
+    points: Points = Field(description="the points each whole step earns")
 
 
-def read_bands(r: Reader, value: object, path: str) -> Effect | None:
-    if not isinstance(value, list) or not value:
-        r.fail(path, "must be a non-empty list of {up_to, percent} bands")
+class BirthdayDoc(DocumentModel):
+    days_before: Annotated[int, within(0, 31)] = Field(
+        default=0, description="days before the birthday the rule already applies"
+    )
+    days_after: Annotated[int, within(0, 31)] = Field(
+        default=0, description="days after the birthday the rule still applies"
+    )
+
+
+def _birthday(value: object) -> object:
+    if value is True:
+        return BirthdayDoc()
+    if not isinstance(value, dict):
+        fail("must be true (the day itself) or {days_before, days_after}")
+    return value
+
+
+class RuleFields(DocumentModel):
+    """The conditions a rule restricts itself by, its effect (exactly one of `EFFECT_KEYS`) and its cap."""
+
+    EFFECT_KEYS: ClassVar[tuple[str, ...]] = EFFECTS
+
+    percent: Percent | None = Field(default=None, description="points as a percent of the eligible amount")
+    bands: list[BandDoc] | None = Field(
+        default=None, description="a percent by part of the amount, bands in increasing order of up_to"
+    )
+    per_step: PerStepDoc | None = Field(default=None, description="points for each whole step of the eligible amount")
+    fixed_points: Points | None = Field(default=None, description="a fixed number of points per qualifying order")
+    max_points_per_order: Points | None = Field(default=None, description="the most points the rule gives one order")
+    categories: Names | None = Field(default=None, description="only lines of these categories count")
+    exclude_categories: Names | None = Field(default=None, description="lines of these categories never count")
+    skus: Names | None = Field(default=None, description="only these SKUs count")
+    exclude_skus: Names | None = Field(default=None, description="these SKUs never count")
+    channels: Names | None = Field(default=None, description="only orders through these channels")
+    stores: Names | None = Field(default=None, description="only orders in these stores")
+    min_order_amount: Money | None = Field(default=None, description="only orders of at least this amount")
+    tiers: Names | None = Field(default=None, description="only members at these tier levels (their ids)")
+    birthday: Annotated[
+        BirthdayDoc | None,
+        BeforeValidator(_birthday, json_schema_input_type=Literal[True] | BirthdayDoc | None),
+    ] = Field(default=None, description="only around the member's birthday: true for the day itself, or a window")
+    viewed_within_days: Annotated[int, within(1, 365)] | None = Field(
+        default=None, description="only for products the member viewed within these days"
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_effect(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Exactly one effect, checked on the keys given so that it is reported with the fields' own problems."""
+        problems: list[tuple[Loc, str]] = []
+        if isinstance(value, dict):
+            given = [key for key in cls.EFFECT_KEYS if value.get(key) is not None]
+            if len(given) != 1:
+                problems.append(((), f"needs exactly one effect of {list(cls.EFFECT_KEYS)}, got {given or 'none'}"))
+        try:
+            model = handler(value)
+        except ValidationError as error:
+            if problems:
+                refuse_with(error, problems)
+            raise
+        if problems:
+            refuse(problems)
+        return model
+
+    @field_validator("bands")
+    @classmethod
+    def _ascending(cls, bands: list[BandDoc] | None) -> list[BandDoc] | None:
+        if bands is None:
+            return None
+        if not bands:
+            fail("must be a non-empty list of {up_to, percent} bands")
+        problems: list[tuple[Loc, str]] = []
+        previous: int | None = None
+        for i, band in enumerate(bands):
+            if band.up_to is None and i != len(bands) - 1:
+                problems.append(((i, "up_to"), "only the last band may be open-ended"))
+            if band.up_to is not None and previous is not None and band.up_to <= previous:
+                problems.append(((i, "up_to"), "bands must be in increasing order of up_to"))
+            previous = band.up_to if band.up_to is not None else previous
+        if problems:
+            refuse(problems)
+        return bands
+
+    def effect(self) -> Effect | None:
+        """The rule's effect (None for a campaign's multiplier, which is not one)."""
+        if self.percent is not None:
+            return PercentEffect(self.percent)
+        if self.fixed_points is not None:
+            return FixedEffect(self.fixed_points)
+        if self.per_step is not None:
+            return PerStepEffect(self.per_step.every, self.per_step.points)
+        if self.bands is not None:
+            return BandsEffect(tuple(Band(band.up_to, band.percent) for band in self.bands))
         return None
-    bands: list[Band] = []
-    previous: int | None = None
-    for i, item in enumerate(value):
-        band = r.mapping(item, f"{path}[{i}]", {"up_to", "percent"})
-        percent = r.decimal(band.get("percent"), f"{path}[{i}].percent", minimum=Decimal(0), maximum=Decimal(100))
-        up_to = r.money(band["up_to"], f"{path}[{i}].up_to") if band.get("up_to") is not None else None
-        if band.get("up_to") is None and i != len(value) - 1:
-            r.fail(f"{path}[{i}].up_to", "only the last band may be open-ended")
-        if up_to is not None and previous is not None and up_to <= previous:
-            r.fail(f"{path}[{i}].up_to", "bands must be in increasing order of up_to")
-        previous = up_to if up_to is not None else previous
-        if percent is not None:
-            bands.append(Band(up_to, percent))
-    return BandsEffect(tuple(bands)) if len(bands) == len(value) else None
+
+    def conditions(self) -> tuple[Condition, ...]:
+        found: list[Condition] = []
+        if self.categories is not None or self.exclude_categories is not None:
+            found.append(CategoryCondition(self.categories, self.exclude_categories or frozenset()))
+        if self.skus is not None or self.exclude_skus is not None:
+            found.append(SkuCondition(self.skus, self.exclude_skus or frozenset()))
+        if self.channels is not None:
+            found.append(ChannelCondition(self.channels))
+        if self.stores is not None:
+            found.append(StoreCondition(self.stores))
+        if self.tiers is not None:
+            found.append(TierCondition(self.tiers))
+        if self.birthday is not None:
+            found.append(BirthdayCondition(self.birthday.days_before, self.birthday.days_after))
+        if self.viewed_within_days is not None:
+            found.append(ViewedCondition(self.viewed_within_days))
+        if self.min_order_amount is not None:
+            found.append(MinimumOrderCondition(self.min_order_amount))
+        return tuple(found)

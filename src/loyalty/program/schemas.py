@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from loyalty.http.schemas import Instant, InstantOrDate, Strict
 
@@ -84,6 +84,25 @@ class ProgramVersion(BaseModel):
                     "name": "Base program",
                     "checksum": "9f2c...",
                     "document": None,
+                }
+            ]
+        }
+    )
+
+
+class DocumentJsonSchema(RootModel[dict[str, Any]]):
+    """A JSON Schema (draft 2020-12) of a document people write, generated from the models that validate it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "title": "Loyalty program document",
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "description": "the program's name"}},
+                    "required": ["name"],
+                    "additionalProperties": False,
                 }
             ]
         }

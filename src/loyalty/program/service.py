@@ -14,7 +14,8 @@ from sqlalchemy import Engine, bindparam, select
 
 from loyalty.core import documents, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput
-from loyalty.program.document import SectionCheck, parse_program
+from loyalty.program.document import parse_program
+from loyalty.program.kept_sections import SectionCheck
 from loyalty.program.model import Program, ProgramVersion
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
