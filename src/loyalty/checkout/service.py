@@ -20,8 +20,9 @@ from loyalty.campaigns.model import Campaign
 from loyalty.checkout.quote import Cart, Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.core.errors import Conflict, InvalidInput, NotFound
-from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.members import service as members
 from loyalty.members import views
 from loyalty.program import service as programs
@@ -42,7 +43,8 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     cart = request.cart(version.program)
     available, restricted = 0, dict[Decimal, int]()
     if account is not None:
-        available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key or None)
+        held = accounts.held(uow, account, except_order=request.order_key or None)
+        available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key or None, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
@@ -87,7 +89,8 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     if existing is not None:
         replay = _replay(existing, digest, "reserve")
         return replay if replay is not None else dict(existing.result)
-    available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key)
+    held = accounts.held(uow, account, except_order=request.order_key)
+    available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
@@ -95,7 +98,7 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     if raced is not None:
         replay = _replay(raced, digest, "reserve")
         return replay if replay is not None else dict(raced.result)
-    account.hold(now + hold)
+    accounts.hold(uow, account, now + hold)
     return result
 
 
@@ -127,18 +130,19 @@ def confirm(
         replay = _replay(existing, digest, "confirm")
         if replay is not None:
             return replay
-    if account is not None and request.points:
-        account.lots()  # the spend draws from them: load them now, rather than count them and then load them
-    available, restricted = (
-        account.spendable_split(request.occurred_at, except_order=request.order_key) if account else (0, {})
-    )
+    held, available, restricted = 0, 0, dict[Decimal, int]()
+    if account is not None:
+        if request.points:  # the spend draws from them: load them now, rather than count them and then load them
+            accounts.load_lots(uow, account)
+        held = accounts.held(uow, account, except_order=request.order_key)  # read once, for the quote and the spend
+        available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, offer = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     if account is not None and (limits := offerings.lock_budgets(uow, offer, q.earned_by_rule)) is not None:
         # Another order used some of a campaign's budget since this quote read it: quote again with what is left.
         offer = replace(offer, limits=limits)
         q, offer = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
-    spend_entry, earn_lots = _post(account, version, q, request, offer) if account else (None, [])
+    spend_entry, earn_lots = _post(uow, account, version, q, request, offer, held) if account else (None, [])
     if existing is None:
         raced = _insert_new(
             uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
@@ -169,7 +173,7 @@ def confirm(
         uow.conn.execute(t.order_lines.delete().where(t.order_lines.c.order_key == request.order_key))
         uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
     if account:
-        account.flush()
+        accounts.flush(uow, account)
         offerings.record_given(uow, offer, account.account_id, q.earned_by_rule)
         tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
     if confirmed is not None:
@@ -234,20 +238,25 @@ def member_attributes(
 
 
 def _post(
-    account: Account, version: ProgramVersion, q: Quote, request: OrderRequest, offer: offerings.Offerings
+    uow: UnitOfWork,
+    account: Account,
+    version: ProgramVersion,
+    q: Quote,
+    request: OrderRequest,
+    offer: offerings.Offerings,
+    held: int,
 ) -> tuple[int | None, list[int]]:
-    """The ledger entries of a confirmed order: the spend, then one accrual per rule, tier, campaign or offer that
-    earned; a campaign's entry names the revision that gave it."""
-    meta: dict[str, Any] = {"program_version": version.number, "order_key": request.order_key}
+    """The ledger entries of a confirmed order: the spend (leaving alone the `held` points of other orders' holds),
+    then one accrual per rule, tier, campaign or offer that earned; a campaign's entry names the revision that gave
+    it."""
     spend_entry = None
     if q.points_applied:
-        spend_entry = account.spend(
+        spend_entry = accounts.load_lots(uow, account).spend(
             q.points_applied,
             request.occurred_at,
-            except_order=request.order_key,
+            Provenance(program_version=version.number, rule_id="redemption", order_key=request.order_key),
+            held=held,
             caps=dict(q.spend_caps),
-            rule_id="redemption",
-            **meta,
         )
     earn_lots = []
     for rule_id, points in q.earned_by_rule.items():
@@ -260,9 +269,9 @@ def _post(
                 request.occurred_at,
                 q.available_at,
                 q.expires_at,
-                rule_id=rule_id,
-                details=details,
-                **meta,
+                Provenance(
+                    program_version=version.number, rule_id=rule_id, order_key=request.order_key, details=details
+                ),
             )
             earn_lots.append(entry_no - 1)  # credit() numbers the lot just before its entry
     return spend_entry, earn_lots
@@ -399,7 +408,7 @@ def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
     if existing is None:
         raise NotFound(f"no order {order_key}")
     if existing.account_id is not None:
-        Account.lock(uow, existing.account_id, now)
+        accounts.lock(uow, existing.account_id, now)
         existing = _find(uow, order_key)  # again under the lock: a concurrent confirm may have just committed
         assert existing is not None
     if existing.status in ("released",):

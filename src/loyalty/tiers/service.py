@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, Row, case, func, select
 
 from loyalty.core.money import format_money
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
 from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.program.tiers import TierBasis, TierLevel, TierPolicy
@@ -182,7 +183,7 @@ def reevaluate(
             if not batch:
                 break
             for account_id in batch:
-                Account.lock(uow, account_id, now)
+                accounts.lock(uow, account_id, now)
                 held = _held(uow, account_id)
                 current = tiers.level(held.tier_id if held is not None else None)
                 value = qualifying_value(uow, account_id, tiers, as_of, program)
