@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
-from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 from tests.usecases import MEMBER, NOW, balance, calculate, confirm, lots, order, read, reserve, run, violations
@@ -92,9 +92,8 @@ def test_the_sum_of_spendable_lots_matches_the_lots_at_their_edges(seeded: Engin
 
     def both(at: datetime) -> tuple[int, int]:
         with UnitOfWork(seeded, read_only=True) as uow:
-            counted = Account.read(uow, member, NOW).spendable(at)  # a SUM in the database
-            account = Account.read(uow, member, NOW)
-            account.lots()
+            counted = accounts.spendable(uow, accounts.read(uow, member, NOW), at)  # a SUM in the database
+            account = accounts.load_lots(uow, accounts.read(uow, member, NOW))
             return counted, account.spendable(at)  # the domain's rule over the loaded lots
 
     figures = {at: both(at) for at in sorted(instants)}
@@ -104,12 +103,13 @@ def test_the_sum_of_spendable_lots_matches_the_lots_at_their_edges(seeded: Engin
 
 def test_points_credited_in_the_transaction_count_before_they_are_written(seeded: Engine, member: int) -> None:
     def credit_then_count(uow: UnitOfWork) -> tuple[int, int]:
-        account = Account.lock(uow, member, NOW)
-        account.credit(EntryKind.ADJUST, 300, NOW, NOW, None, operator="tests", reason="credited", program_version=1)
-        counted = account.spendable(NOW)
-        account.lots()
+        account = accounts.lock(uow, member, NOW)
+        credited = Provenance(program_version=1, operator="tests", reason="credited")
+        account.credit(EntryKind.ADJUST, 300, NOW, NOW, None, credited)
+        counted = accounts.spendable(uow, account, NOW)
+        accounts.load_lots(uow, account)
         loaded = account.spendable(NOW)
-        account.flush()
+        accounts.flush(uow, account)
         return counted, loaded
 
     assert run(seeded, credit_then_count) == (800, 800)

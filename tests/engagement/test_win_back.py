@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 
 from loyalty.engagement import winback
 from loyalty.ledger import jobs
+from loyalty.ledger import repository as accounts
 from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 from tests.usecases import (
@@ -182,11 +182,12 @@ def test_held_points_are_counted_against_ordinary_points_first(engine: Engine) -
 
     def split() -> tuple[int, dict[Decimal, int]]:
         def both(uow: UnitOfWork) -> tuple[int, dict[Decimal, int]]:
-            counted = Account.read(uow, member_id, NOW).spendable_split(NOW)  # grouped in the database
-            account = Account.read(uow, member_id, NOW)
-            account.lots()
-            assert account.spendable_split(NOW) == counted  # the same from the loaded lots
-            assert account.spendable(NOW) == counted[0]
+            stored = accounts.read(uow, member_id, NOW)
+            counted = accounts.spendable_split(uow, stored, NOW, accounts.held(uow, stored))  # grouped in the database
+            account = accounts.load_lots(uow, accounts.read(uow, member_id, NOW))
+            held = accounts.held(uow, account)
+            assert account.spendable_split(NOW, held) == counted  # the same from the loaded lots
+            assert account.spendable(NOW, held) == counted[0]
             return counted
 
         return read(engine, both)

@@ -1,6 +1,7 @@
 """Random histories of use cases (on SQLite): after every step the audit finds nothing, each balance is the sum of
 its entries and the lots minus the debt, nothing more than the balance is spendable, and the balances add up to
-what the use cases reported moving."""
+what the use cases reported moving. (tests/ledger/test_account_properties.py: the same for the account aggregate
+alone, and through the repository.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
@@ -27,30 +27,15 @@ from loyalty.ledger import service as ledger
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
-from loyalty.storage.migrate import upgrade
-from tests.usecases import NOW, PHONE, publish, register, seed_program
+from tests.ledger.conftest import PHONES
+from tests.usecases import NOW, seed_program
 
-PHONES = [PHONE, "+79123456780"]
 MONEY = st.integers(min_value=1, max_value=800_000).map(lambda kopecks: f"{kopecks // 100}.{kopecks % 100:02d}")
 # The points an order pays with: none, or a percentage of what is available (just over 100: more than there is).
 SPEND = st.one_of(st.none(), st.integers(min_value=1, max_value=101), st.just(100))
 # Mostly the first member, so that what one use case does to a balance meets what the next one does.
 WHO = st.sampled_from([0, 0, 0, 1])
 LINES = st.lists(st.tuples(MONEY, st.integers(min_value=1, max_value=4)), min_size=1, max_size=3)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite database with the seed program and two members (500 points each), copied per example."""
-    path = tmp_path_factory.mktemp("ledger-machine") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
-    publish(engine)
-    for phone in PHONES:
-        register(engine, phone)
-    engine.dispose()  # closing the last connection checkpoints the write-ahead log into the file
-    assert not Path(f"{path}-wal").exists()
-    return path
 
 
 class LedgerMachine(RuleBasedStateMachine):

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from loyalty.checkout import orders
 from loyalty.checkout import service as checkout
 from loyalty.checkout.requests import OrderRequest, parse_order
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, LoyaltyError
@@ -358,7 +359,7 @@ def import_orders(
     with UnitOfWork(engine) as uow:
         for line, request, external_id in ordered:
             try:
-                if checkout.order_exists(uow, request.order_key):
+                if orders.order_exists(uow, request.order_key):
                     # Already imported: replay it (a changed body is a Conflict), unless the points it spent were
                     # chosen at import time, which a second reading of the file cannot repeat.
                     if not redeem:

@@ -19,7 +19,9 @@ from loyalty.core.allocation import cumulative_share
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.core.identifiers import id_problem
 from loyalty.core.money import format_money
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.model import Provenance
 from loyalty.program import service as programs
 from loyalty.program.model import Shortfall
 from loyalty.storage import tables as t
@@ -52,7 +54,7 @@ def _lock_order(uow: UnitOfWork, order_key: str, now: datetime) -> tuple[Row[Any
     order = uow.conn.execute(select(t.orders.c.account_id).where(t.orders.c.order_key == order_key)).first()
     if order is None:
         raise NotFound(f"no order {order_key}")
-    account = Account.lock(uow, order.account_id, now) if order.account_id is not None else None
+    account = accounts.lock(uow, order.account_id, now) if order.account_id is not None else None
     query = select(t.orders).where(t.orders.c.order_key == order_key)
     locked = uow.conn.execute(query if uow.is_sqlite else query.with_for_update()).one()
     return locked, account
@@ -131,20 +133,17 @@ def return_lines(
     give = sum(m["points_given_back"] for m in moved)
     take = sum(m["points_taken_back"] for m in moved)
     taken, shortfall = 0, 0
-    meta = {
-        "program_version": order.program_version,
-        "order_key": order_key,
-        "return_key": return_key,
-        "rule_id": "return",
-    }
+    provenance = Provenance(
+        program_version=order.program_version, rule_id="return", order_key=order_key, return_key=return_key
+    )
     if account is not None:
         if give:
-            account.give_back(give, now, order.spend_entry_no, **meta)
+            account.give_back(give, now, accounts.spend(uow, account, order.spend_entry_no), provenance)
         if take:
-            taken, shortfall = account.take_back(
-                take, now, list(order.earn_lots), program.shortfall is Shortfall.NEGATIVE_BALANCE, **meta
+            taken, shortfall = accounts.load_lots(uow, account).take_back(
+                take, now, list(order.earn_lots), program.shortfall is Shortfall.NEGATIVE_BALANCE, provenance
             )
-        account.flush()
+        accounts.flush(uow, account)
     uow.conn.execute(
         update(t.order_lines)
         .where(t.order_lines.c.order_key == order_key, t.order_lines.c.line_id == bindparam("lid"))

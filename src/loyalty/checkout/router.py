@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.access import service as access
-from loyalty.checkout import returns
+from loyalty.checkout import orders, returns
 from loyalty.checkout import service as checkout
 from loyalty.checkout.requests import parse_order
 from loyalty.checkout.schemas import (
@@ -149,4 +149,4 @@ def return_lines(order_id: OrderId, body: ReturnRequest, request: Request, key: 
 )
 def get_order(order_id: OrderId, request: Request, _: Checkout) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
-        return checkout.get_order(uow, order_id)
+        return orders.get_order(uow, order_id)

@@ -12,17 +12,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Insert, Row, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 
 from loyalty.campaigns import offerings
 from loyalty.campaigns.model import Campaign
+from loyalty.checkout import orders
 from loyalty.checkout.cart import Cart
 from loyalty.checkout.quote import Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.core.errors import Conflict, InvalidInput, NotFound
-from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.members import service as members
 from loyalty.members import views
 from loyalty.program import service as programs
@@ -43,34 +44,12 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     cart = request.cart(version.program)
     available, restricted = 0, dict[Decimal, int]()
     if account is not None:
-        available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key or None)
+        held = accounts.held(uow, account, except_order=request.order_key or None)
+        available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key or None, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
-
-
-def order_exists(uow: UnitOfWork, order_key: str) -> bool:
-    return uow.conn.execute(_ORDER_EXISTS, {"order_key": order_key}).first() is not None
-
-
-def _find(uow: UnitOfWork, order_key: str) -> Row[Any] | None:
-    return uow.conn.execute(_FIND_ORDER, {"order_key": order_key}).first()
-
-
-def _replay(existing: Row[Any], digest: str, action: str) -> dict[str, Any] | None:
-    """The stored result when `existing` is the same order again; a Conflict when the id is reused."""
-    if existing.request_hash != digest:
-        raise Conflict(f"order {existing.order_key} was already recorded with a different body; nothing was changed")
-    if existing.status == "reserved":
-        return None
-    if existing.status == "released" or (
-        existing.status == "cancelled" and existing.result.get("status") == "reserved"
-    ):
-        raise Conflict(
-            f"order {existing.order_key} was reserved and then {existing.status}; use a new order id to {action}"
-        )
-    return dict(existing.result)
 
 
 def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedelta = DEFAULT_HOLD) -> dict[str, Any]:
@@ -84,19 +63,22 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
     version = programs.version_at(uow, request.occurred_at)
     cart = request.cart(version.program)
     digest = request.digest(member_id, cart)
-    existing = _find(uow, request.order_key)
+    existing = orders.find(uow, request.order_key)
     if existing is not None:
-        replay = _replay(existing, digest, "reserve")
+        replay = orders.replay(existing, digest, "reserve")
         return replay if replay is not None else dict(existing.result)
-    available, restricted = account.spendable_split(request.occurred_at, except_order=request.order_key)
+    held = accounts.held(uow, account, except_order=request.order_key)
+    available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
-    raced = _insert_new(uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold)
+    raced = orders.insert_new(
+        uow, request, member_id, version, q, digest, "reserved", result, now, hold_until=now + hold
+    )
     if raced is not None:
-        replay = _replay(raced, digest, "reserve")
+        replay = orders.replay(raced, digest, "reserve")
         return replay if replay is not None else dict(raced.result)
-    account.hold(now + hold)
+    accounts.hold(uow, account, now + hold)
     return result
 
 
@@ -111,13 +93,13 @@ def confirm(
     same id with another body is a Conflict that changes nothing. Without a body it confirms a reservation.
     When this call (not an earlier one) confirmed the order, its result is also appended to `confirmed`."""
     if request is None:
-        existing = _find(uow, order_key or "")
+        existing = orders.find(uow, order_key or "")
         if existing is None:
             raise NotFound(f"no order {order_key}; send the order to confirm it")
-        request = _stored_request(existing)
+        request = orders.stored_request(existing)
     account = members.account(uow, request.member, now, lock=True) if request.member is not None else None
     member_id = account.account_id if account is not None else None
-    existing = _find(uow, request.order_key)
+    existing = orders.find(uow, request.order_key)
     if existing is not None and not request.occurred_at_given:
         # A body without occurred_at that confirms a reservation (or retries) happened when it was first sent.
         request = replace(request, occurred_at=existing.occurred_at)
@@ -125,27 +107,28 @@ def confirm(
     cart = request.cart(version.program)
     digest = request.digest(member_id, cart)
     if existing is not None:
-        replay = _replay(existing, digest, "confirm")
+        replay = orders.replay(existing, digest, "confirm")
         if replay is not None:
             return replay
-    if account is not None and request.points:
-        account.lots()  # the spend draws from them: load them now, rather than count them and then load them
-    available, restricted = (
-        account.spendable_split(request.occurred_at, except_order=request.order_key) if account else (0, {})
-    )
+    held, available, restricted = 0, 0, dict[Decimal, int]()
+    if account is not None:
+        if request.points:  # the spend draws from them: load them now, rather than count them and then load them
+            accounts.load_lots(uow, account)
+        held = accounts.held(uow, account, except_order=request.order_key)  # read once, for the quote and the spend
+        available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
     q, offer = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     if account is not None and (limits := offerings.lock_budgets(uow, offer, q.earned_by_rule)) is not None:
         # Another order used some of a campaign's budget since this quote read it: quote again with what is left.
         offer = replace(offer, limits=limits)
         q, offer = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
-    spend_entry, earn_lots = _post(account, version, q, request, offer) if account else (None, [])
+    spend_entry, earn_lots = _post(uow, account, version, q, request, offer, held) if account else (None, [])
     if existing is None:
-        raced = _insert_new(
+        raced = orders.insert_new(
             uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
         )
         if raced is not None:  # the account's changes are dropped unwritten: the first request's result stands
-            replay = _replay(raced, digest, "confirm")
+            replay = orders.replay(raced, digest, "confirm")
             if replay is None:
                 raise Conflict(f"order {request.order_key} is being reserved by another request; retry")
             return replay
@@ -168,9 +151,9 @@ def confirm(
         if changed != 1:
             raise Conflict(f"order {request.order_key} is no longer reserved")
         uow.conn.execute(t.order_lines.delete().where(t.order_lines.c.order_key == request.order_key))
-        uow.conn.execute(t.order_lines.insert(), _line_rows(request.order_key, member_id, q))
+        uow.conn.execute(t.order_lines.insert(), orders.line_rows(request.order_key, member_id, q))
     if account:
-        account.flush()
+        accounts.flush(uow, account)
         offerings.record_given(uow, offer, account.account_id, q.earned_by_rule)
         tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
     if confirmed is not None:
@@ -235,20 +218,25 @@ def member_attributes(
 
 
 def _post(
-    account: Account, version: ProgramVersion, q: Quote, request: OrderRequest, offer: offerings.Offerings
+    uow: UnitOfWork,
+    account: Account,
+    version: ProgramVersion,
+    q: Quote,
+    request: OrderRequest,
+    offer: offerings.Offerings,
+    held: int,
 ) -> tuple[int | None, list[int]]:
-    """The ledger entries of a confirmed order: the spend, then one accrual per rule, tier, campaign or offer that
-    earned; a campaign's entry names the revision that gave it."""
-    meta: dict[str, Any] = {"program_version": version.number, "order_key": request.order_key}
+    """The ledger entries of a confirmed order: the spend (leaving alone the `held` points of other orders' holds),
+    then one accrual per rule, tier, campaign or offer that earned; a campaign's entry names the revision that gave
+    it."""
     spend_entry = None
     if q.points_applied:
-        spend_entry = account.spend(
+        spend_entry = accounts.load_lots(uow, account).spend(
             q.points_applied,
             request.occurred_at,
-            except_order=request.order_key,
+            Provenance(program_version=version.number, rule_id="redemption", order_key=request.order_key),
+            held=held,
             caps=dict(q.spend_caps),
-            rule_id="redemption",
-            **meta,
         )
     earn_lots = []
     for rule_id, points in q.earned_by_rule.items():
@@ -261,147 +249,22 @@ def _post(
                 request.occurred_at,
                 q.available_at,
                 q.expires_at,
-                rule_id=rule_id,
-                details=details,
-                **meta,
+                Provenance(
+                    program_version=version.number, rule_id=rule_id, order_key=request.order_key, details=details
+                ),
             )
             earn_lots.append(entry_no - 1)  # credit() numbers the lot just before its entry
     return spend_entry, earn_lots
 
 
-def _insert_new(uow: UnitOfWork, request: OrderRequest, *args: Any, **kwargs: Any) -> Row[Any] | None:
-    """Insert a new order; None when done. Two requests for one order id are serialised by the member's account
-    lock, except the orders of non-members and one id sent for two members: then the second insert finds the key
-    taken (on PostgreSQL, once the first transaction has committed) and inserts nothing, and the order the first
-    request recorded is returned, for the caller to replay it or refuse."""
-    if _insert_order(uow, request, *args, **kwargs):
-        return None
-    raced = _find(uow, request.order_key)
-    if raced is None:  # orders are never deleted
-        raise RuntimeError(f"order {request.order_key} was neither inserted nor found")
-    return raced
-
-
-def _insert_order(
-    uow: UnitOfWork,
-    request: OrderRequest,
-    member_id: int | None,
-    version: ProgramVersion,
-    q: Quote,
-    digest: str,
-    status: str,
-    result: dict[str, Any],
-    now: datetime,
-    spend_entry: int | None = None,
-    earn_lots: list[int] | None = None,
-    hold_until: datetime | None = None,
-) -> bool:
-    """Insert the order and its lines; False, inserting nothing, when its id is taken."""
-    inserted = uow.conn.execute(
-        _INSERT_ORDER[uow.conn.dialect.name],
-        {
-            "order_key": request.order_key,
-            "account_id": member_id,
-            "status": status,
-            "occurred_at": request.occurred_at,
-            "program_version": version.number,
-            "request_hash": digest,
-            "total": q.total,
-            "points_applied": q.points_applied if status == "confirmed" else 0,
-            "points_earned": q.points_to_earn if status == "confirmed" else 0,
-            "hold_points": q.points_applied if status == "reserved" else 0,
-            "hold_expires_at": hold_until,
-            "spend_entry_no": spend_entry,
-            "earn_lots": earn_lots or [],
-            "channel": request.channel,
-            "store": request.store,
-            "request": _request_json(request),
-            "result": result,
-            "created_at": now,
-            "updated_at": now,
-        },
-    ).rowcount
-    if not inserted:
-        return False
-    if status == "confirmed":
-        uow.conn.execute(_INSERT_LINES, _line_rows(request.order_key, member_id, q))
-    return True
-
-
-# The statements of every order, built once: SQLAlchemy would otherwise construct a statement and compute its cache
-# key on each call, which costs more than running it. An order id already taken — by a request racing this one —
-# makes the insert do nothing rather than fail, so that no savepoint is needed to carry on after it.
-_ORDER_EXISTS = select(t.orders.c.order_key).where(t.orders.c.order_key == bindparam("order_key"))
-_FIND_ORDER = select(t.orders).where(t.orders.c.order_key == bindparam("order_key"))
-# (SQLAlchemy keeps the row count of an INSERT only when asked to.)
-_INSERT_ORDER: dict[str, Insert] = {
-    name: insert(t.orders)
-    .on_conflict_do_nothing(index_elements=[t.orders.c.order_key])
-    .execution_options(preserve_rowcount=True)
-    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
-_INSERT_LINES = t.order_lines.insert()
-
-
-def _line_rows(order_key: str, member_id: int | None, q: Quote) -> list[dict[str, Any]]:
-    return [
-        {
-            "order_key": order_key,
-            "line_no": i,
-            "account_id": member_id,
-            "line_id": line.line_id,
-            "sku": line.sku,
-            "category": line.category,
-            "quantity": line.quantity,
-            "amount": line.amount,
-            "points_applied": line.points_applied,
-            "points_earned": line.points_earned,
-            "returned_quantity": 0,
-        }
-        for i, line in enumerate(q.lines)
-    ]
-
-
-def _request_json(request: OrderRequest) -> dict[str, Any]:
-    return {
-        "member": request.member,
-        "occurred_at": request.occurred_at.isoformat(),
-        "occurred_at_given": request.occurred_at_given,
-        "points": request.points,
-        "channel": request.channel,
-        "store": request.store,
-        "discount": str(request.discount),
-        "lines": [
-            {
-                "line_id": x.line_id,
-                "sku": x.sku,
-                "category": x.category,
-                "quantity": x.quantity,
-                "price": str(x.price),
-                "discount": str(x.discount),
-            }
-            for x in request.lines
-        ],
-    }
-
-
-def _stored_request(row: Row[Any]) -> OrderRequest:
-    from loyalty.checkout.requests import parse_order
-
-    data = dict(row.request)
-    given = bool(data.pop("occurred_at_given", True))
-    request = parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
-    return replace(request, occurred_at_given=given)
-
-
 def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
     """Let go of a reservation's hold. Releasing twice is harmless; a confirmed order cannot be released."""
-    existing = _find(uow, order_key)
+    existing = orders.find(uow, order_key)
     if existing is None:
         raise NotFound(f"no order {order_key}")
     if existing.account_id is not None:
-        Account.lock(uow, existing.account_id, now)
-        existing = _find(uow, order_key)  # again under the lock: a concurrent confirm may have just committed
+        accounts.lock(uow, existing.account_id, now)
+        existing = orders.find(uow, order_key)  # again under the lock: a concurrent confirm may have just committed
         assert existing is not None
     if existing.status in ("released",):
         return {
@@ -417,38 +280,3 @@ def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
         .values(status="released", hold_points=0, updated_at=now)
     )
     return {"order_id": order_key, "status": "released", "points_released": existing.hold_points}
-
-
-def get_order(uow: UnitOfWork, order_key: str) -> dict[str, Any]:
-    """An order with its result, what was returned of each line, and its ledger entries."""
-    from loyalty.ledger.service import entry_json
-
-    order = _find(uow, order_key)
-    if order is None:
-        raise NotFound(f"no order {order_key}")
-    returned = {
-        r.line_id: r.returned_quantity
-        for r in uow.conn.execute(
-            select(t.order_lines.c.line_id, t.order_lines.c.returned_quantity).where(
-                t.order_lines.c.order_key == order_key
-            )
-        )
-    }
-    entries = []
-    if order.account_id is not None:
-        entries = [
-            entry_json(r)
-            for r in uow.conn.execute(
-                select(t.ledger_entries)
-                .where(t.ledger_entries.c.account_id == order.account_id, t.ledger_entries.c.order_key == order_key)
-                .order_by(t.ledger_entries.c.entry_no)
-            )
-        ]
-    return {
-        "order_id": order_key,
-        "status": order.status,
-        "member_id": order.account_id,
-        "result": order.result,
-        "returned": returned,
-        "entries": entries,
-    }

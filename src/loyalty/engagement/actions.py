@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from loyalty.core import limits
 from loyalty.core.errors import Conflict, InvalidInput
 from loyalty.engagement.model import period_start
-from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.program import service as programs
 from loyalty.program.model import CapPeriod, ProgramVersion
 from loyalty.storage import tables as t
@@ -100,10 +101,8 @@ def record_grant(
         occurred_at,
         available_at,
         expires_at,
+        Provenance(program_version=version.number, rule_id=rule_id, action_key=event_key),
         max_share=max_share,
-        program_version=version.number,
-        rule_id=rule_id,
-        action_key=event_key,
     )
     result = {
         "member_id": account.account_id,
@@ -146,7 +145,7 @@ def record_action(
     out, a moment later, is still the same event."""
     if not event_key or len(event_key) > limits.ACTION_KEY:
         raise InvalidInput.at("event_id", f"is required, at most {limits.ACTION_KEY} characters")
-    account = Account.lock(uow, member_id, now)
+    account = accounts.lock(uow, member_id, now)
     existing = uow.conn.execute(
         select(t.action_events).where(t.action_events.c.action == action, t.action_events.c.event_key == event_key)
     ).first()
@@ -157,7 +156,7 @@ def record_action(
         return dict(existing.result)
     version = programs.version_at(uow, occurred_at)
     result = grant_action(uow, account, version, action, event_key, occurred_at, digest)
-    account.flush()
+    accounts.flush(uow, account)
     return result
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Engine, extract, or_, select
 
 from loyalty.engagement.actions import CapReached, grant_action
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -45,12 +45,12 @@ def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int
             ).first()
             if seen is not None:
                 continue
-            account = Account.lock(uow, member_id, now)
+            account = accounts.lock(uow, member_id, now)
             try:
                 result = grant_action(uow, account, version, "birthday", f"{member_id}:{event}", as_of)
             except CapReached:
                 continue
-            account.flush()
+            accounts.flush(uow, account)
             granted += 1
             points += int(result["points"])
         uow.commit()

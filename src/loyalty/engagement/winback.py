@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
 from loyalty.engagement import actions
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
 from loyalty.program import service as programs
 from loyalty.program.model import ProgramVersion, WinBackPolicy
 from loyalty.storage import tables as t
@@ -76,13 +77,13 @@ def _grant_batch(
     ).all()
     granted = 0
     for candidate in due:
-        account = Account.lock(uow, candidate.member_id, now)
+        account = accounts.lock(uow, candidate.member_id, now)
         # Again under the lock: an order or another run of the job may have come in since the batch was read.
         row = uow.conn.execute(_due(policy, as_of).where(t.members.c.member_id == candidate.member_id)).first()
         if row is None:
             continue
         _grant(uow, account, version, policy, row, as_of)
-        account.flush()
+        accounts.flush(uow, account)
         granted += 1
     return granted
 

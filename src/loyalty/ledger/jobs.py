@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.batches import BATCH, in_batches
@@ -41,9 +41,9 @@ def expire(
     def burn(uow: UnitOfWork, batch: Sequence[int]) -> None:
         version_at = programs.versions_in_force(uow)
         for account_id in batch:
-            account = Account.lock(uow, account_id, now)
+            account = accounts.load_lots(uow, accounts.lock(uow, account_id, now))
             counts["points"] += account.expire(as_of, version_at)
-            account.flush()
+            accounts.flush(uow, account)
         counts["accounts"] += len(batch)
 
     lo = t.lots.c

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from loyalty.core.errors import InsufficientPoints
 
@@ -30,6 +31,21 @@ class EntryKind(StrEnum):
     ACTION = "action"
     EXPIRE = "expire"
     ADJUST = "adjust"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where an entry comes from: the program version and rule that decided it, and the order, return, action
+    event or operator that caused it. Every field is optional; the ledger stores the ones given."""
+
+    program_version: int | None = None
+    rule_id: str | None = None
+    order_key: str | None = None
+    return_key: str | None = None
+    action_key: str | None = None  # the action event (or referral) that earned the points
+    operator: str | None = None  # who made a manual adjustment, and why
+    reason: str | None = None
+    details: dict[str, Any] | None = None  # JSON kept with the entry (a campaign's revision, a referral's parties)
 
 
 @dataclass(frozen=True)
@@ -168,17 +184,26 @@ def _take(ordered: Sequence[Lot], points: int) -> list[Draw]:
     return draws
 
 
-def give_back(lots: dict[int, Lot], spent: Sequence[Draw], already_returned: dict[int, int], points: int) -> list[Draw]:
+def give_back(
+    lots: Mapping[int, Lot],
+    spent: Iterable[Draw],
+    already_returned: Mapping[int, int],
+    points: int,
+    booking: Booking = SPEND_ORDER,
+) -> list[Draw]:
     """Put `points` back into the lots a spend drew from, the last-drawn (longest-lived) lot first, never more
-    into a lot than the spend took from it net of earlier give-backs. Mutates the lots' remainders."""
+    into a lot than the spend took from it net of earlier give-backs. The spend drew in the order of `booking`
+    (the stored draws do not keep their order): the give-back goes in its reverse. Mutates the lots' remainders."""
+    by_lot = {draw.lot_no: draw for draw in spent}  # a spend draws from a lot once
     draws: list[Draw] = []
-    for draw in reversed(spent):
+    for lot in reversed(booking.order(lots[no] for no in by_lot)):
         if points == 0:
             break
+        draw = by_lot[lot.lot_no]
         room = draw.points - already_returned.get(draw.lot_no, 0)
         put = min(points, room)
         if put > 0:
-            lots[draw.lot_no].remaining += put
+            lot.remaining += put
             points -= put
             draws.append(Draw(draw.lot_no, put))
     if points:

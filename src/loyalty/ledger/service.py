@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from loyalty.core.errors import InvalidInput
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -18,12 +18,12 @@ from loyalty.storage.database import UnitOfWork
 def balance(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
     """The balance and how it splits: spendable now, pending, held by reservations, burning soon, and the spendable
     points that carry a limit of their own (win-back points), by share and expiry."""
-    account = Account.read(uow, member_id, now)
+    account = accounts.load_lots(uow, accounts.read(uow, member_id, now))
     lots = account.lots().values()
     spendable = sum(lot.remaining for lot in lots if lot.spendable_at(now))
     pending = sum(lot.remaining for lot in lots if lot.available_at > now)
     expired = sum(lot.remaining for lot in lots if lot.expires_at is not None and lot.expires_at <= now)
-    held = account.held()
+    held = accounts.held(uow, account)
     expiries: dict[str, int] = {}
     for lot in sorted(lots, key=lambda x: x.expires_at or now):
         if lot.expires_at is not None and lot.expires_at > now:
@@ -100,10 +100,12 @@ def adjust(
     if not reason.strip():
         raise InvalidInput.at("reason", "is required: why the balance changes")
     at = occurred_at or now
-    account = Account.lock(uow, member_id, now)
+    account = accounts.lock(uow, member_id, now)
     version = programs.version_at(uow, at)
     program = version.program
     expires_at = program.expiry.expires_at(at, at, program.timezone)
+    if points < 0:  # a debit draws from the lots; a credit only adds one
+        accounts.load_lots(uow, account)
     entry_no = account.adjust(points, at, operator.strip(), reason.strip(), expires_at, version.number)
-    account.flush()
+    accounts.flush(uow, account)
     return {"member_id": member_id, "entry_no": entry_no, "points": points, "balance": account.balance}

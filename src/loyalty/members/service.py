@@ -16,8 +16,9 @@ from loyalty.core import identifiers, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.core.instants import Zone, parse_happened_at
 from loyalty.engagement.actions import grant_action
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account, open_account
 from loyalty.program import service as programs
 from loyalty.referrals import service as referrals
 from loyalty.referrals.model import new_code, normalise_code
@@ -181,7 +182,7 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
         raise Conflict(f"{kind} {value} already belongs to another member") from None
     for consent in member.consents:
         set_consent(uow, member_id, consent, now)
-    open_account(uow, member_id)
+    accounts.open_account(uow, member_id)
     try:
         version = programs.version_at(uow, registered_at)
     except programs.NoProgram:
@@ -189,12 +190,12 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
             raise InvalidInput.at("referral_code", "no program is in force: there is no referral scheme") from None
         return int(member_id)  # registered before any program was in force: there is no bonus to give
     if "registration" in version.program.actions or referrer is not None:
-        account = Account.lock(uow, member_id, now)
+        account = accounts.lock(uow, member_id, now)
         if "registration" in version.program.actions:
             grant_action(uow, account, version, "registration", f"member-{member_id}", registered_at)
         if referrer is not None:
             referrals.record(uow, account, version, referrer[0], referrer[1], registered_at)
-        account.flush()
+        accounts.flush(uow, account)
     return int(member_id)
 
 
@@ -299,7 +300,7 @@ def resolve(uow: UnitOfWork, ref: dict[str, Any], path: str = "member") -> int:
 
 def account(uow: UnitOfWork, ref: dict[str, Any], now: datetime, *, lock: bool, path: str = "member") -> Account:
     """The points account of the member a reference names, found and, with `lock`, locked in one statement (the
-    account's id is the member's). Errors as resolve() and Account.lock() give them."""
+    account's id is the member's). Errors as resolve() and accounts.lock() give them."""
     kind, value = _reference(ref, path)
     if kind == "member_id":
         row = uow.conn.execute(_LOCK_BY_MEMBER_ID if lock else _READ_BY_MEMBER_ID, {"member_id": value}).first()
@@ -308,7 +309,7 @@ def account(uow: UnitOfWork, ref: dict[str, Any], now: datetime, *, lock: bool, 
         row = uow.conn.execute(query, {"kind": kind, "value": value}).first()
     if row is None:
         raise NotFound(f"no points account {resolve(uow, ref, path)}")  # resolve() raises when there is no member
-    return Account.of_row(uow, row, now)
+    return accounts.of_row(row, now)
 
 
 def _reference(ref: dict[str, Any], path: str) -> tuple[str, int | str]:

@@ -15,8 +15,9 @@ from sqlalchemy import Engine, exists, func, select, text, update
 
 from loyalty.core.errors import InvalidInput
 from loyalty.engagement.model import period_start
-from loyalty.ledger.model import EntryKind
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.program import service as programs
 from loyalty.program.model import CapPeriod, ProgramVersion, ReferralPolicy
 from loyalty.referrals.model import (
@@ -104,10 +105,9 @@ def _credit(
         at,
         available_at,
         program.expiry.expires_at(at, available_at, program.timezone),
-        program_version=version.number,
-        rule_id=rule_id,
-        action_key=f"referral:{referee_id}",
-        details=details,
+        Provenance(
+            program_version=version.number, rule_id=rule_id, action_key=f"referral:{referee_id}", details=details
+        ),
     )
 
 
@@ -118,7 +118,7 @@ def attach(uow: UnitOfWork, member_id: int, code: object, now: datetime) -> dict
     referrer_id, canonical = owner_of(uow, code, "code")
     if not uow.is_sqlite:
         uow.conn.execute(_ATTACH_LOCK)
-    account = Account.lock(uow, member_id, now)
+    account = accounts.lock(uow, member_id, now)
     registered_at = uow.conn.execute(
         select(t.members.c.registered_at).where(t.members.c.member_id == member_id)
     ).scalar_one()
@@ -136,7 +136,7 @@ def attach(uow: UnitOfWork, member_id: int, code: object, now: datetime) -> dict
     )
     check_attach(request, _policy(version, "code"), now)
     result = record(uow, account, version, referrer_id, canonical, now, "code")
-    account.flush()
+    accounts.flush(uow, account)
     return result
 
 
@@ -258,7 +258,7 @@ def _reward(
 ) -> int:
     rewarded = 0
     for referrer_id, referees in referrers:  # ascending, so concurrent runs lock in the same order
-        account = Account.lock(uow, referrer_id, recorded_at)
+        account = accounts.lock(uow, referrer_id, recorded_at)
         pending = uow.conn.execute(
             select(_R)
             .where(_R.c.account_id.in_(referees), _R.c.status == ReferralStatus.PENDING.value)
@@ -266,7 +266,7 @@ def _reward(
         ).all()
         for row in pending:
             rewarded += _settle(uow, account, versions[row.program_version], row, due[row.account_id][1], now)
-        account.flush()
+        accounts.flush(uow, account)
     return rewarded
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, Row, case, func, select
 
 from loyalty.core.money import format_money
-from loyalty.ledger.repository import Account
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
 from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.program.tiers import TierBasis, TierLevel, TierPolicy
@@ -170,7 +171,7 @@ def reevaluate(
         if program.tiers is None:  # a version without tiers took effect since the run began: nothing to move
             return
         for account_id in batch:
-            Account.lock(uow, account_id, now)
+            accounts.lock(uow, account_id, now)
             moved = _reevaluate_one(uow, account_id, program, program.tiers, as_of)
             if moved is not None:
                 counts[moved] += 1
