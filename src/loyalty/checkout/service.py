@@ -113,7 +113,7 @@ def confirm(
         existing = _find(uow, order_key or "")
         if existing is None:
             raise NotFound(f"no order {order_key}; send the order to confirm it")
-        request = _stored_request(existing)
+        request = OrderRequest.from_json(existing.order_key, existing.request)
     account = members.account(uow, request.member, now, lock=True) if request.member is not None else None
     member_id = account.account_id if account is not None else None
     existing = _find(uow, request.order_key)
@@ -314,7 +314,7 @@ def _insert_order(
             "earn_lots": earn_lots or [],
             "channel": request.channel,
             "store": request.store,
-            "request": _request_json(request),
+            "request": request.as_json(),
             "result": result,
             "created_at": now,
             "updated_at": now,
@@ -359,38 +359,6 @@ def _line_rows(order_key: str, member_id: int | None, q: Quote) -> list[dict[str
         }
         for i, line in enumerate(q.lines)
     ]
-
-
-def _request_json(request: OrderRequest) -> dict[str, Any]:
-    return {
-        "member": request.member,
-        "occurred_at": request.occurred_at.isoformat(),
-        "occurred_at_given": request.occurred_at_given,
-        "points": request.points,
-        "channel": request.channel,
-        "store": request.store,
-        "discount": str(request.discount),
-        "lines": [
-            {
-                "line_id": x.line_id,
-                "sku": x.sku,
-                "category": x.category,
-                "quantity": x.quantity,
-                "price": str(x.price),
-                "discount": str(x.discount),
-            }
-            for x in request.lines
-        ],
-    }
-
-
-def _stored_request(row: Row[Any]) -> OrderRequest:
-    from loyalty.checkout.requests import parse_order
-
-    data = dict(row.request)
-    given = bool(data.pop("occurred_at_given", True))
-    request = parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
-    return replace(request, occurred_at_given=given)
 
 
 def release(uow: UnitOfWork, order_key: str, now: datetime) -> dict[str, Any]:
