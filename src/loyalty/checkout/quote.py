@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from loyalty.campaigns.model import Campaign, Stacking, by_priority
 from loyalty.core.allocation import allocate
@@ -18,8 +19,9 @@ from loyalty.program.model import Program, RedemptionPolicy
 from loyalty.program.rules import OrderContext
 
 
-@dataclass(frozen=True)
-class CartLine:
+class CartLine(NamedTuple):
+    """One line of a cart in minor units (a named tuple: a cart of a thousand lines is built on every request)."""
+
     line_id: str
     sku: str
     category: str | None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -32,6 +32,7 @@ from loyalty.core.fields import (
     Sku,
     Strict,
     field_problems,
+    refuse_nul,
 )
 from loyalty.core.instants import Zone, happened_at
 from loyalty.core.money import MAX_MINOR_DIGITS, MONEY_DIGITS, format_money, minor_units, parse_decimal
@@ -48,6 +49,13 @@ class OrderLine(Strict):
     quantity: int = Field(1, ge=1, le=1_000_000)
     price: Money = Field(description="Unit price: a decimal string, never a JSON number")
     discount: Money | None = Field(None, description="Discount off the whole line")
+
+    # Strict checks every field for NUL; of a line's, only the free texts need it (the patterns of ids and amounts
+    # refuse it), and an order may have a thousand lines.
+    @field_validator("sku", "category", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 ORDER_EXAMPLE: dict[str, Any] = {
@@ -150,8 +158,9 @@ def parse_order(data: object, now: datetime, *, zone: Zone = UTC, quote_only: bo
     return order.request(now, zone)
 
 
-@dataclass(frozen=True)
-class LineInput:
+class LineInput(NamedTuple):
+    """One line as the order says it (a named tuple: an order of a thousand lines is read on every request)."""
+
     line_id: str
     sku: str
     category: str | None

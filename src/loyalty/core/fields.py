@@ -150,10 +150,15 @@ class Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL; refuse it here, naming the field, rather than fail in the database.
-        if isinstance(value, str) and "\x00" in value:
-            raise PydanticCustomError("nul", "must not contain NUL characters")
-        return value
+        return refuse_nul(value)
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL; refuse it at the door, naming the field, rather than fail in the database.
+    (A text whose pattern refuses NUL needs no such check: `reason` says why its pattern did not match.)"""
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError("nul", "must not contain NUL characters")
+    return value
 
 
 class MemberRef(Strict):
@@ -168,7 +173,8 @@ class MemberRef(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"phone": "+79123456789"}]})
 
     def as_ref(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        """The one way given, as {kind: value} (the fields' values are the model's __dict__, no dump needed)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 def field_problems(errors: Iterable[Mapping[str, Any]]) -> list[FieldProblem]:
@@ -185,6 +191,8 @@ def reason(error: Mapping[str, Any]) -> str:
         return "is not a known field"
     if kind == "model_type":  # Pydantic names the model's class, which means nothing to the caller
         return "must be a JSON object"
+    if kind == "string_pattern_mismatch" and "\x00" in str(error.get("input")):
+        return "must not contain NUL characters"
     if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == MONEY_PATTERN:
         return _money_problem(str(error.get("input")))
     if kind == "value_error" and "error" in error.get("ctx", {}):
