@@ -219,7 +219,7 @@ def _with_bounds(bound: dict[str, Any], what: str) -> dict[str, Any]:
 
 _MONEY = {  # what parse_money reads: a decimal string (the README's form) or a whole number
     "anyOf": [{"type": "string", "pattern": r"^\s*\d[\d \u00a0]*(\.\d+)?\s*$"}, {"type": "integer", "minimum": 0}],
-    "description": "An amount in the program's currency, a decimal string such as \"700.50\"",
+    "description": "An amount in the program's currency: a decimal string such as 700.50",
 }
 _NAMES = {
     "anyOf": [
