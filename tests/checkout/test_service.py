@@ -133,7 +133,7 @@ def test_money_written_differently_is_the_same_order(seeded: Engine) -> None:
     first = confirm(seeded, TEN_THOUSAND)
     body = {**TEN_THOUSAND, "lines": [dict(line) for line in TEN_THOUSAND["lines"]]}
     body["lines"][0]["price"] = "6000"
-    body["lines"][1]["price"] = 2000
+    body["lines"][1]["price"] = "2000.0"
     assert confirm(seeded, body) == first
 
 

@@ -11,27 +11,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty.core.errors import InvalidInput
-from loyalty.segments.model import (
-    CONDITIONS,
-    AsOf,
-    MemberFacts,
-    check_segment,
-    parse_conditions,
-    quintile,
-)
+from loyalty.segments.document import CONDITIONS, Reading, check_segment, read_conditions
+from loyalty.segments.model import AsOf, MemberFacts, SegmentDefinition, quintile
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 AT = AsOf(datetime(2026, 11, 1, 9, 0, tzinfo=UTC), MOSCOW)  # 12:00 on 1 November in Moscow
 TIERS = frozenset({"silver", "gold", "platinum"})
 
 
+def parse_conditions(
+    conditions: object, known_tiers: frozenset[str] | None = TIERS, check_tiers: bool = True
+) -> SegmentDefinition:
+    return read_conditions(conditions, Reading(2, known_tiers, check_tiers))
+
+
 def matches(conditions: list[dict[str, Any]], facts: MemberFacts, at: AsOf = AT) -> bool:
-    return parse_conditions(conditions, known_tiers=TIERS).matches(facts, at)
+    return parse_conditions(conditions).matches(facts, at)
 
 
 def problems(conditions: object, **options: Any) -> list[tuple[str, str]]:
     with pytest.raises(InvalidInput) as caught:
-        parse_conditions(conditions, **{"known_tiers": TIERS, **options})
+        parse_conditions(conditions, **options)
     return [(p.path, p.reason) for p in caught.value.problems]
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from loyalty.core.allocation import allocate
 from loyalty.core.errors import FieldProblem, InvalidInput
 
 
-@dataclass(frozen=True)
-class CartLine:
+class CartLine(NamedTuple):
+    """One line of a cart in minor units (a named tuple: a cart of a thousand lines is built on every request)."""
+
     line_id: str
     sku: str
     category: str | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -374,16 +374,7 @@ def import_orders(
                     summary.details["members_created"] = summary.details.get("members_created", 0) + 1
                 if redeem and request.member is not None:
                     quote = checkout.calculate(uow, request, now)
-                    request = OrderRequest(
-                        request.order_key,
-                        request.member,
-                        request.occurred_at,
-                        request.lines,
-                        quote["max_points"],
-                        request.channel,
-                        request.store,
-                        request.discount,
-                    )
+                    request = replace(request, points=quote["max_points"])
                 checkout.confirm(uow, request, now)
                 summary.created += 1
             except (InvalidInput, Conflict) as error:

@@ -4,7 +4,6 @@ order, and an order as the API shows it. The use cases that decide what to store
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import Insert, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.checkout.quote import Quote
-from loyalty.checkout.requests import OrderRequest, parse_order
+from loyalty.checkout.requests import OrderRequest
 from loyalty.core.errors import Conflict, NotFound
 from loyalty.program.model import ProgramVersion
 from loyalty.storage import tables as t
@@ -88,7 +87,7 @@ def _insert_order(
             "earn_lots": earn_lots or [],
             "channel": request.channel,
             "store": request.store,
-            "request": _request_json(request),
+            "request": request.as_json(),
             "result": result,
             "created_at": now,
             "updated_at": now,
@@ -135,35 +134,10 @@ def line_rows(order_key: str, member_id: int | None, q: Quote) -> list[dict[str,
     ]
 
 
-def _request_json(request: OrderRequest) -> dict[str, Any]:
-    return {
-        "member": request.member,
-        "occurred_at": request.occurred_at.isoformat(),
-        "occurred_at_given": request.occurred_at_given,
-        "points": request.points,
-        "channel": request.channel,
-        "store": request.store,
-        "discount": str(request.discount),
-        "lines": [
-            {
-                "line_id": x.line_id,
-                "sku": x.sku,
-                "category": x.category,
-                "quantity": x.quantity,
-                "price": str(x.price),
-                "discount": str(x.discount),
-            }
-            for x in request.lines
-        ],
-    }
-
-
 def stored_request(row: Row[Any]) -> OrderRequest:
-    """The request an order was recorded with, as it was parsed then (confirming a reservation replays it)."""
-    data = dict(row.request)
-    given = bool(data.pop("occurred_at_given", True))
-    request = parse_order(data, datetime.fromisoformat(data["occurred_at"]), order_key=row.order_key)
-    return replace(request, occurred_at_given=given)
+    """The request an order was recorded with, read back as it was validated then (confirming a reservation
+    replays it)."""
+    return OrderRequest.from_json(row.order_key, row.request)
 
 
 def get_order(uow: UnitOfWork, order_key: str) -> dict[str, Any]:

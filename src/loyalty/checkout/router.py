@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from loyalty.access import service as access
 from loyalty.checkout import orders, returns
 from loyalty.checkout import service as checkout
-from loyalty.checkout.requests import parse_order
 from loyalty.checkout.schemas import (
     Cart,
     Order,
@@ -43,7 +42,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PA
 )
 def calculate(body: Cart, request: Request, _: Checkout) -> dict[str, Any]:
     now = deps.now(request)
-    order = parse_order(body.as_dict(), now, zone=deps.program_zone(request), quote_only=True)
+    order = body.request(now, deps.program_zone(request))
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return checkout.calculate(uow, order, now)
 
@@ -57,22 +56,21 @@ def calculate(body: Cart, request: Request, _: Checkout) -> dict[str, Any]:
 )
 def reserve(body: Reservation, request: Request, key: Checkout) -> JSONResponse:
     now = deps.now(request)
-    data = body.as_dict()
-    hold = timedelta(seconds=data.pop("hold_seconds"))
-    order = parse_order(data, now, zone=deps.program_zone(request))
+    order = body.request(now, deps.program_zone(request))
+    hold = timedelta(seconds=body.hold_seconds)
     return deps.idempotent(request, key, body.model_dump(), 200, lambda uow: checkout.reserve(uow, order, now, hold))
 
 
-def _confirm(request: Request, key: access.ApiKey, order_body: dict[str, Any] | None, order_id: str) -> JSONResponse:
+def _confirm(request: Request, key: access.ApiKey, body: Order | None, order_id: str) -> JSONResponse:
     now = deps.now(request)
-    order = parse_order(order_body, now, zone=deps.program_zone(request)) if order_body is not None else None
+    order = body.request(now, deps.program_zone(request)) if body is not None else None
     confirmed: list[dict[str, Any]] = []
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         confirmed.clear()  # a retried transaction starts again
         return checkout.confirm(uow, order, now, order_key=order_id, confirmed=confirmed)
 
-    response = deps.idempotent(request, key, order_body, 200, run)
+    response = deps.idempotent(request, key, body.as_dict() if body is not None else None, 200, run)
     for result in confirmed:
         metrics.order_confirmed(result)
     return response
@@ -86,7 +84,7 @@ def _confirm(request: Request, key: access.ApiKey, order_body: dict[str, Any] | 
     "first result; the same `order_id` with another body is 409 and changes nothing.",
 )
 def confirm(body: Order, request: Request, key: Checkout) -> JSONResponse:
-    return _confirm(request, key, body.as_dict(), body.order_id)
+    return _confirm(request, key, body, body.order_id)
 
 
 @router.post(

@@ -1,84 +1,18 @@
-"""Orders at the checkout: carts to quote, reservations, confirmed orders, returns, and what each answers."""
+"""Orders at the checkout: carts to quote, reservations, confirmed orders, returns, and what each answers. The
+order bodies are the models every door reads orders with (`checkout.requests`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.core import limits
-from loyalty.http.schemas import (
-    Instant,
-    InstantOrDate,
-    Key,
-    MemberRef,
-    Money,
-    OrderKey,
-    Points,
-    ReturnKey,
-    Sku,
-    Strict,
-)
+from loyalty.checkout.requests import ORDER_EXAMPLE
+from loyalty.checkout.requests import Cart as Cart
+from loyalty.checkout.requests import Order as Order
+from loyalty.checkout.requests import OrderLine as OrderLine
+from loyalty.http.schemas import Instant, Key, Money, ReturnKey, Strict
 from loyalty.ledger.schemas import ENTRY_EXAMPLE, Entry
-
-
-class OrderLine(Strict):
-    line_id: Key | None = Field(None, description="Your id of the line, used by returns (default: 1, 2, ...)")
-    sku: Sku
-    category: Annotated[str, Field(max_length=limits.CATEGORY)] | None = None
-    quantity: int = Field(1, ge=1, le=1_000_000)
-    price: Money = Field(description="Unit price: a decimal string, never a JSON number")
-    discount: Money | None = Field(None, description="Discount off the whole line")
-
-
-ORDER_EXAMPLE: dict[str, Any] = {
-    "order_id": "A-1001",
-    "member": {"phone": "+79123456789"},
-    "occurred_at": "2026-11-23T12:00:00+03:00",
-    "points": 300,
-    "lines": [
-        {"line_id": "1", "sku": "coat-42", "category": "clothes", "quantity": 1, "price": "8000.00"},
-        {"line_id": "2", "sku": "scarf", "category": "clothes", "quantity": 2, "price": "1000.00"},
-    ],
-    "channel": "web",
-    "store": "online",
-}
-
-
-class Order(Strict):
-    order_id: OrderKey
-    member: MemberRef | None = Field(None, description="Absent for a non-member's order")
-    occurred_at: InstantOrDate | None = Field(None, description="When the purchase happened (default: now)")
-    points: Points = Field(0, description="Points the member wants to pay with")
-    lines: list[OrderLine] = Field(min_length=1, max_length=1000)
-    discount: Money | None = Field(None, description="An order-wide discount, spread over the lines")
-    channel: Annotated[str, Field(max_length=limits.CHANNEL)] | None = None
-    store: Annotated[str, Field(max_length=limits.STORE)] | None = None
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ORDER_EXAMPLE]})
-
-    def as_dict(self) -> dict[str, Any]:
-        data = self.model_dump(exclude_none=True)
-        if self.member is not None:
-            data["member"] = self.member.as_ref()
-        return data
-
-
-CART_EXAMPLE: dict[str, Any] = {k: v for k, v in ORDER_EXAMPLE.items() if k != "order_id"}
-
-
-class Cart(Order):
-    """An order to calculate: it changes nothing, so it needs no id."""
-
-    # Narrowing the inherited field keeps every other field, and its place in the schema, shared with Order.
-    order_id: OrderKey | None = Field(  # type: ignore[assignment]
-        None, description="Optional: with it, the points a reservation of this order holds count as available"
-    )
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [CART_EXAMPLE]},
-    )
 
 
 class Reservation(Order):

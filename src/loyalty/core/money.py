@@ -9,6 +9,10 @@ from loyalty.core.errors import InvalidInput
 
 # Amounts have at most this many digits in minor units (under 10^15 kopecks: ten trillion roubles).
 MAX_MINOR_DIGITS = 15
+# An amount a caller writes (a price, a discount) has at most this many digits before the decimal point and this many
+# after it: the text form of Money at every door.
+MONEY_DIGITS = 13
+MONEY_DECIMALS = 4
 
 # ISO 4217 minor-unit exponents of the currencies a program is likely to use; anything else has two.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "OMR": 3, "TND": 3}
@@ -55,15 +59,20 @@ def parse_decimal(value: object, path: str) -> Decimal:
 
 def parse_money(value: object, exponent: int, path: str, *, allow_negative: bool = False) -> int:
     """Minor units of a money amount given in major units ("1000.50" → 100050 for two decimals)."""
-    number = parse_decimal(value, path)
+    return minor_units(parse_decimal(value, path), exponent, path, allow_negative=allow_negative)
+
+
+def minor_units(number: Decimal, exponent: int, path: str, *, allow_negative: bool = False) -> int:
+    """Minor units of an amount in major units, which must fit them exactly (Decimal("1000.50") → 100050 for two
+    decimals); InvalidInput at `path` otherwise."""
     if number and number.adjusted() + exponent >= MAX_MINOR_DIGITS:
         # Checked on the exponent before any arithmetic: "9e999990" would otherwise overflow or take minutes.
-        raise InvalidInput.at(path, f"{value} is too large")
+        raise InvalidInput.at(path, f"{number} is too large")
     if number and number.adjusted() + exponent < 0:
-        raise InvalidInput.at(path, f"{value} has more than {exponent} decimal places")
+        raise InvalidInput.at(path, f"{number} has more than {exponent} decimal places")
     scaled = number.scaleb(exponent) if number else Decimal(0)
     if scaled != scaled.to_integral_value():
-        raise InvalidInput.at(path, f"{value} has more than {exponent} decimal places")
+        raise InvalidInput.at(path, f"{number} has more than {exponent} decimal places")
     if number < 0 and not allow_negative:
         raise InvalidInput.at(path, "must not be negative")
     return int(scaled)

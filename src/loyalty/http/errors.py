@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, LoyaltyError, NotFound
+from loyalty.core.fields import dotted, reason
 from loyalty.storage.database import CommitOutcomeUnknown, Failure, failure_of
 
 TYPE_BASE = "https://loyalty.dev/problems/"
@@ -51,16 +52,8 @@ def problem(
 
 def _path(loc: tuple[Any, ...]) -> str:
     """`("body", "lines", 0, "price")` → `lines[0].price`."""
-    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("str-", "constrained-")):
-            continue
-        else:
-            text += ("." if text else "") + str(part)
-    return text or (str(loc[0]) if loc else "")
+    inside = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    return dotted(inside) or (str(loc[0]) if loc else "")
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -85,21 +78,13 @@ def install(app: FastAPI) -> None:
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = []
         for item in error.errors():
-            reason = str(item.get("msg", "is invalid"))
             loc = tuple(item.get("loc", ()))
-            if item.get("type") == "missing":
-                reason = "is required"
-            elif item.get("type") == "extra_forbidden":
-                reason = "is not a known field"
-            elif item.get("type") == "json_invalid":
+            if item.get("type") == "json_invalid":
                 # The location is a character offset, not a field: name the body, give the offset in the reason.
-                reason = (
-                    f"the body is not valid JSON (at character {loc[-1]})"
-                    if len(loc) > 1
-                    else "the body is not valid JSON"
-                )
-                loc = ("body",)
-            errors.append({"path": _path(loc), "reason": reason})
+                at = f" (at character {loc[-1]})" if len(loc) > 1 else ""
+                errors.append({"path": "body", "reason": f"the body is not valid JSON{at}"})
+                continue
+            errors.append({"path": _path(loc), "reason": reason(item)})
         return problem(
             request,
             422,

@@ -21,9 +21,10 @@ from sqlalchemy import Engine, Row, select
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.program import service as programs
 from loyalty.program.model import Program
+from loyalty.segments.document import Reading, check_segment, read_conditions
 from loyalty.segments.facts import member_facts
 from loyalty.segments.lists import MemberReference, references, resolve_references
-from loyalty.segments.model import AsOf, SegmentDefinition, check_segment, parse_conditions
+from loyalty.segments.model import AsOf, SegmentDefinition
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -56,13 +57,13 @@ def _known_tiers(uow: UnitOfWork, now: datetime) -> frozenset[str] | None:
 def _definition(uow: UnitOfWork, conditions: object, now: datetime) -> None:
     """Validate conditions against the program in force (its currency's decimals, its tiers)."""
     program = _program_at(uow, now)
-    parse_conditions(conditions, exponent=program.exponent if program else 2, known_tiers=_known_tiers(uow, now))
+    read_conditions(conditions, Reading(program.exponent if program else 2, _known_tiers(uow, now)))
 
 
 def _stored_definition(uow: UnitOfWork, row: Row[Any], as_of: datetime) -> SegmentDefinition:
     program = _program_at(uow, as_of)
     exponent = program.exponent if program is not None else 2
-    return parse_conditions(row.definition.get("conditions"), exponent=exponent, check_tiers=False)
+    return read_conditions(row.definition.get("conditions"), Reading(exponent, check_tiers=False))
 
 
 def _read_spec(uow: UnitOfWork, kind: str, data: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[int]]:
