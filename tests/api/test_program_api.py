@@ -62,7 +62,7 @@ def test_an_action_without_a_cap_earns_once_and_an_unlimited_one_every_time(api:
         assert event("quiz", f"q-{n}").status_code == 201
 
 
-def test_the_schema_of_the_program_and_of_a_campaign_is_published_to_admins(api: Api) -> None:
+def test_the_schemas_of_the_program_a_campaign_and_a_segment_are_published_to_admins(api: Api) -> None:
     program = api.admin.get("/v1/program/schema")
     assert program.status_code == 200, program.text
     schema = program.json()
@@ -76,9 +76,14 @@ def test_the_schema_of_the_program_and_of_a_campaign_is_published_to_admins(api:
     assert campaign.json()["title"] == "Loyalty campaign or personal offer"
     assert campaign.json()["required"] == ["id", "name", "starts_at"]
 
+    segment = api.admin.get("/v1/program/schema", params={"document": "segment"})
+    assert segment.status_code == 200, segment.text
+    assert segment.json()["title"] == "Loyalty segment definition"
+    assert segment.json()["required"] == ["segment_id", "name"]
+
     unknown = api.admin.get("/v1/program/schema", params={"document": "menu"})
     assert unknown.status_code == 422
     assert unknown.json()["errors"] == [
-        {"path": "document", "reason": "must be one of ['campaign', 'program'], got 'menu'"}
+        {"path": "document", "reason": "must be one of ['campaign', 'program', 'segment'], got 'menu'"}
     ]
     assert api.shop.get("/v1/program/schema").status_code == 403

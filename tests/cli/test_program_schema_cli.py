@@ -27,4 +27,4 @@ def test_the_campaign_schema_is_printed_on_request() -> None:
 def test_an_unknown_document_is_refused_with_the_choices() -> None:
     result = runner.invoke(app, ["program", "schema", "--document", "menu"])
     assert result.exit_code == 2
-    assert "document: must be one of ['campaign', 'program'], got 'menu'" in " ".join(result.output.split())
+    assert "document: must be one of ['campaign', 'program', 'segment'], got 'menu'" in " ".join(result.output.split())

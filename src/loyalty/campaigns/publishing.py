@@ -15,6 +15,7 @@ from loyalty.core.errors import InvalidInput
 from loyalty.program import service as programs
 from loyalty.program.document import program_schema
 from loyalty.program.model import Program, ProgramVersion
+from loyalty.segments.document import definition_schema
 from loyalty.storage.database import UnitOfWork
 
 KEPT_SECTIONS = ("campaigns", "offers")
@@ -65,6 +66,7 @@ KEPT_SECTIONS_DESCRIBED = {
 DOCUMENT_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "program": program_file_schema,
     "campaign": campaign_schema,
+    "segment": definition_schema,
 }
 """The documents people write, by name, each with the function giving its JSON Schema."""
 

@@ -43,7 +43,8 @@ def validate(body: ProgramDocument, _: Admin) -> dict[str, Any]:
     response_model=DocumentJsonSchema,
     summary="The JSON Schema of a document",
     description="The JSON Schema (draft 2020-12) of the program document (`document=program`, the default: with "
-    "the campaigns and offers it may keep) or of a campaign or offer definition (`document=campaign`), for editors "
+    "the campaigns and offers it may keep), of a campaign or offer definition (`document=campaign`) or of a segment "
+    "definition (`document=segment`), for editors "
     "to check and complete a document as it is written. Generated from the models that validate documents.",
 )
 def schema(

@@ -30,6 +30,7 @@ from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.fields import MemberRef, dotted, reason
 from loyalty.core.money import format_money, parse_money
+from loyalty.core.validation import json_schema
 from loyalty.segments.model import (
     CONSENTS,
     GENDERS,
@@ -379,9 +380,16 @@ class SegmentDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Segment")
 
 
+_EXAMPLE = {
+    "segment_id": "check-700-900",
+    "name": "Average check 700-900 RUB, bought in the last 90 days",
+    "conditions": [{"average_check": {"min": "700", "max": "900"}}, {"days_since_last_purchase": {"max": 90}}],
+}
+
+
 def definition_schema() -> dict[str, Any]:
-    """The JSON Schema of a segment definition (the README's "Segments")."""
-    return SegmentDocument.model_json_schema()
+    """The JSON Schema of a segment definition (the README's "Segments"), for editors and the console."""
+    return json_schema(SegmentDocument, "Loyalty segment definition", [_EXAMPLE])
 
 
 def read_conditions(value: object, reading: Reading = Reading(), *, path: str = "conditions") -> SegmentDefinition:
