@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.access import service as access
 from loyalty.campaigns import offerings
 from loyalty.campaigns import service as campaigns
 from loyalty.campaigns.schemas import CampaignDefinition, CampaignList, CampaignView, MemberOffers, RevisionList
@@ -21,12 +20,9 @@ from loyalty.members import service as members
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["campaigns"], route_class=BodyRoute)
-Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
-Analytics = Annotated[access.ApiKey, Depends(deps.require("analytics"))]
 CampaignId = Annotated[
     str, Path(pattern=limits.id_pattern(limits.CAMPAIGN_ID), description="The campaign's or offer's id")
 ]
-MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 
 def _routes(personal: bool) -> None:
@@ -49,7 +45,7 @@ def _routes(personal: bool) -> None:
         "is 409. Accepts an `Idempotency-Key` header.",
         operation_id=f"create_{noun}",
     )
-    def create(body: CampaignDefinition, request: Request, key: Admin) -> JSONResponse:
+    def create(body: CampaignDefinition, request: Request, key: deps.Admin) -> JSONResponse:
         data, now = body.as_dict(), deps.now(request)
         return deps.idempotent(request, key, data, 201, lambda uow: campaigns.create(uow, data, now, personal=personal))
 
@@ -61,7 +57,7 @@ def _routes(personal: bool) -> None:
         "never changed; a budget cannot go below what was given. Accepts an `Idempotency-Key` header.",
         operation_id=f"change_{noun}",
     )
-    def change(campaign_id: CampaignId, body: CampaignDefinition, request: Request, key: Admin) -> JSONResponse:
+    def change(campaign_id: CampaignId, body: CampaignDefinition, request: Request, key: deps.Admin) -> JSONResponse:
         data, now = body.as_dict(), deps.now(request)
         return deps.idempotent(
             request, key, data, 200, lambda uow: campaigns.update(uow, campaign_id, data, now, personal=personal)
@@ -74,7 +70,7 @@ def _routes(personal: bool) -> None:
         description="Each with its revision, points given, members rewarded and the budget left.",
         operation_id=f"list_{noun}s",
     )
-    def list_all(request: Request, _: Analytics) -> dict[str, Any]:
+    def list_all(request: Request, _: deps.Analytics) -> dict[str, Any]:
         with UnitOfWork(deps.engine(request), read_only=True) as uow:
             return {"campaigns": campaigns.list_campaigns(uow, personal=personal)}
 
@@ -84,7 +80,7 @@ def _routes(personal: bool) -> None:
         summary=f"Get a{'n' if personal else ''} {noun}",
         operation_id=f"get_{noun}",
     )
-    def get_one(campaign_id: CampaignId, request: Request, _: Analytics) -> dict[str, Any]:
+    def get_one(campaign_id: CampaignId, request: Request, _: deps.Analytics) -> dict[str, Any]:
         with UnitOfWork(deps.engine(request), read_only=True) as uow:
             return campaigns.get(uow, campaign_id, personal=personal)
 
@@ -94,7 +90,7 @@ def _routes(personal: bool) -> None:
         summary=f"List a{'n' if personal else ''} {noun}'s revisions",
         operation_id=f"list_{noun}_revisions",
     )
-    def list_revisions(campaign_id: CampaignId, request: Request, _: Analytics) -> dict[str, Any]:
+    def list_revisions(campaign_id: CampaignId, request: Request, _: deps.Analytics) -> dict[str, Any]:
         with UnitOfWork(deps.engine(request), read_only=True) as uow:
             return {"revisions": campaigns.revisions(uow, campaign_id, personal=personal)}
 
@@ -111,7 +107,7 @@ _routes(personal=True)
     "own token.",
     dependencies=[Depends(deps.bearer_documented)],
 )
-def member_offers(member_id: MemberId, request: Request) -> dict[str, Any]:
+def member_offers(member_id: deps.MemberId, request: Request) -> dict[str, Any]:
     deps.member_or_scope(request, member_id)
     now = deps.now(request)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.access import service as access
@@ -29,7 +29,6 @@ from loyalty.http.schemas import url_safe
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=BodyRoute)
-Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PATTERN), url_safe("order id")]
 
 
@@ -40,7 +39,7 @@ OrderId = Annotated[str, Path(min_length=1, max_length=limits.KEY, pattern=ID_PA
     description="What the cart can pay with points and will earn, per line, with the rule behind each "
     "point. No side effects, so `order_id` is optional (with it, points the order holds count as available).",
 )
-def calculate(body: Cart, request: Request, _: Checkout) -> dict[str, Any]:
+def calculate(body: Cart, request: Request, _: deps.Checkout) -> dict[str, Any]:
     now = deps.now(request)
     order = body.request(now, deps.program_zone(request))
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
@@ -54,7 +53,7 @@ def calculate(body: Cart, request: Request, _: Checkout) -> dict[str, Any]:
     description="Holds the points for `hold_seconds`; then confirm or release. A hold that times out "
     "releases itself. Idempotent by `order_id`.",
 )
-def reserve(body: Reservation, request: Request, key: Checkout) -> JSONResponse:
+def reserve(body: Reservation, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     order = body.request(now, deps.program_zone(request))
     hold = timedelta(seconds=body.hold_seconds)
@@ -83,7 +82,7 @@ def _confirm(request: Request, key: access.ApiKey, body: Order | None, order_id:
     description="Records the order and its points exactly once: a retry with the same body returns the "
     "first result; the same `order_id` with another body is 409 and changes nothing.",
 )
-def confirm(body: Order, request: Request, key: Checkout) -> JSONResponse:
+def confirm(body: Order, request: Request, key: deps.Checkout) -> JSONResponse:
     return _confirm(request, key, body, body.order_id)
 
 
@@ -93,7 +92,7 @@ def confirm(body: Order, request: Request, key: Checkout) -> JSONResponse:
     summary="Confirm a reservation",
     description="Confirms a reserved order as it was reserved. Idempotent.",
 )
-def confirm_reserved(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
+def confirm_reserved(order_id: OrderId, request: Request, key: deps.Checkout) -> JSONResponse:
     return _confirm(request, key, None, order_id)
 
 
@@ -103,7 +102,7 @@ def confirm_reserved(order_id: OrderId, request: Request, key: Checkout) -> JSON
     summary="Release a reservation",
     description="Frees the held points. Releasing twice is harmless; a confirmed order cannot be released.",
 )
-def release(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
+def release(order_id: OrderId, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     return deps.idempotent(request, key, None, 200, lambda uow: checkout.release(uow, order_id, now))
 
@@ -114,7 +113,7 @@ def release(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
     summary="Cancel an order",
     description="Releases a reservation, or returns every line not yet returned. Idempotent by order id.",
 )
-def cancel(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
+def cancel(order_id: OrderId, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     return deps.idempotent(request, key, None, 200, lambda uow: returns.cancel(uow, order_id, now))
 
@@ -127,7 +126,7 @@ def cancel(order_id: OrderId, request: Request, key: Checkout) -> JSONResponse:
     description="Takes back the points the returned units earned and gives back the points spent on them, "
     "by the order's own program version. Idempotent by `return_id`.",
 )
-def return_lines(order_id: OrderId, body: ReturnRequest, request: Request, key: Checkout) -> JSONResponse:
+def return_lines(order_id: OrderId, body: ReturnRequest, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     lines = [(line.line_id, line.quantity) for line in body.lines]
     return deps.idempotent(
@@ -145,6 +144,6 @@ def return_lines(order_id: OrderId, body: ReturnRequest, request: Request, key: 
     summary="Get an order with its entries",
     description="The confirmed result, what was returned of each line, and the ledger entries it made.",
 )
-def get_order(order_id: OrderId, request: Request, _: Checkout) -> dict[str, Any]:
+def get_order(order_id: OrderId, request: Request, _: deps.Checkout) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return orders.get_order(uow, order_id)

@@ -29,6 +29,7 @@ from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.identifiers import ID_PATTERN, ID_RULE, id_problem
 from loyalty.core.instants import read_instant
 from loyalty.core.money import MONEY_DECIMALS, MONEY_DIGITS
+from loyalty.core.validation import dotted
 
 MONEY_PATTERN = rf"^\d{{1,{MONEY_DIGITS}}}(\.\d{{1,{MONEY_DECIMALS}}})?$"
 _NUMBER = re.compile(r"-?(\d+)(\.(\d+))?")
@@ -198,16 +199,3 @@ def reason(error: Mapping[str, Any]) -> str:
     if kind == "value_error" and "error" in error.get("ctx", {}):
         return str(error["ctx"]["error"])  # the validator's own words, without Pydantic's "Value error, "
     return str(error.get("msg", "is invalid"))
-
-
-def dotted(loc: tuple[Any, ...]) -> str:
-    """`("lines", 0, "price")` → `lines[0].price`, leaving out the steps Pydantic adds for validators and unions."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("str-", "constrained-")):
-            continue
-        else:
-            text += ("." if text else "") + str(part)
-    return text

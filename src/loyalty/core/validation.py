@@ -91,11 +91,17 @@ def _collect(item: Any, loc: Loc, root: type[BaseModel], found: list[FieldProble
 
 
 def dotted(loc: Loc) -> str:
-    """``("earning", "rules", 0, "percent")`` → ``earning.rules[0].percent``; a mapping's key stands for itself."""
+    """``("earning", "rules", 0, "percent")`` → ``earning.rules[0].percent``: the one way every door names a field.
+    A mapping's bad key stands for itself, and the steps Pydantic adds for validators and constrained types
+    (``function-after``, ``str-...``) are left out."""
     path = ""
     for part in loc:
-        if part == "[key]":
-            continue  # Pydantic's marker of a bad key: the key itself is the path
+        if (
+            part == "[key]"
+            or part in ("function-after", "function-before")
+            or str(part).startswith(("str-", "constrained-"))
+        ):
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         else:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.access import service as access
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.instants import parse_happened_at
 from loyalty.engagement import actions
@@ -20,7 +19,6 @@ from loyalty.members import views
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=BodyRoute)
-Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
 
 
 @router.post(
@@ -31,7 +29,7 @@ Checkout = Annotated[access.ApiKey, Depends(deps.require("checkout"))]
     description="Grants the program's bonus for the action, once per (type, event_id) and within the "
     "program's caps (409 cap-reached when a cap is reached).",
 )
-def record(body: ActionEvent, request: Request, key: Checkout) -> JSONResponse:
+def record(body: ActionEvent, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     occurred_at = _happened_at(request, body.occurred_at, now)
 
@@ -55,7 +53,7 @@ def record(body: ActionEvent, request: Request, key: Checkout) -> JSONResponse:
     description="Buying the product within the days a rule's `viewed_within_days` allows earns that rule. "
     "Recording the same view again changes nothing; an older view never replaces a newer one.",
 )
-def product_viewed(body: ProductViewed, request: Request, key: Checkout) -> JSONResponse:
+def product_viewed(body: ProductViewed, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)
     viewed_at = _happened_at(request, body.occurred_at, now)
 

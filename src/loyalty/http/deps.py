@@ -128,6 +128,7 @@ def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -
 # The callers routes take, by scope, and a member's id in a path: one definition for every router.
 Checkout = Annotated[access.ApiKey, Depends(require("checkout"))]
 Admin = Annotated[access.ApiKey, Depends(require("admin"))]
+Analytics = Annotated[access.ApiKey, Depends(require("analytics"))]
 MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 

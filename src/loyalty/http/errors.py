@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from loyalty.core.errors import Conflict, InsufficientPoints, InvalidInput, LoyaltyError, NotFound
-from loyalty.core.fields import dotted, reason
+from loyalty.core.fields import reason
+from loyalty.core.validation import dotted
 from loyalty.storage.database import CommitOutcomeUnknown, Failure, failure_of
 
 TYPE_BASE = "https://loyalty.dev/problems/"

@@ -1,15 +1,14 @@
-"""Admin jobs over HTTP, one route and one result per job of the registry (`jobs.registry`), and the ledger
+"""deps.Admin jobs over HTTP, one route and one result per job of the registry (`jobs.registry`), and the ledger
 audit."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.access import service as access
 from loyalty.audit import service as audit
 from loyalty.core.instants import parse_instant
 from loyalty.http import deps
@@ -19,11 +18,10 @@ from loyalty.jobs.schemas import RESULTS, AuditResult, JobRequest
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["jobs"], route_class=BodyRoute)
-Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 
 
 def _route(job: Job) -> Callable[..., JSONResponse]:
-    def run_job(request: Request, key: Admin, body: JobRequest | None = None) -> JSONResponse:
+    def run_job(request: Request, key: deps.Admin, body: JobRequest | None = None) -> JSONResponse:
         now = deps.now(request)
         as_of = now
         if body is not None and body.as_of is not None:
@@ -61,7 +59,7 @@ for _name, _job in JOBS.items():
     description="Checks every ledger invariant; lists each violation with its account or order, and how many each "
     "check found.",
 )
-def run_audit(request: Request, _: Admin) -> dict[str, Any]:
+def run_audit(request: Request, _: deps.Admin) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         report = audit.check_all(uow)
     return {

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.access import service as access
 from loyalty.campaigns import publishing
 from loyalty.core.instants import parse_instant
 from loyalty.http import deps
@@ -18,7 +17,6 @@ from loyalty.program.schemas import DocumentJsonSchema, ProgramDocument, Program
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/program", tags=["program"], route_class=BodyRoute)
-Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
 
 
 @router.post(
@@ -27,7 +25,7 @@ Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
     summary="Validate a program document",
     description="Checks the document without publishing it; a bad one is 422 with each field's path.",
 )
-def validate(body: ProgramDocument, _: Admin) -> dict[str, Any]:
+def validate(body: ProgramDocument, _: deps.Admin) -> dict[str, Any]:
     program = publishing.program_of(programs.read_document_json(body.document))
     return {
         "valid": True,
@@ -48,7 +46,7 @@ def validate(body: ProgramDocument, _: Admin) -> dict[str, Any]:
     "to check and complete a document as it is written. Generated from the models that validate documents.",
 )
 def schema(
-    _: Admin,
+    _: deps.Admin,
     document: Annotated[str, Query(description=f"one of {sorted(publishing.DOCUMENT_SCHEMAS)}")] = "program",
 ) -> dict[str, Any]:
     return publishing.document_schema(document)
@@ -62,7 +60,7 @@ def schema(
     description="Publishes an immutable version in force from `effective_from`. Publishing the same "
     "document with the same date again returns the existing version.",
 )
-def publish(body: ProgramDocument, request: Request, key: Admin) -> JSONResponse:
+def publish(body: ProgramDocument, request: Request, key: deps.Admin) -> JSONResponse:
     now = deps.now(request)
     document = programs.read_document_json(body.document)
     zone = publishing.program_of(document).timezone
@@ -82,7 +80,7 @@ def publish(body: ProgramDocument, request: Request, key: Admin) -> JSONResponse
 
 
 @router.get("/versions", response_model=list[ProgramVersion], summary="List program versions")
-def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
+def versions(request: Request, _: deps.Admin) -> list[dict[str, Any]]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return programs.list_versions(uow)
 
@@ -95,7 +93,7 @@ def versions(request: Request, _: Admin) -> list[dict[str, Any]]:
 )
 def current(
     request: Request,
-    _: Admin,
+    _: deps.Admin,
     at: Annotated[
         InstantOrDate | None,
         Query(description="ISO 8601 with an offset, or a date (the start of that day in the program's time zone)"),

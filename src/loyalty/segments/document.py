@@ -28,9 +28,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput
-from loyalty.core.fields import MemberRef, dotted, reason
+from loyalty.core.fields import MemberRef, reason
 from loyalty.core.money import format_money, parse_money
-from loyalty.core.validation import json_schema
+from loyalty.core.validation import dotted, json_schema
 from loyalty.segments.model import (
     CONSENTS,
     GENDERS,

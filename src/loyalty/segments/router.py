@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from loyalty.access import service as access
 from loyalty.core import limits
 from loyalty.core.errors import InvalidInput
 from loyalty.core.instants import parse_instant
@@ -30,10 +29,7 @@ from loyalty.segments.schemas import (
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["segments"], route_class=BodyRoute)
-Admin = Annotated[access.ApiKey, Depends(deps.require("admin"))]
-Analytics = Annotated[access.ApiKey, Depends(deps.require("analytics"))]
 SegmentId = Annotated[str, Path(pattern=limits.id_pattern(limits.SEGMENT_ID), description="The segment's id")]
-MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
 
 
 @router.post(
@@ -45,7 +41,7 @@ MemberId = Annotated[int, Path(ge=1, le=10**18, description="The member's id")]
     "segment is the list of `members` given (every unknown one is reported, and nothing is stored). A bad "
     "definition is 422 with each field's path; an id already taken is 409. Accepts an `Idempotency-Key` header.",
 )
-def create_segment(body: NewSegment, request: Request, key: Admin) -> JSONResponse:
+def create_segment(body: NewSegment, request: Request, key: deps.Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
     return deps.idempotent(request, key, data, 201, lambda uow: segments.create(uow, data, now))
 
@@ -58,7 +54,7 @@ def create_segment(body: NewSegment, request: Request, key: Admin) -> JSONRespon
     "segment's members. Every field is optional: a body with only `name` renames the segment and keeps its "
     "definition and members. A segment keeps its kind. Accepts an `Idempotency-Key` header.",
 )
-def update_segment(segment_id: SegmentId, body: SegmentChange, request: Request, key: Admin) -> JSONResponse:
+def update_segment(segment_id: SegmentId, body: SegmentChange, request: Request, key: deps.Admin) -> JSONResponse:
     data, now = body.as_dict(), deps.now(request)
     return deps.idempotent(request, key, data, 200, lambda uow: segments.update(uow, segment_id, data, now))
 
@@ -69,13 +65,13 @@ def update_segment(segment_id: SegmentId, body: SegmentChange, request: Request,
     summary="List segments",
     description="Every segment with its member count and the instant it was computed as of.",
 )
-def list_segments(request: Request, _: Analytics) -> dict[str, Any]:
+def list_segments(request: Request, _: deps.Analytics) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return {"segments": segments.list_segments(uow)}
 
 
 @router.get("/segments/{segment_id}", response_model=Segment, summary="Get a segment")
-def get_segment(segment_id: SegmentId, request: Request, _: Analytics) -> dict[str, Any]:
+def get_segment(segment_id: SegmentId, request: Request, _: deps.Analytics) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return segments.get(uow, segment_id)
 
@@ -89,7 +85,7 @@ def get_segment(segment_id: SegmentId, request: Request, _: Analytics) -> dict[s
 def segment_members(
     segment_id: SegmentId,
     request: Request,
-    _: Analytics,
+    _: deps.Analytics,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -111,7 +107,7 @@ def segment_members(
     description="The job `loyalty segments recompute` runs: one read of every member's facts, then each segment's "
     "members replaced in a transaction of its own. Running it again as of the same instant changes nothing.",
 )
-def recompute_all(request: Request, _: Admin, body: RecomputeRequest | None = None) -> dict[str, Any]:
+def recompute_all(request: Request, _: deps.Admin, body: RecomputeRequest | None = None) -> dict[str, Any]:
     as_of = _as_of(request, body)
     return {"as_of": as_of.isoformat(), **segments.recompute(deps.engine(request), as_of)}
 
@@ -124,7 +120,7 @@ def recompute_all(request: Request, _: Admin, body: RecomputeRequest | None = No
     "segment is left as it is. Accepts an `Idempotency-Key` header.",
 )
 def recompute_segment(
-    segment_id: SegmentId, request: Request, key: Admin, body: RecomputeRequest | None = None
+    segment_id: SegmentId, request: Request, key: deps.Admin, body: RecomputeRequest | None = None
 ) -> JSONResponse:
     as_of = _as_of(request, body)
     return deps.idempotent(
@@ -148,7 +144,7 @@ def _as_of(request: Request, body: RecomputeRequest | None) -> datetime:
     summary="List the segments a member is in",
     description="As last computed.",
 )
-def member_segments(member_id: MemberId, request: Request, _: Analytics) -> dict[str, Any]:
+def member_segments(member_id: deps.MemberId, request: Request, _: deps.Analytics) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         try:
             members.profile(uow, member_id)
