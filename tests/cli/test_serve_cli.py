@@ -4,8 +4,10 @@ database."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -100,3 +102,55 @@ def test_serve_does_not_warn_when_the_secret_key_is_set(database_url: str) -> No
     said = serving(database_url, environment(LOYALTY_SECRET_KEY="k" * 64))
     assert NOT_SET not in said
     assert "Serving http://127.0.0.1:" in said
+
+
+def test_two_workers_answer_keep_alive_requests_without_waiting_for_the_clients_delayed_ack(database_url: str) -> None:
+    """With more than one worker, uvicorn's supervisor binds the socket without naming TCP, so asyncio never set
+    TCP_NODELAY on the connections it accepted: a response written in two parts waited for the client's delayed ACK,
+    about 40 ms on Linux, on every keep-alive request after the first (uvicorn issue #3149). Each request on one
+    connection to /healthz (no database work) must take far less than that timer."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loyalty.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--database",
+            database_url,
+        ],
+        env=environment(LOYALTY_SECRET_KEY="k" * 64),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/healthz")
+                assert connection.getresponse().read() == b'{"status":"ok"}'
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        took = []
+        for _ in range(30):
+            start = time.perf_counter()
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b'{"status":"ok"}')
+            took.append(time.perf_counter() - start)
+        connection.close()
+        # The stall is the kernel's delayed-ACK timer (40 ms minimum), every time; an answer from a busy machine is
+        # slow now and then. The median tells the two apart.
+        assert statistics.median(took) < 0.020, [round(t * 1000, 1) for t in took]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from loyalty.cli.terminal import DatabaseOption, err, out
 from loyalty.storage.database import database_url
+
+if TYPE_CHECKING:
+    import uvicorn
 
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -60,7 +64,25 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
     err.print(f"Serving http://{host}:{port} on {url} with {workers} worker(s); docs at /docs")
-    uvicorn.run("loyalty.http.asgi:app", host=host, port=port, workers=workers, access_log=False, log_level="warning")
+    app = "loyalty.http.asgi:app"
+    if workers == 1:  # asyncio binds the socket itself, as TCP: its connections get TCP_NODELAY
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(app, host=host, port=port, workers=workers, access_log=False, log_level="warning")
+    Multiprocess(config, sockets=[_tcp_socket(config)]).run()
+
+
+def _tcp_socket(config: uvicorn.Config) -> socket.socket:
+    """The listening socket the workers share, named as TCP. uvicorn's supervisor binds it without naming the
+    protocol (`proto` 0), so asyncio never sets TCP_NODELAY on the connections it accepts, and a response written
+    in two parts waits for the client's delayed ACK, about 40 ms, on every keep-alive request (uvicorn issue #3149).
+    The same bound socket, rewrapped with IPPROTO_TCP, passes that on to every connection in every worker."""
+    sock = config.bind_socket()
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return sock
+    return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
 def openapi(output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path("openapi.json")) -> None:
