@@ -182,7 +182,8 @@ def idempotent(
     """Run `run` in one transaction. With an Idempotency-Key header the response is stored in that same
     transaction; a replay returns it, the same key with another body is 409. Refused requests store nothing."""
     idem = _idempotency_key(request)
-    digest = body_hash(request.method, request.url.path, body)
+    # The fingerprint only matters to a request that names a key: without one, nothing is stored or replayed.
+    digest = body_hash(request.method, request.url.path, body) if idem is not None else ""
     for _attempt in range(2):
         try:
             with UnitOfWork(engine(request)) as uow:
