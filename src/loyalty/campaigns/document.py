@@ -42,7 +42,7 @@ from loyalty.core.validation import (
     json_schema,
     problems_of,
     refuse,
-    refuse_with,
+    validate_with,
     within,
 )
 from loyalty.program.kept_sections import SectionContext
@@ -222,15 +222,7 @@ class CampaignDocument(DocumentModel):
         """The checks across fields, made on what was given so that they are reported with the fields' own
         problems (a campaign ending before it starts and with a negative budget gets both reasons)."""
         problems = _across(value, info) if isinstance(value, dict) else []
-        try:
-            model = handler(value)
-        except ValidationError as error:
-            if problems:
-                refuse_with(error, problems)
-            raise
-        if problems:
-            refuse(problems)
-        return model
+        return validate_with(value, handler, problems)
 
     def campaign(self, *, personal: bool, revision: int) -> Campaign:
         earning = self.earning

@@ -69,6 +69,20 @@ def refuse_with(error: ValidationError, problems: Sequence[tuple[Loc, str]]) -> 
     )
 
 
+def validate_with(value: Any, handler: Callable[[Any], Any], problems: Sequence[tuple[Loc, str]]) -> Any:
+    """For a wrap validator: validate `value` with `handler`, and refuse it with `problems` (checks across fields,
+    made on what was given) together with the fields' own, so that every reason is reported in one pass."""
+    try:
+        model = handler(value)
+    except ValidationError as error:
+        if problems:
+            refuse_with(error, problems)
+        raise
+    if problems:
+        refuse(problems)
+    return model
+
+
 # --- from Pydantic's errors to a marketer's problems --------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from loyalty.core.validation import (
@@ -18,7 +18,7 @@ from loyalty.core.validation import (
     PositiveMoney,
     fail,
     refuse,
-    refuse_with,
+    validate_with,
     within,
 )
 from loyalty.program.rules import (
@@ -110,15 +110,7 @@ class RuleFields(DocumentModel):
             given = [key for key in cls.EFFECT_KEYS if value.get(key) is not None]
             if len(given) != 1:
                 problems.append(((), f"needs exactly one effect of {list(cls.EFFECT_KEYS)}, got {given or 'none'}"))
-        try:
-            model = handler(value)
-        except ValidationError as error:
-            if problems:
-                refuse_with(error, problems)
-            raise
-        if problems:
-            refuse(problems)
-        return model
+        return validate_with(value, handler, problems)
 
     @field_validator("bands")
     @classmethod
