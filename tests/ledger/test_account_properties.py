@@ -7,8 +7,6 @@ the account loaded again after it was written equals the one written, and the le
 
 from __future__ import annotations
 
-import itertools
-import shutil
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +21,7 @@ from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account, Changes, Spend
 from loyalty.ledger.model import Draw, EntryKind, Lot, Provenance
 from loyalty.storage.database import UnitOfWork, make_engine
+from tests.ledger.conftest import run_on_copies
 from tests.usecases import NOW
 
 HALF = Decimal("0.5")
@@ -261,18 +260,9 @@ class StoredAccountMachine(AccountMachine):
 
 
 def test_an_account_loaded_after_it_was_written_equals_the_one_written(template: Path, tmp_path: Path) -> None:
-    runs = itertools.count()
-
-    class Machine(StoredAccountMachine):
-        def __init__(self) -> None:
-            path = tmp_path / f"account-{next(runs)}.db"
-            shutil.copy(template, path)
-            type(self).url = f"sqlite:///{path}"
-            super().__init__()
-
-    run_state_machine_as_test(
-        Machine,
-        settings=settings(
-            max_examples=30, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-        ),
+    run_on_copies(
+        StoredAccountMachine,
+        template,
+        tmp_path,
+        settings(max_examples=30, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
     )

@@ -6,14 +6,13 @@ alone, and through the repository.)"""
 from __future__ import annotations
 
 import itertools
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import func, select
 
 from loyalty.audit import service as audit
@@ -27,7 +26,7 @@ from loyalty.ledger import service as ledger
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork, make_engine
-from tests.ledger.conftest import PHONES
+from tests.ledger.conftest import PHONES, run_on_copies
 from tests.usecases import NOW, seed_program
 
 MONEY = st.integers(min_value=1, max_value=800_000).map(lambda kopecks: f"{kopecks // 100}.{kopecks % 100:02d}")
@@ -259,18 +258,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_the_ledger_holds_through_random_histories(template: Path, tmp_path: Path) -> None:
-    runs = itertools.count()
-
-    class Machine(LedgerMachine):
-        def __init__(self) -> None:
-            path = tmp_path / f"run-{next(runs)}.db"
-            shutil.copy(template, path)
-            type(self).url = f"sqlite:///{path}"
-            super().__init__()
-
-    run_state_machine_as_test(
-        Machine,
-        settings=settings(
+    run_on_copies(
+        LedgerMachine,
+        template,
+        tmp_path,
+        settings(
             max_examples=40,
             stateful_step_count=40,
             deadline=None,
