@@ -81,6 +81,17 @@ def test_confirm_retry_returns_the_identical_result_and_writes_nothing(seeded: E
     assert snapshot(seeded) == before
 
 
+@pytest.mark.usefixtures("rich_member")
+def test_a_retry_of_an_order_that_spent_every_point_returns_the_first_result(seeded: Engine) -> None:
+    """The retry could not be paid again (the points are spent): it is the same order, not a new one refused."""
+    body = order("o-all-in", ("tv", "2000.00", 1), member=MEMBER, points=1000)
+    first = confirm(seeded, body)
+    assert first["points_applied"] == 1000
+    before = snapshot(seeded)
+    assert confirm(seeded, body) == first
+    assert snapshot(seeded) == before
+
+
 @pytest.mark.usefixtures("member")
 def test_confirm_retried_later_without_occurred_at_is_the_same_order(seeded: Engine) -> None:
     """A body without `occurred_at` means "now"; the retry a minute later is still the same order."""

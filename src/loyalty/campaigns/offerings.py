@@ -1,13 +1,12 @@
 """What the checkout needs of campaigns and offers: those in force at an instant, what they need to know about the
 member (segments, lists, caps), the points each may still give, and the record of what a confirmed order got.
 
-The campaigns are read once per process and kept while the stamp in `settings` stays the same; any change to a
+The campaigns are read once per process and kept while their stamp (storage.stamps) stays the same; any change to a
 campaign writes a new stamp (campaigns/service.py), so every process reloads at its next order.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,15 +22,9 @@ from loyalty.core.money import format_money
 from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.program.rules import OrderContext
+from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-
-STAMP = "campaigns.stamp"  # a settings row that changes with every campaign change, so caches know they are stale
-
-
-def forget() -> None:
-    """Drop this process's campaigns: they changed (the caller writes a new stamp for the other processes)."""
-    _latest.clear()
 
 
 def offers_for(uow: UnitOfWork, member_id: int, now: datetime) -> list[dict[str, Any]]:
@@ -122,18 +115,13 @@ class MemberContext:
 
 _EMPTY = Book("", (), False, False, frozenset(), frozenset())
 _books: dict[tuple[str, str, int], Book] = {}
-_STAMP = select(t.settings.c.value).where(t.settings.c.name == STAMP)
 
 
-def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known: bool = False) -> Book:
-    """The campaigns, parsed once per process and change: the stamp is one primary-key read (or was read along
-    with the member's context, `known`)."""
-    if not known:
-        stamp = uow.conn.execute(_STAMP).scalar()
-    latest = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
+def _book(uow: UnitOfWork, program: Program) -> Book:
+    """The campaigns, parsed once per process and change: the stamp was read along with the member's account, or
+    costs one primary-key read."""
+    stamp = stamps.get(uow, stamps.CAMPAIGNS)
     if stamp is None:
-        _latest[latest] = _EMPTY
-        _none_since[latest] = time.monotonic()
         return _EMPTY
     key = (stamp, program.timezone.key, program.exponent)
     book = _books.get(key)
@@ -161,22 +149,12 @@ def _book(uow: UnitOfWork, program: Program, stamp: str | None = None, *, known:
         if len(_books) > 16:
             _books.clear()
         _books[key] = book
-    _latest[latest] = book
     return book
 
 
-# The book each database last showed this process: the checkout reads the member's context for it and the stamp
-# in one round trip, and reloads only when the stamp says the campaigns changed.
-_latest: dict[tuple[str, str, int], Book] = {}
-# A database without any campaign is asked again at most once a second, so a program without campaigns pays no
-# read for them; a campaign created in this process is seen at once, in another worker within the second.
-NO_CAMPAIGNS_RECHECK = 1.0
-_none_since: dict[tuple[str, str, int], float] = {}
-
 # What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force
-# need, as (kind, id, number) rows, and the stamp. Built once per combination of parts.
+# need, as (kind, id, number) rows. Built once per combination of parts.
 _PARTS = {
-    "v": f"SELECT 'v' AS k, value AS id, 0 AS n FROM settings WHERE name = '{STAMP}'",
     "s": "SELECT 's' AS k, segment_id AS id, 0 AS n FROM segment_members WHERE account_id = :a",
     "l": "SELECT 'l' AS k, campaign_id AS id, 0 AS n FROM campaign_members WHERE account_id = :a",
     "u": "SELECT 'u' AS k, campaign_id AS id, points AS n FROM campaign_member_usage WHERE account_id = :a",
@@ -263,22 +241,8 @@ class Offerings:
 
 def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: datetime) -> Offerings:
     """The campaigns in force at `at`, what they need to know about the member, and what each may still give.
-    In the steady state one round trip: the member's context for the campaigns last seen, with the stamp that
-    says whether they are still the campaigns."""
-    key = (str(uow.conn.engine.url), program.timezone.key, program.exponent)
-    guess = _latest.get(key)
-    if guess is _EMPTY and time.monotonic() - _none_since.get(key, 0.0) < NO_CAMPAIGNS_RECHECK:
-        return Offerings([], {}, {}, _EMPTY)
-    if guess is not None and member_id is not None:
-        in_force = {c.id: c for c in guess.in_force(at)}
-        rows = uow.conn.execute(_context_query("v" + _parts(guess, in_force)), {"a": member_id}).all()
-        stamp = next((row.id for row in rows if row.k == "v"), None)
-        if (stamp or "") == guess.stamp:
-            context = _read_context(rows, guess, in_force)
-            return _offerings(list(in_force.values()), context, guess)
-        book = _book(uow, program, stamp, known=True)
-    else:
-        book = _book(uow, program)
+    In the steady state at most one round trip: the member's context, when a campaign in force needs it."""
+    book = _book(uow, program)
     active = book.in_force(at)
     if not active:
         return Offerings([], {}, {}, book)

@@ -12,7 +12,6 @@ in the same transaction. Per-member caps need no extra lock: the member's accoun
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -20,16 +19,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from loyalty.campaigns import offerings
 from loyalty.campaigns.document import parse_campaign
 from loyalty.campaigns.model import Campaign
-from loyalty.campaigns.offerings import STAMP
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.segments.lists import references, resolve_references
+from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -180,10 +177,7 @@ def _record(
 
 def _touch(uow: UnitOfWork) -> None:
     """A new stamp, so every process reloads its campaigns at its next order."""
-    offerings.forget()
-    insert = postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(t.settings).values(name=STAMP, value=uuid.uuid4().hex)
-    uow.conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"value": statement.excluded.value}))
+    stamps.renew(uow, stamps.CAMPAIGNS)
 
 
 def _row(uow: UnitOfWork, campaign_id: str, *, personal: bool | None = None, lock: bool = False) -> Row[Any] | None:

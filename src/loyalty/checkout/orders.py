@@ -46,7 +46,7 @@ def insert_new(uow: UnitOfWork, request: OrderRequest, *args: Any, **kwargs: Any
     lock, except the orders of non-members and one id sent for two members: then the second insert finds the key
     taken (on PostgreSQL, once the first transaction has committed) and inserts nothing, and the order the first
     request recorded is returned, for the caller to replay it or refuse."""
-    if _insert_order(uow, request, *args, **kwargs):
+    if insert(uow, request, *args, **kwargs):
         return None
     raced = find(uow, request.order_key)
     if raced is None:  # orders are never deleted
@@ -54,7 +54,7 @@ def insert_new(uow: UnitOfWork, request: OrderRequest, *args: Any, **kwargs: Any
     return raced
 
 
-def _insert_order(
+def insert(
     uow: UnitOfWork,
     request: OrderRequest,
     member_id: int | None,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
 from loyalty.campaigns import offerings
 from loyalty.campaigns.model import Campaign
@@ -20,7 +20,7 @@ from loyalty.checkout import orders
 from loyalty.checkout.cart import Cart
 from loyalty.checkout.quote import Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
-from loyalty.core.errors import Conflict, InvalidInput, NotFound
+from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
@@ -91,15 +91,54 @@ def confirm(
 ) -> dict[str, Any]:
     """Record the order and its points exactly once. A retry with the same body returns the first result; the
     same id with another body is a Conflict that changes nothing. Without a body it confirms a reservation.
-    When this call (not an earlier one) confirmed the order, its result is also appended to `confirmed`."""
+    When this call (not an earlier one) confirmed the order, its result is also appended to `confirmed`.
+
+    An order with a body is taken to be new: it is quoted and inserted without first looking for its id, and only
+    when the insert finds the id taken (a retry, the confirmation of a reservation, a racing request) is it decided
+    again, knowing the order recorded under that id. Nothing was written before the insert, so nothing is undone.
+    """
+    existing = None
     if request is None:
         existing = orders.find(uow, order_key or "")
         if existing is None:
             raise NotFound(f"no order {order_key}; send the order to confirm it")
         request = orders.stored_request(existing)
-    account = members.account(uow, request.member, now, lock=True) if request.member is not None else None
+    account = _lock(uow, request, now)
+    if existing is not None:
+        existing = orders.find(uow, request.order_key)  # again under the lock: it may have just been confirmed
+        outcome = _confirm(uow, request, account, existing, now)
+    else:
+        try:
+            outcome = _confirm(uow, request, account, None, now)
+        except LoyaltyError:
+            # An order sent again may fail what a new one must pass (the points it spent are spent): then the
+            # order recorded under its id decides.
+            if orders.find(uow, request.order_key) is None:
+                raise
+            outcome = None
+    if outcome is None:
+        existing = orders.find(uow, request.order_key)
+        if existing is None:  # orders are never deleted
+            raise RuntimeError(f"order {request.order_key} was neither inserted nor found")
+        outcome = _confirm(uow, request, _lock(uow, request, now), existing, now)
+        assert outcome is not None  # an order that exists is never inserted
+    result, recorded = outcome
+    if recorded and confirmed is not None:
+        confirmed.append(result)
+    return result
+
+
+def _lock(uow: UnitOfWork, request: OrderRequest, now: datetime) -> Account | None:
+    return members.account(uow, request.member, now, lock=True) if request.member is not None else None
+
+
+def _confirm(
+    uow: UnitOfWork, request: OrderRequest, account: Account | None, existing: Row[Any] | None, now: datetime
+) -> tuple[dict[str, Any], bool] | None:
+    """Confirm `request` for the (locked) `account`, knowing the order already recorded under its id (`existing`),
+    or assuming there is none: then None when the insert finds the id taken, having written nothing. The result,
+    and whether this call recorded it (rather than replayed it)."""
     member_id = account.account_id if account is not None else None
-    existing = orders.find(uow, request.order_key)
     if existing is not None and not request.occurred_at_given:
         # A body without occurred_at that confirms a reservation (or retries) happened when it was first sent.
         request = replace(request, occurred_at=existing.occurred_at)
@@ -109,7 +148,7 @@ def confirm(
     if existing is not None:
         replay = orders.replay(existing, digest, "confirm")
         if replay is not None:
-            return replay
+            return replay, False
     held, available, restricted = 0, 0, dict[Decimal, int]()
     if account is not None:
         if request.points:  # the spend draws from them: load them now, rather than count them and then load them
@@ -124,14 +163,10 @@ def confirm(
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
     spend_entry, earn_lots = _post(uow, account, version, q, request, offer, held) if account else (None, [])
     if existing is None:
-        raced = orders.insert_new(
+        if not orders.insert(
             uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
-        )
-        if raced is not None:  # the account's changes are dropped unwritten: the first request's result stands
-            replay = orders.replay(raced, digest, "confirm")
-            if replay is None:
-                raise Conflict(f"order {request.order_key} is being reserved by another request; retry")
-            return replay
+        ):
+            return None  # the account's changes are dropped unwritten
     else:
         # One conditional UPDATE: only a reservation still in that state becomes confirmed.
         changed = uow.conn.execute(
@@ -156,9 +191,7 @@ def confirm(
         accounts.flush(uow, account)
         offerings.record_given(uow, offer, account.account_id, q.earned_by_rule)
         tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
-    if confirmed is not None:
-        confirmed.append(result)
-    return result
+    return result, True
 
 
 def _quote(

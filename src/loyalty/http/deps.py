@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.access import service as access
 from loyalty.core import limits
@@ -90,15 +91,28 @@ def caller(request: Request) -> access.ApiKey:
     return key
 
 
-def require(scope: str) -> Callable[..., access.ApiKey]:
-    def dependency(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> access.ApiKey:
-        key = caller(request)
-        if not key.allows(scope):
-            raise ApiError(
-                403, "forbidden", "Missing scope", f"this route needs the {scope} scope; the key has {key.scope}"
-            )
-        request.state.key_id = key.key_id
-        return key
+def authorise(request: Request, scope: str) -> access.ApiKey:
+    """The request's API key, which must have `scope` (401 or 403 otherwise)."""
+    return _allowed(request, caller(request), scope)
+
+
+def _allowed(request: Request, key: access.ApiKey, scope: str) -> access.ApiKey:
+    if not key.allows(scope):
+        raise ApiError(
+            403, "forbidden", "Missing scope", f"this route needs the {scope} scope; the key has {key.scope}"
+        )
+    request.state.key_id = key.key_id
+    return key
+
+
+def require(scope: str) -> Callable[..., Awaitable[access.ApiKey]]:
+    async def dependency(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> access.ApiKey:
+        # A key this process found valid a moment ago needs no database read, so the request is not sent to the
+        # thread pool (and back) just to look it up; a new key is read there.
+        key = recent_key(request)
+        if key is None:
+            key = await run_in_threadpool(caller, request)
+        return _allowed(request, key, scope)
 
     dependency.__name__ = f"require_{scope}"
     return dependency
@@ -122,7 +136,7 @@ def member_or_scope(request: Request, member_id: int, scope: str = "checkout") -
         if owner != member_id:
             raise ApiError(403, "forbidden", "Not your member", "a member token reads only its own member")
         return
-    require(scope)(request)
+    authorise(request, scope)
 
 
 # The callers routes take, by scope, and a member's id in a path: one definition for every router.

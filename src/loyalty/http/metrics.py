@@ -40,7 +40,7 @@ def authorise(request: Request) -> None:
     offered = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if scraper_token and offered and hmac.compare_digest(offered.encode(), scraper_token.encode()):
         return
-    deps.require("analytics")(request)
+    deps.authorise(request, "analytics")
 
 
 def registry() -> CollectorRegistry | None:

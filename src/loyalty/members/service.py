@@ -22,6 +22,7 @@ from loyalty.ledger.model import EntryKind
 from loyalty.program import service as programs
 from loyalty.referrals import service as referrals
 from loyalty.referrals.model import new_code, normalise_code
+from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -309,6 +310,7 @@ def account(uow: UnitOfWork, ref: dict[str, Any], now: datetime, *, lock: bool, 
         row = uow.conn.execute(query, {"kind": kind, "value": value}).first()
     if row is None:
         raise NotFound(f"no points account {resolve(uow, ref, path)}")  # resolve() raises when there is no member
+    stamps.remember(uow, row)
     return accounts.of_row(row, now)
 
 
@@ -324,16 +326,17 @@ def _reference(ref: dict[str, Any], path: str) -> tuple[str, int | str]:
     return kind, normalise_identifier(kind, value, f"{path}.{kind}")
 
 
-# A member's account with the member's row or identifier in one statement. FOR UPDATE OF accounts locks the account
-# row only (SQLite compiles it to nothing: its writing transactions hold the write lock from BEGIN); the members and
-# identifiers it joins never change, so a wait for the lock cannot leave the join stale.
+# A member's account with the member's row or identifier in one statement, and the stamps of the caches the checkout
+# consults next (storage.stamps). FOR UPDATE OF accounts locks the account row only (SQLite compiles it to nothing:
+# its writing transactions hold the write lock from BEGIN); the members and identifiers it joins never change, so a
+# wait for the lock cannot leave the join stale.
 _BY_MEMBER_ID = (
-    select(t.accounts)
+    select(t.accounts, *stamps.COLUMNS)
     .join(t.members, t.members.c.member_id == t.accounts.c.account_id)
     .where(t.members.c.member_id == bindparam("member_id"))
 )
 _BY_IDENTIFIER = (
-    select(t.accounts)
+    select(t.accounts, *stamps.COLUMNS)
     .join(t.member_identifiers, t.member_identifiers.c.member_id == t.accounts.c.account_id)
     .where(t.member_identifiers.c.kind == bindparam("kind"), t.member_identifiers.c.value == bindparam("value"))
 )

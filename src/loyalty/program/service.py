@@ -6,17 +6,19 @@ import hashlib
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, select
 
 from loyalty.core import documents, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput
 from loyalty.program.document import parse_program
 from loyalty.program.kept_sections import SectionCheck
 from loyalty.program.model import Program, ProgramVersion
+from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -87,39 +89,62 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
             number=number, effective_from=effective_from, published_at=now, checksum=digest, document=document
         )
     )
+    stamps.renew(uow, stamps.PROGRAM)
     return ProgramVersion(number, effective_from, program, document)
 
 
 def version_at(uow: UnitOfWork, at: datetime) -> ProgramVersion:
-    """The version in force at `at`: the latest to take effect at or before it."""
-    row = uow.conn.execute(_VERSION_AT, {"at": at}).first()
-    if row is None:
+    """The version in force at `at`: the latest to take effect at or before it (the highest number among those
+    taking effect at the same instant)."""
+    schedule = _schedule(uow)
+    last = bisect_right(schedule.starts, at)
+    if not last:
         raise NoProgram(f"no program version is in force at {at.isoformat()}; publish one first")
-    return version(uow, row.number, row.checksum, row.effective_from)
+    number, digest, effective_from = schedule.versions[last - 1]
+    return version(uow, number, digest, effective_from)
 
 
-# Built once, as it runs for every order.
-_VERSION_AT = (
-    select(t.program_versions.c.number, t.program_versions.c.effective_from, t.program_versions.c.checksum)
-    .where(t.program_versions.c.effective_from <= bindparam("at"))
-    .order_by(t.program_versions.c.effective_from.desc(), t.program_versions.c.number.desc())
-    .limit(1)
-)
+@dataclass(frozen=True)
+class _Schedule:
+    """Every published version's number, checksum and start, ordered as `version_at` chooses among them."""
+
+    starts: list[datetime]
+    versions: list[tuple[int, str, datetime]]
+
+
+# Versions are only ever added, each with a new program stamp, so the schedule one stamp showed stays true: the
+# checkout finds the version in force without a read of its own (it reads the stamp along with the account).
+_schedules: dict[tuple[str, str], _Schedule] = {}
+
+
+def _schedule(uow: UnitOfWork) -> _Schedule:
+    stamp = stamps.get(uow, stamps.PROGRAM)
+    key = (str(uow.conn.engine.url), stamp or "")
+    schedule = _schedules.get(key) if stamp is not None else None
+    if schedule is None:
+        rows = uow.conn.execute(_SCHEDULE).all()
+        schedule = _Schedule([r.effective_from for r in rows], [(r.number, r.checksum, r.effective_from) for r in rows])
+        if stamp is None:  # a database nothing was published to since it was created or emptied: nothing to keep
+            return schedule
+        if len(_schedules) > 16:
+            _schedules.clear()
+        _schedules[key] = schedule
+    return schedule
+
+
+_SCHEDULE = select(
+    t.program_versions.c.number, t.program_versions.c.effective_from, t.program_versions.c.checksum
+).order_by(t.program_versions.c.effective_from, t.program_versions.c.number)
 
 
 def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
-    """The number of the version in force at any instant (None before the first), from one read of the versions:
-    for a job that records entries at many instants. Picks the version `version_at` would."""
-    rows = uow.conn.execute(
-        select(t.program_versions.c.effective_from, t.program_versions.c.number).order_by(
-            t.program_versions.c.effective_from, t.program_versions.c.number
-        )
-    ).all()
-    starts = [row.effective_from for row in rows]
+    """The number of the version in force at any instant (None before the first): for a job that records entries
+    at many instants. Picks the version `version_at` would."""
+    schedule = _schedule(uow)
 
     def number_at(at: datetime) -> int | None:
-        last = bisect_right(starts, at)
-        return int(rows[last - 1].number) if last else None
+        last = bisect_right(schedule.starts, at)
+        return schedule.versions[last - 1][0] if last else None
 
     return number_at
 
@@ -127,11 +152,12 @@ def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
 def time_zone(uow: UnitOfWork, at: datetime) -> tzinfo:
     """The program's time zone, in which a bare date is read: the version in force at `at`'s, else the first
     version's (nothing is in force yet), else UTC (nothing is published)."""
-    row = (
-        uow.conn.execute(_VERSION_AT, {"at": at}).first()
-        or uow.conn.execute(select(t.program_versions.c.number).order_by(t.program_versions.c.number).limit(1)).first()
-    )
-    return version(uow, row.number).program.timezone if row is not None else UTC
+    schedule = _schedule(uow)
+    if not schedule.versions:
+        return UTC
+    last = bisect_right(schedule.starts, at)
+    number, digest, effective_from = schedule.versions[last - 1] if last else min(schedule.versions)
+    return version(uow, number, digest, effective_from).program.timezone
 
 
 def lazy_time_zone(engine: Engine, now: datetime) -> Callable[[], tzinfo]:

@@ -41,6 +41,9 @@ def make_engine(url: str | None = None, *, timeouts: bool = True, **kwargs: Any)
         _configure_sqlite(engine)
         return engine
     engine = create_engine(url, **kwargs)
+    # Rows inserted together (an order's lines, its ledger entries) go as one INSERT with many VALUES, as SQLAlchemy
+    # does for psycopg2, rather than psycopg 3's executemany, which runs the statement once per row on the server.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     _check_pooled_connections(engine)
     if timeouts:
         _set_timeouts(
@@ -177,6 +180,7 @@ class UnitOfWork:
         self.engine = engine
         self.read_only = read_only
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.stamps: dict[str, str | None] | None = None  # storage.stamps: as this unit of work first read them
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self.engine.connect()
