@@ -44,8 +44,10 @@ bench: install
 bench-campaigns: install
 	@.venv/bin/python -m bench.campaigns
 
+# wrk (installed with apt-get when missing, as root) against the product and a bare FastAPI ceiling (README,
+# "Performance"); its options go in ARGS, e.g. `make bench-http ARGS="--duration 20 --no-inprocess"`.
 bench-http: install
-	@.venv/bin/python -m bench.http
+	@.venv/bin/python -m bench.http $(ARGS)
 
 clean:
 	rm -rf .venv .tools
