@@ -83,25 +83,3 @@ def test_make_bench_prints_one_json_line() -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 1, done.stdout
     check(json.loads(lines[0]))
-
-
-def test_http_benchmark_reports_its_numbers() -> None:
-    """`make bench-http` on a tiny size: a real server, a load generator process, the in-process figures."""
-    from bench.http import HttpConfig, run
-
-    assert PG_URL is not None
-    result = run(
-        HttpConfig(
-            PG_URL, clients=4, server_workers=1, inprocess_workers=2, members=100, duration=0.5, calc_requests=20
-        )
-    )
-    for key in (
-        "http_confirm_per_s",
-        "inprocess_confirm_per_s",
-        "http_vs_inprocess_ratio",
-        "http_calculate_p50_ms",
-        "http_calculate_p99_ms",
-    ):
-        assert math.isfinite(result[key]) and result[key] > 0, key
-    assert result["http_confirm_failures"] == {}
-    assert result["http_calculate_failures"] == {}
