@@ -3,11 +3,13 @@ before use (PostgreSQL), one in steady use is not; a read-only unit of work leav
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.pool import NullPool
 
 from loyalty.storage import database
@@ -93,3 +95,37 @@ def test_a_read_only_unit_of_work_leaves_the_next_one_transactional(one_connecti
         uow.commit()
     with UnitOfWork(one_connection, read_only=True) as uow:
         assert [r.name for r in uow.conn.execute(select(t.settings))] == ["kept"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+def test_a_worker_serving_sixteen_requests_at_once_keeps_its_connections(database_url: str) -> None:
+    """Opening a connection costs more than a checkout's transaction: under steady concurrency none is opened."""
+    engine = make_engine(database_url)
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda connection, _record: opened.append(connection))
+    barrier = threading.Barrier(16)
+
+    def transaction() -> None:
+        with UnitOfWork(engine) as uow:
+            barrier.wait(timeout=30)  # all sixteen hold a connection at the same time
+            uow.conn.execute(text("SELECT 1"))
+            uow.commit()
+
+    try:
+        for _round in range(3):
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda _: transaction(), range(16)))
+        assert len(opened) == 16
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+def test_a_pool_size_that_is_not_a_number_is_refused_by_name(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOYALTY_DB_POOL_SIZE", "many")
+    with pytest.raises(ValueError, match="LOYALTY_DB_POOL_SIZE must be a whole number; got 'many'"):
+        make_engine(database_url)

@@ -40,6 +40,11 @@ def make_engine(url: str | None = None, *, timeouts: bool = True, **kwargs: Any)
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # Enough pooled connections for every request a worker serves at once: a connection beyond the pool is opened
+    # for one transaction and closed after it, and opening one (a new server process, authentication, the
+    # settings below) costs more than the transaction.
+    kwargs.setdefault("pool_size", _whole("LOYALTY_DB_POOL_SIZE", 20))
+    kwargs.setdefault("max_overflow", 10)
     engine = create_engine(url, **kwargs)
     # Rows inserted together (an order's lines, its ledger entries) go as one INSERT with many VALUES, as SQLAlchemy
     # does for psycopg2, rather than psycopg 3's executemany, which runs the statement once per row on the server.
@@ -55,11 +60,15 @@ def make_engine(url: str | None = None, *, timeouts: bool = True, **kwargs: Any)
 
 
 def _milliseconds(variable: str, default: int) -> int:
+    return _whole(variable, default, "a whole number of milliseconds (0: no limit)")
+
+
+def _whole(variable: str, default: int, what: str = "a whole number") -> int:
     configured = os.environ.get(variable, "")
     if not configured:
         return default
     if not configured.isdigit():
-        raise ValueError(f"{variable} must be a whole number of milliseconds (0: no limit); got {configured!r}")
+        raise ValueError(f"{variable} must be {what}; got {configured!r}")
     return int(configured)
 
 
