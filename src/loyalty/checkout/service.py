@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, select, update
 
@@ -106,16 +106,7 @@ def confirm(
     account = _lock(uow, request, now)
     if existing is not None:
         existing = orders.find(uow, request.order_key)  # again under the lock: it may have just been confirmed
-        outcome = _confirm(uow, request, account, existing, now)
-    else:
-        try:
-            outcome = _confirm(uow, request, account, None, now)
-        except LoyaltyError:
-            # An order sent again may fail what a new one must pass (the points it spent are spent): then the
-            # order recorded under its id decides.
-            if orders.find(uow, request.order_key) is None:
-                raise
-            outcome = None
+    outcome = _confirm(uow, request, account, existing, now)
     if outcome is None:
         existing = orders.find(uow, request.order_key)
         if existing is None:  # orders are never deleted
@@ -132,12 +123,42 @@ def _lock(uow: UnitOfWork, request: OrderRequest, now: datetime) -> Account | No
     return members.account(uow, request.member, now, lock=True) if request.member is not None else None
 
 
+class _Priced(NamedTuple):
+    """A confirmed order as priced, before anything is written."""
+
+    request: OrderRequest
+    version: ProgramVersion
+    quote: Quote
+    offer: offerings.Offerings
+    digest: str
+    held: int
+    result: dict[str, Any]
+
+
 def _confirm(
     uow: UnitOfWork, request: OrderRequest, account: Account | None, existing: Row[Any] | None, now: datetime
 ) -> tuple[dict[str, Any], bool] | None:
     """Confirm `request` for the (locked) `account`, knowing the order already recorded under its id (`existing`),
-    or assuming there is none: then None when the insert finds the id taken, having written nothing. The result,
-    and whether this call recorded it (rather than replayed it)."""
+    or assuming there is none: then None when its id turns out to be taken, nothing written. The result, and
+    whether this call recorded it (rather than replayed it)."""
+    try:
+        priced = _price(uow, request, account, existing)
+    except LoyaltyError:
+        # An order sent again may fail what a new one must pass (the points it spent are spent): then the order
+        # recorded under its id decides.
+        if existing is None and orders.order_exists(uow, request.order_key):
+            return None
+        raise
+    if isinstance(priced, dict):
+        return priced, False
+    return _record(uow, priced, account, existing, now)
+
+
+def _price(
+    uow: UnitOfWork, request: OrderRequest, account: Account | None, existing: Row[Any] | None
+) -> _Priced | dict[str, Any]:
+    """The order priced by the version in force when it happened, its spend and earnings posted to the account (in
+    memory); or the result `existing` recorded, when the request repeats it."""
     member_id = account.account_id if account is not None else None
     if existing is not None and not request.occurred_at_given:
         # A body without occurred_at that confirms a reservation (or retries) happened when it was first sent.
@@ -148,7 +169,7 @@ def _confirm(
     if existing is not None:
         replay = orders.replay(existing, digest, "confirm")
         if replay is not None:
-            return replay, False
+            return replay
     held, available, restricted = 0, 0, dict[Decimal, int]()
     if account is not None:
         if request.points:  # the spend draws from them: load them now, rather than count them and then load them
@@ -161,6 +182,16 @@ def _confirm(
         offer = replace(offer, limits=limits)
         q, offer = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
+    return _Priced(request, version, q, offer, digest, held, result)
+
+
+def _record(
+    uow: UnitOfWork, priced: _Priced, account: Account | None, existing: Row[Any] | None, now: datetime
+) -> tuple[dict[str, Any], bool] | None:
+    """Write the priced order: a new one (None, writing nothing, when its id is taken after all), or the reservation
+    `existing` confirmed."""
+    request, version, q, offer, digest, held, result = priced
+    member_id = account.account_id if account is not None else None
     spend_entry, earn_lots = _post(uow, account, version, q, request, offer, held) if account else (None, [])
     if existing is None:
         if not orders.insert(

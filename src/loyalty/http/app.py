@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +70,17 @@ def configure_logging() -> None:
         logger.propagate = False
 
 
+def _new_request_id() -> str:
+    """A request id unique across processes and restarts: a random prefix drawn once per process, and a counter (a
+    uuid4 per request reads the system's random source every time, a few per cent of a short request)."""
+    pid = os.getpid()  # a forked process draws a prefix of its own
+    prefix, counter = _id_sources.get(pid) or _id_sources.setdefault(pid, (uuid.uuid4().hex[:20], itertools.count(1)))
+    return f"{prefix}{next(counter):012x}"
+
+
+_id_sources: dict[int, tuple[str, Iterator[int]]] = {}
+
+
 class Observe:
     """Request ids, per-route metrics and one JSON log line per request, as a plain ASGI middleware (Starlette's
     BaseHTTPMiddleware costs a task and a stream copy per request)."""
@@ -80,7 +93,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        request_id = (headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex)[:100]
+        request_id = (headers.get(b"x-request-id", b"").decode("latin-1") or _new_request_id())[:100]
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
