@@ -26,17 +26,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import json
 import os
 import platform
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -46,7 +44,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from bench.confirm import DEFAULT_URL, bench_database_url, fresh_database, latency_ms, log, percentile
+from bench.confirm import DEFAULT_URL, bench_database_url, fresh_database, latency_ms, log, percentile, report
 from bench.confirm import PROGRAM as CASHBACK
 from loyalty.campaigns import offerings
 from loyalty.campaigns import service as campaigns
@@ -616,11 +614,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
-    log_to_stderr(f"config: {json.dumps({k: v for k, v in asdict(config).items() if k != 'url'})}")
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON line and nothing else
-        result = run(config)
-    print(json.dumps(result), flush=True)
+    report(parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -898,12 +898,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
+def report(config: Any, measure: Callable[[Any], dict[str, Any]]) -> None:
+    """Run a benchmark's `measure` on its `config` (logged, without the database URL) and print its one JSON line:
+    stdout carries that line and nothing else."""
     log(f"config: {json.dumps({k: v for k, v in asdict(config).items() if k != 'url'})}")
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON line and nothing else
-        result = run(config)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = measure(config)
     print(json.dumps(result), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    report(parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from bench.confirm import (
     log,
     measure_throughput,
     publish_program,
+    report,
     settle,
 )
 from loyalty.access import service as access
@@ -494,11 +495,7 @@ def parse_args(argv: Sequence[str] | None = None) -> HttpConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
-    log(f"config: {json.dumps({k: v for k, v in asdict(config).items() if k != 'url'})}")
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON line and nothing else
-        result = run(config)
-    print(json.dumps(result), flush=True)
+    report(parse_args(argv), run)
 
 
 if __name__ == "__main__":
