@@ -95,6 +95,7 @@ def test_a_new_order_reads_only_the_account_and_its_spendable_points(seeded: Eng
         "INSERT INTO ledger_entries",
         "INSERT INTO lots",
         "UPDATE accounts",
+        "INSERT INTO events",  # the outbox, written at commit
     ]
 
 

@@ -96,11 +96,11 @@ def test_expiry_works_through_many_accounts_in_batches(seeded: Engine, monkeypat
 
 def test_activation_marks_lots_that_became_spendable(seeded: Engine, member: int) -> None:
     confirm(seeded, order("o1", ("tv", "10000", 1), member=MEMBER))  # 500 pending until NOW + 14 days
-    assert jobs.activate(seeded, NOW) == {"lots": 1, "points": 500}  # the registration lot
-    assert jobs.activate(seeded, NOW) == {"lots": 0, "points": 0}
+    assert jobs.activate(seeded, NOW, NOW) == {"lots": 1, "points": 500}  # the registration lot
+    assert jobs.activate(seeded, NOW, NOW) == {"lots": 0, "points": 0}
     unlock = NOW + timedelta(days=14)
-    assert jobs.activate(seeded, unlock - timedelta(seconds=1)) == {"lots": 0, "points": 0}
-    assert jobs.activate(seeded, unlock) == {"lots": 1, "points": 500}
+    assert jobs.activate(seeded, unlock - timedelta(seconds=1), NOW) == {"lots": 0, "points": 0}
+    assert jobs.activate(seeded, unlock, NOW) == {"lots": 1, "points": 500}
     assert [lot.activated_at for lot in lots(seeded, member).values()] == [NOW, unlock]
     assert balance(seeded, member, unlock)["available"] == 1000
     assert violations(seeded) == []
@@ -122,7 +122,7 @@ def _everything(engine: Engine, member_id: int) -> None:
     adjust(engine, member_id, -200)
     adjust(engine, member_id, 77)
     much_later = NOW + timedelta(days=400)
-    jobs.activate(engine, much_later)
+    jobs.activate(engine, much_later, much_later)
     jobs.expire(engine, much_later, much_later)
 
 

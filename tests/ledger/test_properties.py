@@ -94,7 +94,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance(self, days: int, hours: int, run_jobs: bool, version: tuple[int, str] | None) -> None:
         self.clock += timedelta(days=days, hours=hours)
         if run_jobs:
-            jobs.activate(self.engine, self.clock)
+            jobs.activate(self.engine, self.clock, self.clock)
             self.expected_total -= jobs.expire(self.engine, self.clock, self.clock)["points"]
         if version is not None:
             percent, shortfall = version

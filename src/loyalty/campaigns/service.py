@@ -23,6 +23,7 @@ from sqlalchemy import update as sql_update
 from loyalty.campaigns.document import parse_campaign
 from loyalty.campaigns.model import Campaign
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.core.events import Event, EventKind
 from loyalty.program import service as programs
 from loyalty.program.model import Program
 from loyalty.segments.lists import references, resolve_references
@@ -172,6 +173,17 @@ def _record(
     )
     if listed:
         uow.conn.execute(t.campaign_members.insert(), [{"campaign_id": campaign.id, "account_id": m} for m in listed])
+        if campaign.personal and campaign.enabled:
+            # Once per member and offer (the key): changing the offer later does not announce it again.
+            data = {
+                "offer_id": campaign.id,
+                "name": campaign.name,
+                "description": campaign.description,
+                "starts_at": campaign.schedule.starts_at.isoformat(),
+                "ends_at": campaign.schedule.ends_at.isoformat() if campaign.schedule.ends_at else None,
+            }
+            for member in listed:
+                uow.emit(Event(EventKind.OFFER_GRANTED, member, now, data, key=f"offer:{campaign.id}"), now)
     _touch(uow)
 
 

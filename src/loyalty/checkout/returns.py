@@ -17,6 +17,7 @@ from loyalty.checkout import service as checkout
 from loyalty.core import limits
 from loyalty.core.allocation import cumulative_share
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.core.events import Event, EventKind
 from loyalty.core.identifiers import id_problem
 from loyalty.core.money import format_money
 from loyalty.ledger import repository as accounts
@@ -172,6 +173,9 @@ def return_lines(
             created_at=now,
         )
     )
+    if order.account_id is not None:
+        data = {k: result[k] for k in ("order_id", "return_id", "points_taken_back", "points_given_back", "balance")}
+        uow.emit(Event(EventKind.ORDER_RETURNED, order.account_id, now, data), now)
     return result
 
 

@@ -42,7 +42,7 @@ def demo(database: DatabaseOption = None) -> None:
         fail(error)
     last = max(r.occurred_at for _, r, _ in requests)
     end = last.replace(hour=23, minute=59, second=59)
-    jobs.activate(engine, end)
+    jobs.activate(engine, end, end)
     expired = jobs.expire(engine, end, at)
     out.print(
         f"Imported {result.created} orders ({result.unchanged} already there); "

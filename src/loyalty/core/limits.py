@@ -41,6 +41,10 @@ CATEGORY = 100
 CHANNEL = 50
 STORE = 100
 
+# Events and their deliveries
+EVENT_KIND = 40
+EVENT_KEY = 100
+
 # Adjustments
 OPERATOR = 100
 REASON = 1000

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, extract, or_, select
 
+from loyalty.core.events import Event, EventKind
 from loyalty.engagement.actions import CapReached, grant_action
 from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
@@ -51,6 +52,8 @@ def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int
             except CapReached:
                 continue
             accounts.flush(uow, account)
+            data = {"points": int(result["points"]), "birthday": day.isoformat(), "balance": account.balance}
+            uow.emit(Event(EventKind.BIRTHDAY, member_id, as_of, data, key=event), now)
             granted += 1
             points += int(result["points"])
         uow.commit()

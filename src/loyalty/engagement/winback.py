@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
+from loyalty.core.events import Event, EventKind
 from loyalty.engagement import actions
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
@@ -84,6 +85,13 @@ def _grant_batch(
             continue
         _grant(uow, account, version, policy, row, as_of)
         accounts.flush(uow, account)
+        data = {
+            "points": policy.points,
+            "expires_at": (as_of + timedelta(days=policy.expires_after_days)).isoformat(),
+            "last_activity": row.last_activity.isoformat(),
+            "balance": account.balance,
+        }
+        uow.emit(Event(EventKind.WIN_BACK_GRANTED, account.account_id, as_of, data), now)
         granted += 1
     return granted
 

@@ -55,9 +55,8 @@ JOBS: dict[str, Job] = {
                 Count("points", "Points in those lots", 12500),
             ),
             "{points} points in {lots} lots",
-            # Activation records the instant the lots became spendable, as of which the job runs; nothing it writes
-            # is stamped with the wall clock.
-            lambda engine, as_of, _now: ledger_jobs.activate(engine, as_of),
+            # Activation records the instant the lots became spendable, as of which the job runs.
+            ledger_jobs.activate,
         ),
         Job(
             "expire",
@@ -65,6 +64,16 @@ JOBS: dict[str, Job] = {
             (Count("accounts", "Accounts with points written off", 31), Count("points", "Points written off", 12500)),
             "{points} points in {accounts} accounts",
             ledger_jobs.expire,
+        ),
+        Job(
+            "expiry-warnings",
+            f"announces points expiring within {ledger_jobs.EXPIRY_NOTICE_DAYS} days (once per account and expiry)",
+            (
+                Count("accounts", "Accounts with points expiring soon", 31),
+                Count("points", "Points that will expire", 12500),
+            ),
+            "{points} points in {accounts} accounts",
+            ledger_jobs.warn_expiring,
         ),
         Job(
             "tiers",

@@ -5,10 +5,12 @@ that locks its accounts in ascending order (so two jobs or a job and a checkout 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Row, func, select, update
 
+from loyalty.core.events import Event, EventKind
 from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
@@ -16,7 +18,7 @@ from loyalty.storage.batches import BATCH, in_batches
 from loyalty.storage.database import UnitOfWork
 
 
-def activate(engine: Engine, as_of: datetime) -> dict[str, int]:
+def activate(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
     """Mark the lots whose pending period ended by `as_of` as activated (at `as_of`: the instant the job speaks
     for, not when it happened to run). Spending never waits for this job: whether a lot is spendable is decided by
     its `available_at`; the job records when it happened. One statement, so no batches."""
@@ -25,8 +27,15 @@ def activate(engine: Engine, as_of: datetime) -> dict[str, int]:
             update(t.lots)
             .where(t.lots.c.activated_at.is_(None), t.lots.c.available_at <= as_of)
             .values(activated_at=as_of)
-            .returning(t.lots.c.remaining)
+            .returning(t.lots.c.account_id, t.lots.c.remaining, t.lots.c.available_at)
         ).all()
+        unlocked: dict[int, list[Row[Any]]] = {}
+        for lot in lots:
+            unlocked.setdefault(lot.account_id, []).append(lot)
+        for account_id, its in sorted(unlocked.items()):
+            data = {"points": sum(lot.remaining for lot in its), "lots": len(its)}
+            at = max(lot.available_at for lot in its)
+            uow.emit(Event(EventKind.POINTS_AVAILABLE, account_id, at, data, key=f"available:{as_of.isoformat()}"), now)
         uow.commit()
     return {"lots": len(lots), "points": sum(r.remaining for r in lots)}
 
@@ -50,3 +59,31 @@ def expire(
     due = select(lo.account_id).where(lo.expires_at <= as_of, lo.remaining > 0).group_by(lo.account_id)
     in_batches(engine, due, burn, size=BATCH, progress=progress)
     return counts
+
+
+# How far ahead `warn_expiring` looks: a lot's points are announced once, when its expiry comes within this many
+# days; a message trigger then chooses when, before the expiry, to tell the member (e.g. 7 days before).
+EXPIRY_NOTICE_DAYS = 30
+
+
+def warn_expiring(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
+    """Record a `points.expiring` event for each account and expiry instant within EXPIRY_NOTICE_DAYS of `as_of`
+    with points still left to burn: one per account and instant ever (its key), however often the job runs. One
+    grouped query and one insert, however many accounts."""
+    lo = t.lots.c
+    horizon = as_of + timedelta(days=EXPIRY_NOTICE_DAYS)
+    due = (
+        select(lo.account_id, lo.expires_at, func.sum(lo.remaining).label("points"), func.count().label("lots"))
+        .where(lo.expires_at > as_of, lo.expires_at <= horizon, lo.remaining > 0)
+        .group_by(lo.account_id, lo.expires_at)
+        .order_by(lo.account_id, lo.expires_at)
+    )
+    with UnitOfWork(engine) as uow:
+        rows = uow.conn.execute(due).all()
+        for row in rows:
+            expires_at: datetime = row.expires_at
+            data = {"points": int(row.points), "lots": int(row.lots), "expires_at": expires_at.isoformat()}
+            key = f"expiring:{expires_at.isoformat()}"
+            uow.emit(Event(EventKind.POINTS_EXPIRING, row.account_id, as_of, data, key=key), now)
+        uow.commit()
+    return {"accounts": len({row.account_id for row in rows}), "points": sum(int(row.points) for row in rows)}

@@ -15,6 +15,7 @@ from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from loyalty.core.errors import NotFound
 from loyalty.ledger.account import Account, Spend
+from loyalty.ledger.events import events_of
 from loyalty.ledger.model import Draw, Lot
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -114,6 +115,8 @@ def flush(uow: UnitOfWork, account: Account) -> None:
         return
     a = account.account_id
     conn = uow.conn
+    for event in events_of(a, changes):
+        uow.emit(event, account.now)
     conn.execute(
         _INSERT_ENTRIES,
         [

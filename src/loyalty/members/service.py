@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.core import identifiers, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from loyalty.core.events import Event, EventKind
 from loyalty.core.instants import Zone, parse_happened_at
 from loyalty.engagement.actions import grant_action
 from loyalty.ledger import repository as accounts
@@ -184,6 +185,7 @@ def register(uow: UnitOfWork, member: MemberInput, now: datetime) -> int:
     for consent in member.consents:
         set_consent(uow, member_id, consent, now)
     accounts.open_account(uow, member_id)
+    uow.emit(Event(EventKind.MEMBER_REGISTERED, int(member_id), registered_at, {"member_id": int(member_id)}), now)
     try:
         version = programs.version_at(uow, registered_at)
     except programs.NoProgram:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from loyalty.core import documents, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput
+from loyalty.core.events import Event, EventKind
 from loyalty.program.document import parse_program
 from loyalty.program.kept_sections import SectionCheck
 from loyalty.program.model import Program, ProgramVersion
@@ -90,6 +91,8 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
         )
     )
     stamps.renew(uow, stamps.PROGRAM)
+    data = {"version": number, "effective_from": effective_from.isoformat(), "name": program.name}
+    uow.emit(Event(EventKind.TERMS_CHANGED, None, now, data), now)
     return ProgramVersion(number, effective_from, program, document)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, exists, func, select, text, update
 
 from loyalty.core.errors import InvalidInput
+from loyalty.core.events import Event, EventKind
 from loyalty.engagement.model import period_start
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
@@ -331,6 +332,9 @@ def _settle(uow: UnitOfWork, account: Account, version: ProgramVersion, row: Any
     ).rowcount
     if changed != 1:  # cannot happen under the referrer's lock; if it did, the credit must not be written
         raise RuntimeError(f"referral of member {row.account_id} was settled by someone else")
+    if values["status"] == ReferralStatus.REWARDED.value:
+        data = {"referee_id": row.account_id, "order_id": order_key, "points": values.get("referrer_points", 0)}
+        uow.emit(Event(EventKind.REFERRAL_REWARDED, account.account_id, now, data), account.now)
     return 1 if values["status"] == ReferralStatus.REWARDED.value else 0
 
 

@@ -7,13 +7,16 @@ import os
 import select as io_select
 import sqlite3
 import time
+from datetime import datetime
 from enum import Enum
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, select
+from sqlalchemy import Connection, Engine, Insert, bindparam, create_engine, event, exc, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from loyalty.core.events import Event
 from loyalty.storage import tables as t
 
 DEFAULT_URL = "sqlite:///loyalty.db"
@@ -190,6 +193,7 @@ class UnitOfWork:
         self.read_only = read_only
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.stamps: dict[str, str | None] | None = None  # storage.stamps: as this unit of work first read them
+        self.events: list[dict[str, Any]] = []  # recorded by emit(), written to the outbox by commit()
 
     def __enter__(self) -> UnitOfWork:
         self.conn = self.engine.connect()
@@ -208,7 +212,24 @@ class UnitOfWork:
         finally:
             self.conn.close()
 
+    def emit(self, event: Event, recorded_at: datetime) -> None:
+        """Record `event` in the outbox when this unit of work commits (with everything else, or not at all)."""
+        self.events.append(
+            {
+                "account_id": event.account_id,
+                "kind": event.kind.value,
+                "occurred_at": event.occurred_at,
+                "recorded_at": recorded_at,
+                "key": event.key,
+                "data": event.data,
+            }
+        )
+
     def commit(self) -> None:
+        if self.events:
+            # One statement for all of them; an event whose key its account already has is recorded once.
+            self.conn.execute(_INSERT_EVENTS[self.is_sqlite], self.events)
+            self.events = []
         try:
             self.conn.commit()
         except exc.DBAPIError as error:
@@ -220,6 +241,11 @@ class UnitOfWork:
         """The account row, locked until the end of the transaction (SQLite already holds the write lock)."""
         return self.conn.execute(_LOCK_ACCOUNT, {"account_id": account_id}).first()
 
+
+_INSERT_EVENTS: dict[bool, Insert] = {
+    True: sqlite.insert(t.events).on_conflict_do_nothing(),
+    False: postgresql.insert(t.events).on_conflict_do_nothing(),
+}
 
 # SQLite compiles FOR UPDATE to nothing: its writing transactions hold the database's write lock from BEGIN.
 _LOCK_ACCOUNT = select(t.accounts).where(t.accounts.c.account_id == bindparam("account_id")).with_for_update()

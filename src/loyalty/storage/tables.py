@@ -417,3 +417,28 @@ campaign_member_usage = Table(
     Column("points", BigInteger, nullable=False),
     Index("ix_campaign_member_usage_campaign_id", "campaign_id"),
 )
+
+# The outbox: domain events (core.events), written in the transaction of what they report. The dispatcher reads
+# those not yet dispatched in id order, fans each out to its consumers (a delivery per webhook endpoint or message)
+# and marks it dispatched in the same transaction, so each consumer gets each event once.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", ID, primary_key=True, autoincrement=True),
+    Column("account_id", ID),  # null: about the whole program (terms changed)
+    Column("kind", String(limits.EVENT_KIND), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("key", String(limits.EVENT_KEY)),  # unique among the account's events of the kind (core.events.Event)
+    Column("data", JSON, nullable=False),
+    Column("dispatched_at", UTCDateTime),
+    Index("ix_events_account_id_kind_key", "account_id", "kind", "key", unique=True),
+    Index("ix_events_account_id_event_id", "account_id", "event_id"),
+)
+# The dispatcher's queue: only the undispatched events are in this index.
+Index(
+    "ix_events_undispatched",
+    events.c.event_id,
+    postgresql_where=events.c.dispatched_at.is_(None),
+    sqlite_where=events.c.dispatched_at.is_(None),
+)

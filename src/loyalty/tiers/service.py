@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, case, func, select
 
+from loyalty.core.events import Event, EventKind
 from loyalty.core.money import format_money
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
@@ -58,6 +59,8 @@ def _move(
     at: datetime,
     kept_until: datetime | None,
     reason: str,
+    now: datetime,
+    direction: str = "up",
 ) -> None:
     values = {"tier_id": level.id, "since": at, "kept_until": kept_until, "qualifying_value": value, "evaluated_at": at}
     if held is None:
@@ -78,6 +81,16 @@ def _move(
             reason=reason,
         )
     )
+    data = {
+        "from_tier": held.tier_id if held is not None else None,
+        "to_tier": level.id,
+        "tier_name": level.name,
+        "direction": direction,
+        "qualifying_value": value,
+        "kept_until": kept_until.isoformat() if kept_until is not None else None,
+        "reason": reason,
+    }
+    uow.emit(Event(EventKind.TIER_CHANGED, account_id, at, data), now)
 
 
 def after_order(uow: UnitOfWork, account: Account, program: Program, at: datetime, order_key: str) -> str | None:
@@ -100,6 +113,7 @@ def after_order(uow: UnitOfWork, account: Account, program: Program, at: datetim
         at,
         tiers.kept_until(at, program.timezone),
         f"order {order_key} reached {higher.name}",
+        account.now,
     )
     return higher.id
 
@@ -172,7 +186,7 @@ def reevaluate(
             return
         for account_id in batch:
             accounts.lock(uow, account_id, now)
-            moved = _reevaluate_one(uow, account_id, program, program.tiers, as_of)
+            moved = _reevaluate_one(uow, account_id, program, program.tiers, as_of, now)
             if moved is not None:
                 counts[moved] += 1
         counts["members"] += len(batch)
@@ -182,7 +196,7 @@ def reevaluate(
 
 
 def _reevaluate_one(
-    uow: UnitOfWork, account_id: int, program: Program, tiers: TierPolicy, as_of: datetime
+    uow: UnitOfWork, account_id: int, program: Program, tiers: TierPolicy, as_of: datetime, now: datetime
 ) -> str | None:
     """Re-evaluate one locked account; "upgraded" or "downgraded" if its tier changed."""
     held = _held(uow, account_id)
@@ -201,6 +215,8 @@ def _reevaluate_one(
             as_of,
             tiers.kept_until(as_of, program.timezone) if up or tiers.rank(new) > 0 else None,
             f"re-evaluation as of {as_of.date().isoformat()}",
+            now,
+            "up" if up else "down",
         )
         return "upgraded" if up else "downgraded"
     if held is not None:
