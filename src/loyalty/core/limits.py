@@ -44,6 +44,10 @@ STORE = 100
 # Events and their deliveries
 EVENT_KIND = 40
 EVENT_KEY = 100
+ENDPOINT_ID = 64  # a webhook endpoint's, a trigger's, a template's id
+URL = 2000
+WEBHOOK_SECRET = 100  # whsec_ and the base64 of 24 to 64 bytes
+RESPONSE_EXCERPT = 1000  # the start of a receiver's answer kept in the delivery log
 
 # Adjustments
 OPERATOR = 100

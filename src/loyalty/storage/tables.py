@@ -442,3 +442,59 @@ Index(
     postgresql_where=events.c.dispatched_at.is_(None),
     sqlite_where=events.c.dispatched_at.is_(None),
 )
+
+# The retailer's URLs that receive events, signed the Standard Webhooks way with the endpoint's secret (kept to sign;
+# never returned by the API). `kinds`: the event kinds it wants ([]: every kind).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("endpoint_id", String(limits.ENDPOINT_ID), primary_key=True),
+    Column("url", String(limits.URL), nullable=False),
+    Column("secret", String(limits.WEBHOOK_SECRET), nullable=False),
+    Column("kinds", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("description", String(limits.NAME)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per event and consumer (a webhook endpoint, a message trigger): made when the dispatcher fans the event
+# out, so the unique key makes each consumer handle each event once; then claimed, attempted and retried until
+# delivered, dead (out of attempts or refused for good) or skipped (a rule of contact said no, and `error` says why).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", ID, primary_key=True, autoincrement=True),
+    Column("event_id", ID, nullable=False),
+    Column("account_id", ID),
+    Column("channel", String(16), nullable=False),  # webhook | email | sms
+    Column("target", String(limits.ENDPOINT_ID), nullable=False),  # the endpoint's or trigger's id
+    Column("status", String(16), nullable=False),  # pending | sending | delivered | dead | skipped
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),  # when pending: not before
+    Column("claimed_until", UTCDateTime),  # when sending: a worker's claim, taken over by another after it
+    Column("last_attempt_at", UTCDateTime),
+    Column("status_code", Integer),  # the receiver's last HTTP status (webhooks, SMS gateways)
+    Column("error", Text),
+    Column("response", Text),  # the start of the last response
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_deliveries_event_id_channel_target", "event_id", "channel", "target", unique=True),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_deliveries_created_at", "created_at"),
+)
+
+# Every attempt of every delivery, for the delivery log.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("delivery_id", ID, primary_key=True, autoincrement=False),
+    Column("attempt_no", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # delivered | retry | dead
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("response", Text),
+    Column("duration_ms", Integer, nullable=False),
+)
