@@ -193,6 +193,11 @@ def test_the_sandbox_refuses_internals_mutation_and_huge_values(source: str, ref
     assert found["templates.en.text"].startswith(f"line 1: refused by the sandbox: {refused}")
 
 
+def test_a_macro_that_calls_itself_forever_is_refused_not_crashing() -> None:
+    found = problems(Template({"en": Wording(text="{% macro loop() %}{{ loop() }}{% endmacro %}{{ loop() }}")}))
+    assert "recursion" in found["templates.en.text"]
+
+
 def test_the_sandbox_refuses_to_change_the_members_data() -> None:
     offer = {"code": "SPRING"}
     with pytest.raises(InvalidInput, match="access to attribute 'update' of 'dict' object is unsafe"):

@@ -208,7 +208,7 @@ def _render_part(
         raise InvalidInput.at(path, _at_line(error, _undefined_reason(str(error), variables))) from None
     except SecurityError as error:
         raise InvalidInput.at(path, _at_line(error, f"refused by the sandbox: {error}")) from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, jinja2.TemplateError) as error:
+    except Exception as error:  # a template is code: whatever it raises (a recursive macro too) is its problem
         raise InvalidInput.at(path, _at_line(error, str(error) or type(error).__name__)) from None
 
 
