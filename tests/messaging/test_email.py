@@ -33,6 +33,14 @@ class Mailbox:
     data_reply: str = "250 OK"
     rcpt_reply: str | None = None
     received: list[Envelope] = field(default_factory=list)
+    greeted: list[str] = field(default_factory=list)
+
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook names)
+        self, _server: SMTP, session: Session, _envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greeted.append(hostname)
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
         self, _server: SMTP, _session: Session, envelope: Envelope, address: str, _options: list[str]
@@ -118,6 +126,7 @@ def settings(port: int, **changes: Any) -> SmtpSettings:
         security=Security.NONE,
         reply_to="care@shop.example",
         timeout=5,
+        local_hostname="loyalty.test",
     )
     return replace(plain, **changes)
 
@@ -141,6 +150,7 @@ def test_a_message_arrives_with_its_text_and_html_parts_and_headers(smtp_server:
     send(smtp, offer_message(smtp))
 
     (envelope,) = mailbox.received
+    assert mailbox.greeted == ["loyalty.test"]
     assert envelope.mail_from == "news@shop.example"
     assert envelope.rcpt_tos == ["anna@example.org"]
     received = mailbox.message()
@@ -236,7 +246,8 @@ def test_starttls_with_login(smtp_server: Server, ca_file: str, server_tls: ssl.
 
 def test_implicit_tls(smtp_server: Server, ca_file: str, server_tls: ssl.SSLContext) -> None:
     mailbox, port = smtp_server(ssl_context=server_tls)
-    smtp = settings(port, security=Security.SSL, ca_file=ca_file)
+    smtp = settings(port, security="ssl", ca_file=ca_file)  # as a settings file gives it
+    assert smtp.security is Security.SSL
     send(smtp, offer_message(smtp))
     assert mailbox.message()["Message-ID"] == "<outbox-42@shop.example>"
 

@@ -35,7 +35,9 @@ class Security(StrEnum):
 class SmtpSettings:
     """How to reach the SMTP relay and whom messages come from. `password` is never shown (not in `repr`, not in a
     `DeliveryError`). `ca_file` is a PEM bundle of the CAs to trust instead of the system's, for a relay with a
-    private CA. `timeout` is in seconds, for connecting and for each reply."""
+    private CA. `timeout` is in seconds, for connecting and for each reply. `local_hostname` is the name the
+    client gives in EHLO; by default the host's fully qualified name, which some relays check and which costs a
+    DNS lookup per connection."""
 
     host: str
     port: int
@@ -46,6 +48,11 @@ class SmtpSettings:
     reply_to: str | None = None
     timeout: float = 30.0
     ca_file: str | None = None
+    local_hostname: str | None = None
+
+    def __post_init__(self) -> None:
+        # Settings read from a file give the security as text: hold the enum, refusing anything else.
+        object.__setattr__(self, "security", Security(self.security))
 
 
 # A Message-ID's left part: what RFC 5322 allows in a dot-atom, less the characters a mail client might mangle.
@@ -124,14 +131,16 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
 
 
 def _deliver(settings: SmtpSettings, message: EmailMessage) -> None:
-    context = ssl.create_default_context(cafile=settings.ca_file)
+    context = ssl.create_default_context(cafile=settings.ca_file) if settings.security != Security.NONE else None
     smtp: smtplib.SMTP
-    if settings.security is Security.SSL:
-        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+    if settings.security == Security.SSL:
+        smtp = smtplib.SMTP_SSL(
+            settings.host, settings.port, settings.local_hostname, timeout=settings.timeout, context=context
+        )
     else:
-        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        smtp = smtplib.SMTP(settings.host, settings.port, settings.local_hostname, timeout=settings.timeout)
     try:
-        if settings.security is Security.STARTTLS:
+        if settings.security == Security.STARTTLS:
             smtp.starttls(context=context)
         if settings.username is not None:
             smtp.login(settings.username, settings.password or "")
