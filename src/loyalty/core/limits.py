@@ -57,6 +57,14 @@ REASON = 1000
 API_KEY_NAME = 100
 IDEMPOTENCY_KEY = 200
 
+# Messages. A template's parts, as written (before rendering): an email subject fits a mail client's line, a text is
+# an SMS or the plain-text part of an email, an HTML body is a whole designed email. What a delivery log keeps of a
+# failure (the server's reply, the gateway's answer) is bounded too.
+MESSAGE_SUBJECT = 200
+MESSAGE_TEXT = 2000
+MESSAGE_HTML = 100_000
+DELIVERY_DETAIL = 1000
+
 # Documents and bodies. Nothing the program accepts nests deeper than a handful of levels; the bound keeps every
 # reader (JSON, YAML, the validators) far from Python's recursion limit.
 MAX_DEPTH = 32
