@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from loyalty.cli.terminal import DatabaseOption, as_of, fail, now, out
 from loyalty.core.errors import LoyaltyError
-from loyalty.storage.database import make_engine
+from loyalty.storage.database import UnitOfWork, make_engine
 
 app = typer.Typer(help="Batch jobs.", no_args_is_help=True)
 
@@ -28,10 +29,12 @@ def jobs_run(
 
     if job not in JOBS:
         raise typer.BadParameter(f"must be one of {', '.join(JOBS)}", param_hint="JOB")
+    from loyalty.jobs import runs
+
     at, engine = now(), make_engine(database)
     start = as_of(as_of_option, engine, at)
     try:
-        result = JOBS[job].run(engine, start, at)
+        result = runs.run_now(engine, job, start, now, "cli")
     except LoyaltyError as error:
         fail(error)
     out.print(f"{job} as of {start.isoformat()}: {JOBS[job].report(result)}")
@@ -45,3 +48,59 @@ def jobs_list() -> None:
     for name, job in JOBS.items():
         counts = ", ".join(count.name for count in job.counts)
         out.print(f"{name:<10} {job.does} (counts: {counts})", highlight=False, soft_wrap=True)
+
+
+@app.command("runs")
+def jobs_runs(
+    job: Annotated[str | None, typer.Option(help="Only this job's runs.")] = None,
+    status: Annotated[str | None, typer.Option(help="running | succeeded | failed")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    database: DatabaseOption = None,
+) -> None:
+    """The latest job runs: by the worker's schedule, the API or this command; as of when, what each did."""
+    from loyalty.jobs import runs
+
+    with UnitOfWork(make_engine(database), read_only=True) as uow:
+        found = runs.runs(uow, job=job, status=status, limit=limit)
+    table = Table("run", "job", "as of", "by", "status", "started", "finished", "counts / error")
+    for run in found:
+        outcome = run["error"] or ", ".join(f"{k} {v}" for k, v in (run["counts"] or {}).items())
+        table.add_row(
+            str(run["run_id"]),
+            run["job"],
+            run["as_of"],
+            run["trigger"] + (f" ({run['worker']})" if run["worker"] else ""),
+            run["status"],
+            run["started_at"],
+            run["finished_at"] or "",
+            outcome,
+        )
+    out.print(table)
+
+
+@app.command("schedule")
+def jobs_schedule(
+    job: Annotated[str | None, typer.Argument(help="The job to schedule (none: show every schedule).")] = None,
+    when: Annotated[
+        str | None, typer.Argument(help="`daily HH:MM` (the program's time zone), `every 15m`, `every 2h` or `off`.")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Show the worker's schedule, or change one job's."""
+    from loyalty.jobs import runs
+
+    engine = make_engine(database)
+    if job is None:
+        with UnitOfWork(engine, read_only=True) as uow:
+            current = runs.read_schedule(uow)
+    else:
+        if when is None:
+            raise typer.BadParameter('give the schedule too, e.g. "daily 03:00"', param_hint="WHEN")
+        try:
+            with UnitOfWork(engine) as uow:
+                current = runs.set_schedule(uow, {job: when})
+                uow.commit()
+        except LoyaltyError as error:
+            fail(error)
+    for name, text in current.items():
+        out.print(f"{name:<16} {text}", highlight=False)

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import typer
 
-from loyalty.cli import campaigns, demo, jobs, keys, members, orders, program, reports, segments, serve
+from loyalty.cli import (
+    campaigns,
+    demo,
+    jobs,
+    keys,
+    members,
+    messaging,
+    orders,
+    program,
+    reports,
+    segments,
+    serve,
+    worker,
+)
 
 app = typer.Typer(help="Loyalty: a bonus-points program engine.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(serve.db_app, name="db")
@@ -16,7 +29,11 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(segments.app, name="segments")
 app.add_typer(campaigns.app, name="campaigns")
+app.add_typer(messaging.webhooks_app, name="webhooks")
+app.add_typer(messaging.deliveries_app, name="deliveries")
+app.add_typer(messaging.events_app, name="events")
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("openapi")(serve.openapi)
 app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)

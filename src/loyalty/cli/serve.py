@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,6 +34,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
     database: DatabaseOption = None,
+    background: Annotated[
+        bool | None,
+        typer.Option(
+            "--background-worker/--no-background-worker",
+            help="Also run the worker (deliveries, scheduled jobs) in this process. Default: on the embedded "
+            "SQLite database; on PostgreSQL run `loyalty worker` beside the API instead.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API. The database must be at this version's schema: run `loyalty db upgrade` first."""
     import os
@@ -64,14 +73,35 @@ def serve(
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loyalty-metrics-")
     err.print(f"Serving http://{host}:{port} on {url} with {workers} worker(s); docs at /docs")
+    if background if background is not None else url.startswith("sqlite"):
+        stop = _background_worker(url)
+        err.print("Running the worker in the background (deliveries and scheduled jobs)")
+    else:
+        stop = None
     app = "loyalty.http.asgi:app"
-    if workers == 1:  # asyncio binds the socket itself, as TCP: its connections get TCP_NODELAY
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
-        return
-    from uvicorn.supervisors import Multiprocess
+    try:
+        if workers == 1:  # asyncio binds the socket itself, as TCP: its connections get TCP_NODELAY
+            uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+            return
+        from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(app, host=host, port=port, workers=workers, access_log=False, log_level="warning")
-    Multiprocess(config, sockets=[_tcp_socket(config)]).run()
+        config = uvicorn.Config(app, host=host, port=port, workers=workers, access_log=False, log_level="warning")
+        Multiprocess(config, sockets=[_tcp_socket(config)]).run()
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def _background_worker(url: str) -> threading.Event:
+    """The worker in a thread of the serving process (the embedded default needs no second process)."""
+    from loyalty.cli.terminal import now
+    from loyalty.jobs.worker import Worker
+    from loyalty.storage.database import make_engine
+
+    stop = threading.Event()
+    worker = Worker(make_engine(url), now)
+    threading.Thread(target=worker.run, args=(stop,), name="loyalty-worker", daemon=True).start()
+    return stop
 
 
 def _tcp_socket(config: uvicorn.Config) -> socket.socket:

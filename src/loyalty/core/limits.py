@@ -49,6 +49,10 @@ URL = 2000
 WEBHOOK_SECRET = 100  # whsec_ and the base64 of 24 to 64 bytes
 RESPONSE_EXCERPT = 1000  # the start of a receiver's answer kept in the delivery log
 
+# Jobs
+JOB_NAME = 40
+WORKER_NAME = 100
+
 # Adjustments
 OPERATOR = 100
 REASON = 1000

@@ -30,6 +30,7 @@ from loyalty.http import bodies, errors, metrics
 from loyalty.jobs import router as jobs
 from loyalty.ledger import router as points
 from loyalty.members import router as members
+from loyalty.messaging import router as messaging
 from loyalty.program import router as program
 from loyalty.program import service as programs
 from loyalty.referrals import router as referrals
@@ -151,7 +152,20 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         422: "Invalid input: each field's path and reason",
         503: "The database is unavailable or busy, or a commit's outcome is unknown: retry after Retry-After seconds",
     }
-    routers = (members, points, tiers, referrals, member_tokens, orders, events, program, jobs, segments, campaigns)
+    routers = (
+        members,
+        points,
+        tiers,
+        referrals,
+        member_tokens,
+        orders,
+        events,
+        program,
+        jobs,
+        segments,
+        campaigns,
+        messaging,
+    )
     for router in (module.router for module in routers):
         app.include_router(
             router, responses={code: {"description": text, "content": problem_ref} for code, text in documented.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,4 +62,36 @@ class AuditResult(BaseModel):
                 }
             ]
         }
+    )
+
+
+class JobRunView(BaseModel):
+    run_id: int
+    job: str
+    as_of: Instant
+    trigger: Literal["schedule", "api", "cli"] = Field(description="Who started it")
+    status: Literal["running", "succeeded", "failed"]
+    worker: str | None = Field(description="The worker that ran it (scheduled runs)")
+    attempts: int = Field(description="More than 1 when a worker took the run over from one that stopped")
+    started_at: Instant
+    finished_at: Instant | None
+    counts: dict[str, int] | None
+    error: str | None
+
+
+class JobRunPage(BaseModel):
+    runs: list[JobRunView]
+    next_cursor: str | None
+
+
+class JobSchedule(BaseModel):
+    schedule: dict[str, str] = Field(
+        description="Job name → `daily HH:MM` (program time zone), `every <n>m`, `every <n>h` or `off`",
+        examples=[{"expire": "daily 00:10", "activate": "every 15m", "tiers": "off"}],
+    )
+
+
+class ScheduleChange(Strict):
+    schedule: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=20)]] = Field(
+        max_length=50, examples=[{"tiers": "daily 02:30", "win-back": "off"}]
     )

@@ -498,3 +498,26 @@ delivery_attempts = Table(
     Column("response", Text),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# Every run of a job: by the worker's scheduler (`slot`: the job and the scheduled instant, unique, so that of
+# several workers one runs it and the others skip) or by hand (API, command line; no slot). A running run holds a
+# claim it renews while it works; a run whose claim expired (its worker was killed) is taken over by another worker.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("run_id", ID, primary_key=True, autoincrement=True),
+    Column("job", String(limits.JOB_NAME), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("slot", String(limits.JOB_NAME + 40)),
+    Column("trigger", String(16), nullable=False),  # schedule | api | cli
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("worker", String(limits.WORKER_NAME)),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("counts", JSON),
+    Column("error", Text),
+    Index("ix_job_runs_slot", "slot", unique=True),
+    Index("ix_job_runs_job_started_at", "job", "started_at"),
+)
