@@ -104,7 +104,11 @@ def test_expiry_and_activation_are_recorded(seeded: Engine, member: int) -> None
     assert available_at is not None
     unlock = datetime.fromisoformat(available_at)
     jobs.activate(seeded, unlock, unlock)
-    assert kinds(seeded, member)[-1] == "points.available"
+    available = events(seeded, member_id=member)[-1]
+    assert available["kind"] == "points.available"
+    assert available["data"] == {"points": 100, "lots": 1}  # the order's 5% of 2000.00; not the adjustment's lot
+    # The welcome points were spendable from the start: their activation announced nothing.
+    assert kinds(seeded, member).count("points.available") == 1
 
 
 def test_a_tier_reached_by_an_order_is_recorded(engine: Engine) -> None:

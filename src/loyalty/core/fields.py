@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -127,6 +128,21 @@ def url_safe(what: str) -> BeforeValidator:
         return value
 
     return BeforeValidator(check)
+
+
+def enum_text(enum: type[StrEnum]) -> BeforeValidator:
+    """Lets a strict body give one of a text enum's values as the JSON string it is (strict mode otherwise wants an
+    instance), and refuses any other value listing the allowed ones."""
+    allowed = {member.value: member for member in enum}
+
+    def read(value: Any) -> Any:
+        if isinstance(value, enum):
+            return value
+        if isinstance(value, str) and value in allowed:
+            return allowed[value]
+        raise PydanticCustomError("enum", "must be one of: {allowed}", {"allowed": ", ".join(allowed)})
+
+    return BeforeValidator(read)
 
 
 OrderKey = Annotated[

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import Engine, Row, func, select, tuple_, update
 
 from loyalty.core.events import Event, EventKind
 from loyalty.ledger import repository as accounts
@@ -27,17 +27,30 @@ def activate(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
             update(t.lots)
             .where(t.lots.c.activated_at.is_(None), t.lots.c.available_at <= as_of)
             .values(activated_at=as_of)
-            .returning(t.lots.c.account_id, t.lots.c.remaining, t.lots.c.available_at)
+            .returning(t.lots.c.account_id, t.lots.c.entry_no, t.lots.c.remaining, t.lots.c.available_at)
         ).all()
-        unlocked: dict[int, list[Row[Any]]] = {}
-        for lot in lots:
-            unlocked.setdefault(lot.account_id, []).append(lot)
-        for account_id, its in sorted(unlocked.items()):
-            data = {"points": sum(lot.remaining for lot in its), "lots": len(its)}
-            at = max(lot.available_at for lot in its)
-            uow.emit(Event(EventKind.POINTS_AVAILABLE, account_id, at, data, key=f"available:{as_of.isoformat()}"), now)
+        _announce_unlocked(uow, [lot for lot in lots if lot.remaining > 0], as_of, now)
         uow.commit()
     return {"lots": len(lots), "points": sum(r.remaining for r in lots)}
+
+
+def _announce_unlocked(uow: UnitOfWork, lots: Sequence[Row[Any]], as_of: datetime, now: datetime) -> None:
+    """A `points.available` event per account for the lots that were pending: a lot spendable from the moment it
+    was credited (a welcome bonus) unlocked nothing the member was waiting for."""
+    e = t.ledger_entries.c
+    credited: dict[tuple[int, int], datetime] = {}
+    for start in range(0, len(lots), 1000):
+        keys = [(lot.account_id, lot.entry_no) for lot in lots[start : start + 1000]]
+        query = select(e.account_id, e.entry_no, e.occurred_at).where(tuple_(e.account_id, e.entry_no).in_(keys))
+        credited.update({(r.account_id, r.entry_no): r.occurred_at for r in uow.conn.execute(query)})
+    unlocked: dict[int, list[Row[Any]]] = {}
+    for lot in lots:
+        if lot.available_at > credited[(lot.account_id, lot.entry_no)]:
+            unlocked.setdefault(lot.account_id, []).append(lot)
+    for account_id, its in sorted(unlocked.items()):
+        data = {"points": sum(lot.remaining for lot in its), "lots": len(its)}
+        at = max(lot.available_at for lot in its)
+        uow.emit(Event(EventKind.POINTS_AVAILABLE, account_id, at, data, key=f"available:{as_of.isoformat()}"), now)
 
 
 def expire(

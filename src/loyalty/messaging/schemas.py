@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.core import limits
 from loyalty.core.events import DESCRIPTIONS, EventKind
+from loyalty.core.fields import enum_text
 from loyalty.http.schemas import Instant, InstantOrDate, Strict
 from loyalty.messaging.model import Channel, DeliveryStatus
 
@@ -23,9 +24,8 @@ Secret = Annotated[
         description="A Standard Webhooks secret: `whsec_` and the base64 of 24 to 64 random bytes. Write-only.",
     ),
 ]
-Kinds = Annotated[
-    list[EventKind], Field(max_length=len(EventKind), description="The event kinds it gets; [] or none: all")
-]
+Kind = Annotated[EventKind, enum_text(EventKind)]
+Kinds = Annotated[list[Kind], Field(max_length=len(EventKind), description="The event kinds it gets; [] or none: all")]
 
 
 class NewEndpoint(Strict):
@@ -110,8 +110,8 @@ class DeliveryPage(BaseModel):
 class ReplayRange(Strict):
     from_: InstantOrDate = Field(alias="from", description="Deliveries created from this instant (a date: its start)")
     to: InstantOrDate = Field(description="...until this one, excluded")
-    status: DeliveryStatus | None = None
-    channel: Channel | None = None
+    status: Annotated[DeliveryStatus, enum_text(DeliveryStatus)] | None = None
+    channel: Annotated[Channel, enum_text(Channel)] | None = None
     target: EndpointId | None = None
 
     model_config = ConfigDict(

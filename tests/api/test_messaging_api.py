@@ -1,0 +1,157 @@
+"""Webhook endpoints, the delivery log, replay, the event list, job runs and the schedule over HTTP, with a real
+receiver: what an integrator sets up and watches."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from random import Random
+
+import httpx
+import pytest
+
+from loyalty.jobs.worker import Worker
+from tests.messaging.receiver import Receiver, receiver
+
+from .conftest import SEED_PROGRAM, Server
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    with receiver() as state:
+        yield state
+
+
+@pytest.fixture
+def admin_with_program(server: Server) -> Iterator[httpx.Client]:
+    with server.client(server.admin) as admin:
+        published = admin.post(
+            "/v1/program/versions", json={"document": SEED_PROGRAM, "effective_from": "2026-01-01T00:00:00+03:00"}
+        )
+        assert published.status_code == 201, published.text
+        yield admin
+
+
+def tick(server: Server) -> dict[str, object]:
+    with httpx.Client() as client:
+        return Worker(server.engine, server.clock, name="test", client=client, rng=Random(1)).tick().as_dict()
+
+
+def test_an_integrator_subscribes_and_receives_signed_events(
+    server: Server, admin_with_program: httpx.Client, hook: Receiver
+) -> None:
+    admin = admin_with_program
+    created = admin.post(
+        "/v1/webhooks", json={"endpoint_id": "crm", "url": hook.url, "kinds": ["member.registered", "points.earned"]}
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
+    shown = admin.get("/v1/webhooks/crm").json()
+    assert "secret" not in shown or shown["secret"] is None
+    assert secret not in admin.get("/v1/webhooks").text
+
+    with server.client(server.checkout) as shop:
+        member_id = shop.post("/v1/members", json={"phone": "+79990001122"}).json()["member_id"]
+    tick(server)
+    assert [json.loads(r.body)["type"] for r in hook.requests] == ["member.registered", "points.earned"]
+
+    log = admin.get("/v1/deliveries", params={"target": "crm"}).json()
+    assert [d["status"] for d in log["deliveries"]] == ["delivered", "delivered"]
+    one = admin.get(f"/v1/deliveries/{log['deliveries'][0]['delivery_id']}").json()
+    assert one["log"][0]["status_code"] == 200
+
+    events = admin.get("/v1/events", params={"member_id": member_id}).json()["events"]
+    assert [e["kind"] for e in events] == ["member.registered", "points.earned"]
+    assert all(e["dispatched_at"] is not None for e in events)
+    kinds = admin.get("/v1/events/kinds").json()["kinds"]
+    assert {"kind": "points.expiring", "description": kinds[4]["description"]} in kinds
+
+
+def test_a_dead_delivery_is_replayed_by_id_and_by_range(
+    server: Server, admin_with_program: httpx.Client, hook: Receiver
+) -> None:
+    admin = admin_with_program
+    admin.post("/v1/webhooks", json={"endpoint_id": "crm", "url": hook.url, "kinds": ["member.registered"]})
+    with server.client(server.checkout) as shop:
+        shop.post("/v1/members", json={"phone": "+79990001122"})
+    hook.answers = [410]
+    tick(server)
+    (dead,) = admin.get("/v1/deliveries", params={"status": "dead"}).json()["deliveries"]
+
+    hook.answers = [200]
+    replayed = admin.post(f"/v1/deliveries/{dead['delivery_id']}/replay")
+    assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
+    tick(server)
+    assert admin.get(f"/v1/deliveries/{dead['delivery_id']}").json()["status"] == "delivered"
+
+    day = server.clock().date().isoformat()
+    again = admin.post("/v1/deliveries/replay", json={"from": day, "to": "2099-01-01", "target": "crm"})
+    assert again.status_code == 200 and again.json() == {"replayed": 1}
+    tick(server)
+    assert len(hook.requests) == 3
+    assert len({r.headers["webhook-id"] for r in hook.requests}) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"endpoint_id": "crm", "url": "ftp://x.example.com/"}, "url"),
+        ({"endpoint_id": "crm", "url": "https://x.example.com/", "kinds": ["points.stolen"]}, "kinds[0]"),
+        ({"endpoint_id": "Bad Id", "url": "https://x.example.com/"}, "endpoint_id"),
+        ({"endpoint_id": "crm", "url": "https://x.example.com/", "secret": "plain"}, "secret"),
+        ({"endpoint_id": "crm", "url": "https://x.example.com/" + "a" * 2000}, "url"),
+        ({"endpoint_id": "crm", "url": "https://x.example.com/", "colour": "red"}, "colour"),
+    ],
+)
+def test_a_bad_endpoint_is_422_naming_the_field(server: Server, body: dict[str, object], path: str) -> None:
+    with server.client(server.admin) as admin:
+        refused = admin.post("/v1/webhooks", json=body)
+        assert refused.status_code == 422, refused.text
+        assert path in [e["path"] for e in refused.json()["errors"]]
+        assert admin.get("/v1/webhooks").json() == {"endpoints": []}
+
+
+def test_webhooks_are_for_admin_keys_only(server: Server) -> None:
+    with server.client(server.checkout) as shop:
+        assert shop.get("/v1/webhooks").status_code == 403
+        assert shop.get("/v1/deliveries").status_code == 403
+        assert shop.get("/v1/events").status_code == 403
+
+
+def test_an_endpoint_is_changed_and_removed(admin_with_program: httpx.Client) -> None:
+    admin = admin_with_program
+    admin.post("/v1/webhooks", json={"endpoint_id": "crm", "url": "https://crm.example.com/a"})
+    changed = admin.patch("/v1/webhooks/crm", json={"url": "https://crm.example.com/b", "enabled": False})
+    assert changed.status_code == 200
+    assert (changed.json()["url"], changed.json()["enabled"]) == ("https://crm.example.com/b", False)
+    assert admin.patch("/v1/webhooks/nobody", json={"enabled": True}).status_code == 404
+    removed = admin.delete("/v1/webhooks/crm")
+    assert removed.status_code == 200
+    assert admin.get("/v1/webhooks/crm").status_code == 404
+
+
+def test_job_runs_and_the_schedule(server: Server, admin_with_program: httpx.Client) -> None:
+    admin = admin_with_program
+    assert admin.post("/v1/jobs/expire", json={}).status_code == 200
+    runs = admin.get("/v1/jobs/runs").json()["runs"]
+    assert [(r["job"], r["trigger"], r["status"]) for r in runs] == [("expire", "api", "succeeded")]
+
+    schedule = admin.get("/v1/jobs/schedule").json()["schedule"]
+    assert schedule["expire"] == "daily 00:10"
+    changed = admin.put("/v1/jobs/schedule", json={"schedule": {"tiers": "Every 2h", "win-back": "off"}})
+    assert changed.status_code == 200
+    assert (changed.json()["schedule"]["tiers"], changed.json()["schedule"]["win-back"]) == ("every 2h", "off")
+    refused = admin.put("/v1/jobs/schedule", json={"schedule": {"tiers": "sometimes", "nap": "daily 01:00"}})
+    assert refused.status_code == 422
+    assert {e["path"] for e in refused.json()["errors"]} == {"tiers", "nap"}
+    assert admin.get("/v1/jobs/schedule").json()["schedule"]["tiers"] == "every 2h"
+
+    tick(server)
+    scheduled = admin.get("/v1/jobs/runs", params={"job": "tiers"}).json()["runs"]
+    assert [(r["trigger"], r["worker"]) for r in scheduled] == [("schedule", "test")]
+    page = admin.get("/v1/jobs/runs", params={"limit": 2}).json()
+    assert len(page["runs"]) == 2 and page["next_cursor"] is not None
+    rest = admin.get("/v1/jobs/runs", params={"cursor": page["next_cursor"], "limit": 1000}).json()["runs"]
+    assert {r["run_id"] for r in rest}.isdisjoint({r["run_id"] for r in page["runs"]})
