@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from loyalty.cli.terminal import DatabaseOption, as_of, fail, now, out
 from loyalty.core.errors import LoyaltyError
@@ -62,20 +61,15 @@ def jobs_runs(
 
     with UnitOfWork(make_engine(database), read_only=True) as uow:
         found = runs.runs(uow, job=job, status=status, limit=limit)
-    table = Table("run", "job", "as of", "by", "status", "started", "finished", "counts / error")
     for run in found:
         outcome = run["error"] or ", ".join(f"{k} {v}" for k, v in (run["counts"] or {}).items())
-        table.add_row(
-            str(run["run_id"]),
-            run["job"],
-            run["as_of"],
-            run["trigger"] + (f" ({run['worker']})" if run["worker"] else ""),
-            run["status"],
-            run["started_at"],
-            run["finished_at"] or "",
-            outcome,
+        by = run["trigger"] + (f" ({run['worker']})" if run["worker"] else "")
+        out.print(
+            f"{run['run_id']:>6} {run['job']:<16} as of {run['as_of']} by {by}: {run['status']}"
+            f" ({run['started_at']} - {run['finished_at'] or '...'}) {outcome}",
+            highlight=False,
+            soft_wrap=True,
         )
-    out.print(table)
 
 
 @app.command("schedule")
