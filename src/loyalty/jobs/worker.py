@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import Engine
 
 from loyalty.jobs import runs, schedule
-from loyalty.messaging import dispatch
+from loyalty.messaging import dispatch, messages
 from loyalty.messaging.model import Channel
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, failure_of
@@ -34,7 +34,7 @@ class Pass:
     """What one pass of the worker did."""
 
     dispatched: int = 0
-    delivered: dict[str, int] = field(default_factory=lambda: {"claimed": 0, "delivered": 0, "retrying": 0, "dead": 0})
+    delivered: dict[str, int] = field(default_factory=dict)
     jobs: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class Worker:
         self.name = name or default_name()
         self.client = client or httpx.Client()
         self.rng = rng or Random()
-        self.senders = senders
+        self.senders = senders if senders is not None else messages.message_senders(engine, self.client)
 
     def tick(self) -> Pass:
         """One pass: the outbox, the deliveries due, the jobs due."""
@@ -71,7 +71,7 @@ class Worker:
         for _ in range(MAX_DELIVERY_BATCHES):
             batch = dispatch.deliver(self.engine, self.clock, self.client, self.rng, senders=self.senders)
             for name, count in batch.as_dict().items():
-                done.delivered[name] += count
+                done.delivered[name] = done.delivered.get(name, 0) + count
             if not batch.claimed:
                 break
         self._jobs(done)
@@ -112,7 +112,7 @@ class Worker:
                 pause = min(max(pause * 2, poll_seconds), 60.0)
             else:
                 pause = poll_seconds
-                if done.dispatched or done.delivered["claimed"] or done.jobs:
+                if done.dispatched or done.delivered.get("claimed") or done.jobs:
                     log.info("worker pass: %s", done.as_dict())
             stop.wait(pause)
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.core import limits
 from loyalty.core.errors import InvalidInput, NotFound
-from loyalty.messaging import webhooks
+from loyalty.messaging import messages, webhooks
 from loyalty.messaging.model import Attempt, Channel, DeliveryStatus, RetryPolicy
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -39,7 +39,7 @@ def fan_out(engine: Engine, now: datetime, limit: int = FAN_OUT_BATCH) -> int:
     e = t.events.c
     with UnitOfWork(engine) as uow:
         events = uow.conn.execute(
-            select(e.event_id, e.account_id, e.kind)
+            select(e.event_id, e.account_id, e.kind, e.occurred_at, e.data)
             .where(e.dispatched_at.is_(None))
             .order_by(e.event_id)
             .limit(limit)
@@ -54,6 +54,7 @@ def fan_out(engine: Engine, now: datetime, limit: int = FAN_OUT_BATCH) -> int:
             for endpoint_id, kinds in endpoints
             if not kinds or event.kind in kinds
         ]
+        rows += messages.plan(uow, events, now)
         if rows:
             insert = postgresql.insert if uow.conn.dialect.name == "postgresql" else sqlite.insert
             uow.conn.execute(insert(t.deliveries).on_conflict_do_nothing(), rows)
@@ -97,9 +98,18 @@ class Delivered:
     delivered: int = 0
     retrying: int = 0
     dead: int = 0
+    skipped: int = 0
+    deferred: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"claimed": self.claimed, "delivered": self.delivered, "retrying": self.retrying, "dead": self.dead}
+        return {
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "dead": self.dead,
+            "skipped": self.skipped,
+            "deferred": self.deferred,
+        }
 
 
 def claim(engine: Engine, now: datetime, limit: int, lease: timedelta) -> list[Claim]:
@@ -191,27 +201,35 @@ def _webhook_sender(engine: Engine, client: httpx.Client) -> Sender:
 
 
 def record(engine: Engine, c: Claim, attempt: Attempt, now: datetime, policy: RetryPolicy, rng: Random) -> str:
-    """Record an attempt in the log and the delivery's new state; "delivered", "retrying" or "dead". If another
+    """Record an attempt in the log and the delivery's new state: "delivered", "retrying", "dead", "skipped" (a rule
+    of contact said no) or "deferred" (quiet hours: due again when they end, the attempt not counted). If another
     worker took the delivery over meanwhile (this claim expired), only the log records this attempt."""
+    attempt_no = c.attempt_no
     if attempt.delivered:
         outcome, status, next_at = "delivered", DeliveryStatus.DELIVERED, None
+    elif attempt.skipped:
+        outcome, status, next_at = "skipped", DeliveryStatus.SKIPPED, None
+    elif attempt.defer_until is not None:
+        outcome, status, next_at = "deferred", DeliveryStatus.PENDING, attempt.defer_until
+        attempt_no -= 1  # waiting is not trying: the retries are all still there
     else:
         next_at = None if attempt.permanent else policy.next_attempt(c.attempt_no, now, rng)
         outcome, status = ("retrying", DeliveryStatus.PENDING) if next_at is not None else ("dead", DeliveryStatus.DEAD)
     response = attempt.response[: limits.RESPONSE_EXCERPT] if attempt.response is not None else None
     with UnitOfWork(engine) as uow:
-        uow.conn.execute(
-            t.delivery_attempts.insert().values(
-                delivery_id=c.delivery_id,
-                attempt_no=c.attempt_no,
-                at=now,
-                outcome=outcome if outcome != "retrying" else "retry",
-                status_code=attempt.status_code,
-                error=attempt.error,
-                response=response,
-                duration_ms=attempt.duration_ms,
+        if outcome != "deferred":  # a message waiting for the quiet hours to end made no attempt
+            uow.conn.execute(
+                t.delivery_attempts.insert().values(
+                    delivery_id=c.delivery_id,
+                    attempt_no=c.attempt_no,
+                    at=now,
+                    outcome={"retrying": "retry"}.get(outcome, outcome),
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                    response=response,
+                    duration_ms=attempt.duration_ms,
+                )
             )
-        )
         uow.conn.execute(
             update(t.deliveries)
             .where(
@@ -221,6 +239,7 @@ def record(engine: Engine, c: Claim, attempt: Attempt, now: datetime, policy: Re
             )
             .values(
                 status=status.value,
+                attempts=attempt_no,
                 next_attempt_at=next_at,
                 claimed_until=None,
                 last_attempt_at=now,

@@ -59,6 +59,8 @@ class Attempt:
     error: str | None = None
     response: str | None = None
     permanent: bool = False
+    skipped: bool = False  # a rule of contact said no: the message is not sent at all (`error` says why)
+    defer_until: datetime | None = None  # not an attempt: the message waits (quiet hours), then goes
 
 
 def webhook_id(event_id: int) -> str:

@@ -77,7 +77,7 @@ class RemovedEndpoint(Endpoint):
 class AttemptView(BaseModel):
     attempt: int
     at: Instant
-    outcome: Literal["delivered", "retry", "dead"]
+    outcome: Literal["delivered", "retry", "dead", "skipped"]
     status_code: int | None
     error: str | None
     response: str | None = Field(description="The start of the receiver's answer (1,000 characters)")

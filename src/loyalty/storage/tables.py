@@ -521,3 +521,39 @@ job_runs = Table(
     Index("ix_job_runs_slot", "slot", unique=True),
     Index("ix_job_runs_job_started_at", "job", "started_at"),
 )
+
+# Message templates (messaging.templates: a wording per language) and the triggers that send them on an event.
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("template_id", String(limits.ENDPOINT_ID), primary_key=True),
+    Column("channel", String(16), nullable=False),  # email | sms
+    Column("name", String(limits.NAME), nullable=False),
+    Column("wordings", JSON, nullable=False),  # {"ru": {"subject", "html", "text"}, "en": {...}}
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+message_triggers = Table(
+    "message_triggers",
+    metadata,
+    Column("trigger_id", String(limits.ENDPOINT_ID), primary_key=True),
+    Column("event_kind", String(limits.EVENT_KIND), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("template_id", String(limits.ENDPOINT_ID), ForeignKey("message_templates.template_id"), nullable=False),
+    Column("purpose", String(16), nullable=False),  # marketing | transactional
+    Column("conditions", JSON, nullable=False),
+    Column("delay_minutes", Integer, nullable=False),
+    Column("before_expiry_days", Integer),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_message_triggers_event_kind", "event_kind"),
+)
+# Frequency caps count a member's messages on a channel since an instant.
+Index(
+    "ix_deliveries_account_id_channel_delivered_at",
+    deliveries.c.account_id,
+    deliveries.c.channel,
+    deliveries.c.delivered_at,
+)

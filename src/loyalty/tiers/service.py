@@ -228,3 +228,25 @@ def _reevaluate_one(
             values["kept_until"] = renewed
         uow.conn.execute(t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values))
     return None
+
+
+def progress_of(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any] | None:
+    """The member's tier and progress as messages speak of them (None: the program has no tiers): the tier's name,
+    the next one's, the qualifying value so far and what is left (minor units, or orders), and the percentage."""
+    program = programs.version_at(uow, now).program
+    tiers = program.tiers
+    if tiers is None:
+        return None
+    held = _held(uow, member_id)
+    level = tiers.level(held.tier_id if held is not None else None)
+    value = qualifying_value(uow, member_id, tiers, now, program)
+    progress = tiers.progress(value, level)
+    following = progress.next_level
+    percent = 100 if following is None else min(100, value * 100 // following.threshold) if following.threshold else 100
+    return {
+        "tier": level.name,
+        "next_tier": following.name if following is not None else None,
+        "spent": value,
+        "remaining": progress.remaining,
+        "percent": percent,
+    }
