@@ -13,6 +13,7 @@ redirects only to a URL the message itself contained (no open redirect). What a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -139,18 +140,10 @@ def record_open(uow: UnitOfWork, key: bytes, token: str, now: datetime) -> None:
     except programs.NoProgram:
         return
     if OPEN_ACTION in version.program.actions:
-        try:
-            actions.record_action(
-                uow,
-                message.account_id,
-                OPEN_ACTION,
-                f"message-{message.delivery_id}",
-                now,
-                now,
-                occurred_at_given=False,
-            )
-        except (Conflict, InvalidInput):
-            pass  # a cap reached, or already granted: the open is still recorded
+        # A cap reached (or the bonus given already) leaves the open recorded all the same.
+        with contextlib.suppress(Conflict, InvalidInput):
+            key = f"message-{message.delivery_id}"
+            actions.record_action(uow, message.account_id, OPEN_ACTION, key, now, now, occurred_at_given=False)
 
 
 def record_click(uow: UnitOfWork, key: bytes, token: str, now: datetime) -> str:
