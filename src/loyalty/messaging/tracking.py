@@ -142,8 +142,8 @@ def record_open(uow: UnitOfWork, key: bytes, token: str, now: datetime) -> None:
     if OPEN_ACTION in version.program.actions:
         # A cap reached (or the bonus given already) leaves the open recorded all the same.
         with contextlib.suppress(Conflict, InvalidInput):
-            key = f"message-{message.delivery_id}"
-            actions.record_action(uow, message.account_id, OPEN_ACTION, key, now, now, occurred_at_given=False)
+            event_key = f"message-{message.delivery_id}"
+            actions.record_action(uow, message.account_id, OPEN_ACTION, event_key, now, now, occurred_at_given=False)
 
 
 def record_click(uow: UnitOfWork, key: bytes, token: str, now: datetime) -> str:
