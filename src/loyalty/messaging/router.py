@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from loyalty.core import limits
+from loyalty.core.errors import NotFound
 from loyalty.core.events import EventKind
 from loyalty.core.instants import parse_instant
 from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
-from loyalty.messaging import dispatch, outbox, webhooks
+from loyalty.messaging import dispatch, messages, outbox, tracking, webhooks
 from loyalty.messaging.model import Channel, DeliveryStatus
+from loyalty.messaging.rules import Conditions, Purpose, Trigger
 from loyalty.messaging.schemas import (
+    ChannelView,
     Delivery,
     DeliveryPage,
     Endpoint,
@@ -23,9 +26,22 @@ from loyalty.messaging.schemas import (
     EventKinds,
     EventPage,
     NewEndpoint,
+    PolicyIn,
+    PolicyView,
+    PreviewIn,
+    PreviewView,
     RemovedEndpoint,
     Replayed,
     ReplayRange,
+    SmsChannel,
+    SmtpChannel,
+    TemplateIn,
+    TemplateList,
+    TemplateView,
+    TriggerIn,
+    TriggerList,
+    TriggerView,
+    Unsubscribed,
 )
 from loyalty.storage.database import UnitOfWork
 
@@ -196,3 +212,251 @@ def list_events(
 @router.get("/events/kinds", response_model=EventKinds, summary="List the kinds of events")
 def event_kinds(_: deps.Admin) -> dict[str, Any]:
     return EventKinds.all()
+
+
+# Messages: channels, rules of contact, templates, triggers
+
+
+@router.put(
+    "/messaging/channels/email",
+    response_model=ChannelView,
+    summary="Configure email (SMTP)",
+    description="The relay messages go through. The password is write-only: the answer shows ******** for it; leave it "
+    "out (or send ********) to keep the stored one. Settings that could not work (an unknown security) are 422.",
+)
+def put_email_channel(body: SmtpChannel, request: Request, _: deps.Admin) -> dict[str, Any]:
+    return _put_channel(request, Channel.EMAIL, body.model_dump(exclude_none=True))
+
+
+@router.put(
+    "/messaging/channels/sms",
+    response_model=ChannelView,
+    summary="Configure SMS (an HTTP gateway)",
+    description="Any provider plugs in by description: its URL, method, headers (an auth header: values are "
+    "write-only), and a JSON body or form or query fields where `{phone}`, `{phone_digits}`, `{text}` and `{sender}` "
+    "are filled in. See the README, Messaging.",
+)
+def put_sms_channel(body: SmsChannel, request: Request, _: deps.Admin) -> dict[str, Any]:
+    return _put_channel(request, Channel.SMS, body.model_dump(exclude_none=True))
+
+
+def _put_channel(request: Request, channel: Channel, config: dict[str, Any]) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request)) as uow:
+        view = messages.set_channel(uow, channel, config)
+        uow.commit()
+    return view
+
+
+@router.get("/messaging/channels/{channel}", response_model=ChannelView, summary="Get a channel's settings")
+def get_channel(channel: Literal["email", "sms"], request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return messages.channel_view(uow, Channel(channel))
+
+
+@router.put(
+    "/messaging/policy",
+    response_model=PolicyView,
+    summary="Set the rules of contact",
+    description="Quiet hours (local to the program's time zone: a message due inside them waits until they end), "
+    "frequency caps per member and channel (over a cap a message is skipped, with the reason in the log), whether "
+    "transactional messages need consent too, the default language, and the public address links point to.",
+)
+def put_policy(body: PolicyIn, request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request)) as uow:
+        view = messages.set_policy(uow, body.as_dict())
+        uow.commit()
+    return view
+
+
+@router.get("/messaging/policy", response_model=PolicyView, summary="Get the rules of contact")
+def get_policy(request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return messages.policy_view(uow)
+
+
+TemplatePath = Annotated[str, Path(pattern=limits.id_pattern(limits.ENDPOINT_ID), description="The template's id")]
+TriggerPath = Annotated[str, Path(pattern=limits.id_pattern(limits.ENDPOINT_ID), description="The trigger's id")]
+
+
+@router.put(
+    "/messaging/templates/{template_id}",
+    response_model=TemplateView,
+    summary="Create or replace a template",
+    description="A wording per language (ru, en) in sandboxed Jinja2 with the filters `points`, `money`, `date` and "
+    "`plural`. Refused (422, naming the part and line) unless every wording renders with the sample member; an email "
+    "needs a subject, an SMS has only a text.",
+)
+def put_template(template_id: TemplatePath, body: TemplateIn, request: Request, _: deps.Admin) -> dict[str, Any]:
+    wordings: dict[str, Any] = {language: w.model_dump(exclude_none=True) for language, w in body.wordings.items()}
+    with UnitOfWork(deps.engine(request)) as uow:
+        saved = messages.save_template(uow, template_id, Channel(body.channel), body.name, wordings, deps.now(request))
+        uow.commit()
+    return saved
+
+
+@router.get("/messaging/templates", response_model=TemplateList, summary="List templates")
+def list_templates(request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return {"templates": messages.list_templates(uow)}
+
+
+@router.get("/messaging/templates/{template_id}", response_model=TemplateView, summary="Get a template")
+def get_template(template_id: TemplatePath, request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return messages.get_template(uow, template_id)
+
+
+@router.delete(
+    "/messaging/templates/{template_id}",
+    status_code=204,
+    summary="Remove a template",
+    description="A template a trigger uses is 409: remove or change the trigger first.",
+)
+def delete_template(template_id: TemplatePath, request: Request, _: deps.Admin) -> Response:
+    with UnitOfWork(deps.engine(request)) as uow:
+        messages.delete_template(uow, template_id)
+        uow.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/messaging/templates/{template_id}/preview",
+    response_model=PreviewView,
+    summary="Preview a template",
+    description="Rendered for a member (their data as of now) or, without `member_id`, for the sample member.",
+)
+def preview_template(
+    template_id: TemplatePath, request: Request, _: deps.Admin, body: PreviewIn | None = None
+) -> dict[str, Any]:
+    body = body or PreviewIn(member_id=None, language=None)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return messages.preview(uow, template_id, body.language, body.member_id, deps.now(request))
+
+
+@router.put(
+    "/messaging/triggers/{trigger_id}",
+    response_model=TriggerView,
+    summary="Create or replace a trigger",
+    description="Which event sends which template on which channel, to the members the conditions select, after a "
+    "delay (or, for points.expiring, some days before the points burn). Marketing messages need the member's consent "
+    "to the channel; transactional ones go unless the policy says otherwise.",
+)
+def put_trigger(trigger_id: TriggerPath, body: TriggerIn, request: Request, _: deps.Admin) -> dict[str, Any]:
+    trigger = Trigger(
+        trigger_id=trigger_id,
+        event=body.event,
+        channel=Channel(body.channel),
+        template_id=body.template_id,
+        purpose=Purpose(body.purpose),
+        conditions=Conditions(
+            tuple(body.conditions.tiers),
+            tuple(body.conditions.segments),
+            body.conditions.min_balance,
+            body.conditions.min_points,
+        ),
+        delay_minutes=body.delay_minutes,
+        before_expiry_days=body.before_expiry_days,
+        enabled=body.enabled,
+    )
+    with UnitOfWork(deps.engine(request)) as uow:
+        saved = messages.save_trigger(uow, trigger, deps.now(request))
+        uow.commit()
+    return saved
+
+
+@router.get("/messaging/triggers", response_model=TriggerList, summary="List triggers")
+def list_triggers(request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return {"triggers": messages.list_triggers(uow)}
+
+
+@router.get("/messaging/triggers/{trigger_id}", response_model=TriggerView, summary="Get a trigger")
+def get_trigger(trigger_id: TriggerPath, request: Request, _: deps.Admin) -> dict[str, Any]:
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        return messages.get_trigger(uow, trigger_id)
+
+
+@router.delete(
+    "/messaging/triggers/{trigger_id}",
+    status_code=204,
+    summary="Remove a trigger",
+    description="Its messages not yet sent are skipped ('trigger removed').",
+)
+def delete_trigger(trigger_id: TriggerPath, request: Request, _: deps.Admin) -> Response:
+    with UnitOfWork(deps.engine(request)) as uow:
+        messages.delete_trigger(uow, trigger_id, deps.now(request))
+        uow.commit()
+    return Response(status_code=204)
+
+
+# The links in messages: public, authenticated by their signature
+
+
+Token = Annotated[str, Path(max_length=4000, description="The signed token the message's link carries")]
+_PAGE = (
+    "<!doctype html><html lang='ru'><head><meta charset='utf-8'><meta name='viewport' "
+    "content='width=device-width'><title>{title}</title></head><body>{body}</body></html>"
+)
+_CONFIRM = (
+    "<form method='post'><p>Отписаться от рассылки? Unsubscribe from these messages?</p>"
+    "<button type='submit'>Отписаться / Unsubscribe</button></form>"
+)
+_DONE = "<p>Вы отписаны от рассылки. You are unsubscribed.</p>"
+
+
+@router.get(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    summary="The unsubscribe page (the link in a message)",
+    description="Asks the member to confirm with a button that posts to the same address: a GET changes nothing, "
+    "since mail scanners follow links (RFC 8058). An invalid link is 404.",
+)
+def unsubscribe_page(token: Token, request: Request) -> HTMLResponse:
+    engine = deps.engine(request)
+    if tracking.verify(tracking.secret(engine), token) is None:
+        raise NotFound("this unsubscribe link is not valid")
+    return HTMLResponse(_PAGE.format(title="Unsubscribe", body=_CONFIRM))
+
+
+@router.post(
+    "/unsubscribe/{token}",
+    response_model=Unsubscribed,
+    summary="Unsubscribe (one click, RFC 8058)",
+    description="Withdraws the member's consent to the channel the message came by, with the time and the source "
+    "`unsubscribe link`: what a mail client posts for List-Unsubscribe-Post, and the page's button. Answers HTML to "
+    "a browser, JSON otherwise. An invalid link is 404.",
+)
+def unsubscribe_one_click(token: Token, request: Request) -> Response:
+    done = _unsubscribe(request, token)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(_PAGE.format(title="Unsubscribed", body=_DONE))
+    return JSONResponse(done)
+
+
+def _unsubscribe(request: Request, token: str) -> dict[str, Any]:
+    engine = deps.engine(request)
+    key = tracking.secret(engine)
+    with UnitOfWork(engine) as uow:
+        done = tracking.unsubscribe(uow, key, token, deps.now(request))
+        uow.commit()
+    return done
+
+
+@router.get("/t/o/{token}", include_in_schema=False)
+def opened(token: Token, request: Request) -> Response:
+    engine = deps.engine(request)
+    key = tracking.secret(engine)
+    with UnitOfWork(engine) as uow:
+        tracking.record_open(uow, key, token, deps.now(request))
+        uow.commit()
+    return Response(tracking.PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/t/c/{token}", include_in_schema=False)
+def clicked(token: Token, request: Request) -> RedirectResponse:
+    engine = deps.engine(request)
+    key = tracking.secret(engine)
+    with UnitOfWork(engine) as uow:
+        url = tracking.record_click(uow, key, token, deps.now(request))
+        uow.commit()
+    return RedirectResponse(url, status_code=302)

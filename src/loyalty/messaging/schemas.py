@@ -150,3 +150,212 @@ class EventKinds(BaseModel):
     @classmethod
     def all(cls) -> dict[str, Any]:
         return {"kinds": [{"kind": k.value, "description": DESCRIPTIONS[k]} for k in EventKind]}
+
+
+# Messages
+
+TemplateId = EndpointId
+Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")]
+Channels = Annotated[Literal["email", "sms"], Field(description="email | sms")]
+
+
+class SmtpChannel(Strict):
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    from_address: Annotated[str, Field(min_length=3, max_length=limits.IDENTIFIER)]
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: Annotated[str, Field(max_length=limits.IDENTIFIER)] | None = None
+    password: Annotated[str, Field(max_length=limits.WEBHOOK_SECRET)] | None = Field(
+        None, description="Write-only: shown as ******** once set; leave it out (or send ********) to keep it"
+    )
+    reply_to: Annotated[str, Field(max_length=limits.IDENTIFIER)] | None = None
+    timeout: Annotated[int, Field(ge=1, le=300)] = 30
+    local_hostname: Annotated[str, Field(max_length=255)] | None = None
+
+
+class SmsChannel(Strict):
+    url: Url
+    method: Literal["POST", "GET"] = "POST"
+    headers: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=20, description="Values are write-only (an auth header): shown as ********"
+    )
+    query: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=20, description="Query fields; `{phone}`, `{text}`, `{sender}` are filled in"
+    )
+    body: Annotated[str, Field(max_length=10_000)] | None = Field(
+        None, description="A JSON body whose string values may hold `{phone}`, `{phone_digits}`, `{text}`, `{sender}`"
+    )
+    form: dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=20
+    )
+    sender: Annotated[str, Field(max_length=50)] = ""
+    timeout: Annotated[int, Field(ge=1, le=120)] = 10
+
+
+class ChannelView(BaseModel):
+    channel: Literal["email", "sms"]
+    settings: dict[str, Any]
+
+
+class QuietHoursIn(Strict):
+    from_: Clock = Field(alias="from")
+    to: Clock
+    channels: list[Channels] = Field(default=["sms"], max_length=2)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CapIn(Strict):
+    count: Annotated[int, Field(ge=0, le=1000)]
+    per: Literal["day", "week"]
+
+
+class PolicyIn(Strict):
+    quiet_hours: QuietHoursIn | None = Field(None, description="Local to the program's time zone")
+    caps: dict[Channels, CapIn] = Field(default_factory=dict, description="Most messages per member and channel")
+    transactional_needs_consent: bool = False
+    default_language: Literal["ru", "en"] = "ru"
+    public_url: Url | None = Field(None, description="This API's public address, for unsubscribe and tracking links")
+    tracking: bool = Field(True, description="Open pixel and click links in HTML emails (needs public_url)")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "quiet_hours": {"from": "21:00", "to": "09:00", "channels": ["sms"]},
+                    "caps": {"sms": {"count": 1, "per": "day"}, "email": {"count": 3, "per": "week"}},
+                    "public_url": "https://loyalty.shop.example",
+                }
+            ]
+        }
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class PolicyView(BaseModel):
+    quiet_hours: dict[str, Any] | None
+    caps: dict[str, Any]
+    transactional_needs_consent: bool
+    default_language: str
+    public_url: str | None
+    tracking: bool
+
+
+class WordingIn(Strict):
+    subject: Annotated[str, Field(max_length=limits.MESSAGE_SUBJECT)] | None = None
+    html: Annotated[str, Field(max_length=limits.MESSAGE_HTML)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=limits.MESSAGE_TEXT)]
+
+
+class TemplateIn(Strict):
+    channel: Channels
+    name: Annotated[str, Field(min_length=1, max_length=limits.NAME)]
+    wordings: dict[Literal["ru", "en"], WordingIn] = Field(min_length=1, description="A wording per language")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "sms",
+                    "name": "Points earned",
+                    "wordings": {
+                        "ru": {
+                            "text": "{{ name }}, вам начислено {{ points_earned | points }}. Баланс: {{ balance | points }}"
+                        },
+                        "en": {
+                            "text": "{{ name }}, you earned {{ points_earned | points }}. Balance: {{ balance | points }}"
+                        },
+                    },
+                }
+            ]
+        }
+    )
+
+
+class TemplateView(BaseModel):
+    template_id: str
+    channel: str
+    name: str
+    wordings: dict[str, Any]
+    created_at: Instant
+    updated_at: Instant
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateView]
+
+
+class PreviewIn(Strict):
+    member_id: Annotated[int, Field(ge=1, le=10**18)] | None = Field(None, description="Default: the sample member")
+    language: Literal["ru", "en"] | None = None
+
+
+class PreviewView(BaseModel):
+    template_id: str
+    channel: str
+    language: str
+    subject: str | None
+    html: str | None
+    text: str
+
+
+class ConditionsIn(Strict):
+    tiers: list[Annotated[str, Field(max_length=limits.TIER_ID)]] = Field(default_factory=list, max_length=50)
+    segments: list[Annotated[str, Field(max_length=limits.SEGMENT_ID)]] = Field(default_factory=list, max_length=50)
+    min_balance: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    min_points: Annotated[int, Field(ge=0, le=10**12)] | None = None
+
+
+class TriggerIn(Strict):
+    event: Kind
+    channel: Channels
+    template_id: TemplateId
+    purpose: Literal["marketing", "transactional"] = "marketing"
+    conditions: ConditionsIn = Field(default_factory=ConditionsIn)
+    delay_minutes: Annotated[int, Field(ge=0, le=366 * 24 * 60)] = Field(
+        0, description="Sent this long after the event"
+    )
+    before_expiry_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
+        None, description="points.expiring only: sent this many days before the points expire"
+    )
+    enabled: bool = True
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": "points.expiring",
+                    "channel": "sms",
+                    "template_id": "expiring-sms",
+                    "purpose": "transactional",
+                    "before_expiry_days": 7,
+                }
+            ]
+        }
+    )
+
+
+class TriggerView(BaseModel):
+    trigger_id: str
+    event: str
+    channel: str
+    template_id: str
+    purpose: str
+    conditions: dict[str, Any]
+    delay_minutes: int
+    before_expiry_days: int | None
+    enabled: bool
+    created_at: Instant
+    updated_at: Instant
+
+
+class TriggerList(BaseModel):
+    triggers: list[TriggerView]
+
+
+class Unsubscribed(BaseModel):
+    member_id: int
+    consent: str
+    granted: bool
