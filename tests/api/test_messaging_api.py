@@ -155,3 +155,85 @@ def test_job_runs_and_the_schedule(server: Server, admin_with_program: httpx.Cli
     assert len(page["runs"]) == 2 and page["next_cursor"] is not None
     rest = admin.get("/v1/jobs/runs", params={"cursor": page["next_cursor"], "limit": 1000}).json()["runs"]
     assert {r["run_id"] for r in rest}.isdisjoint({r["run_id"] for r in page["runs"]})
+
+
+def test_a_marketer_writes_a_template_previews_it_and_sets_a_trigger(admin_with_program: httpx.Client) -> None:
+    admin = admin_with_program
+    template = {
+        "channel": "sms",
+        "name": "Points burn soon",
+        "wordings": {
+            "ru": {"text": "{{ name }}, {{ points_expiring | points }} сгорят {{ expiring_on | date }}"},
+            "en": {"text": "{{ name }}, {{ points_expiring | points }} expire on {{ expiring_on | date }}"},
+        },
+    }
+    saved = admin.put("/v1/messaging/templates/expiring-sms", json=template)
+    assert saved.status_code == 200, saved.text
+    preview = admin.post("/v1/messaging/templates/expiring-sms/preview", json={"language": "ru"})
+    assert preview.json()["text"] == "Анна, 300 баллов сгорят 30 ноября 2026\u202fг."
+    assert admin.post("/v1/messaging/templates/expiring-sms/preview").json()["language"] == "ru"
+
+    broken = {**template, "wordings": {"ru": {"text": "{{ name }, {{ pints }}"}}}
+    refused = admin.put("/v1/messaging/templates/broken", json=broken)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["path"] == "wordings.ru.text"
+    assert admin.get("/v1/messaging/templates/broken").status_code == 404
+
+    trigger = {"event": "points.expiring", "channel": "sms", "template_id": "expiring-sms", "before_expiry_days": 7}
+    made = admin.put("/v1/messaging/triggers/expiring-7d", json={**trigger, "purpose": "transactional"})
+    assert made.status_code == 200, made.text
+    assert made.json()["before_expiry_days"] == 7
+    wrong = admin.put("/v1/messaging/triggers/bad", json={**trigger, "event": "points.earned"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["path"] == "before_expiry_days"
+    assert admin.delete("/v1/messaging/templates/expiring-sms").status_code == 409
+    assert [t["trigger_id"] for t in admin.get("/v1/messaging/triggers").json()["triggers"]] == ["expiring-7d"]
+    assert admin.delete("/v1/messaging/triggers/expiring-7d").status_code == 204
+    assert admin.delete("/v1/messaging/templates/expiring-sms").status_code == 204
+
+
+def test_channel_secrets_are_write_only_and_the_policy_is_validated(admin_with_program: httpx.Client) -> None:
+    admin = admin_with_program
+    smtp = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "from_address": "news@shop.example",
+        "username": "u",
+        "password": "p@ss",
+    }
+    shown = admin.put("/v1/messaging/channels/email", json=smtp)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["settings"]["password"] == "********"
+    assert "p@ss" not in admin.get("/v1/messaging/channels/email").text
+    assert admin.get("/v1/messaging/channels/sms").status_code == 404
+
+    policy = {"quiet_hours": {"from": "21:00", "to": "09:00"}, "caps": {"sms": {"count": 1, "per": "day"}}}
+    assert admin.put("/v1/messaging/policy", json=policy).json()["quiet_hours"]["from"] == "21:00"
+    bad = admin.put("/v1/messaging/policy", json={"quiet_hours": {"from": "25:00", "to": "09:00"}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "quiet_hours.from"
+
+
+def test_links_in_messages_work_without_a_key_and_cannot_be_forged(
+    server: Server, admin_with_program: httpx.Client
+) -> None:
+    from loyalty.messaging import tracking
+
+    with server.client(server.checkout) as shop:
+        member_id = shop.post("/v1/members", json={"email": "anna@example.com", "consents": {"email": True}}).json()[
+            "member_id"
+        ]
+    key = tracking.secret(server.engine)
+    unsubscribe = tracking.unsubscribe_url(key, server.url, member_id, tracking.Channel.EMAIL)
+    with httpx.Client() as anyone:
+        page = anyone.get(unsubscribe)
+        assert page.status_code == 200 and "<form method='post'>" in page.text
+        member = admin_with_program.get(f"/v1/members/{member_id}").json()
+        assert member["consents"]["email"]["granted"] is True  # a GET changes nothing (mail scanners follow links)
+        done = anyone.post(unsubscribe, content=b"List-Unsubscribe=One-Click")
+        assert done.status_code == 200 and done.json() == {"member_id": member_id, "consent": "email", "granted": False}
+        member = admin_with_program.get(f"/v1/members/{member_id}").json()
+        assert member["consents"]["email"]["source"] == "unsubscribe link"
+        assert anyone.post(unsubscribe[:-2] + "xx").status_code == 404
+        assert (
+            anyone.get(f"{server.url}/v1/t/c/{tracking.sign(b'not-the-key', 'c|1|https://evil.example')}").status_code
+            == 404
+        )

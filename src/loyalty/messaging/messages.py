@@ -402,27 +402,22 @@ def plan(uow: UnitOfWork, events: Sequence[Any], now: datetime) -> list[dict[str
 
 
 def _facts(uow: UnitOfWork, members: list[int]) -> dict[int, tuple[str | None, frozenset[str], int | None]]:
+    """Each member's tier, segments and balance, in three queries per thousand members."""
+    a, mt, sm = t.accounts.c, t.member_tiers.c, t.segment_members.c
     found: dict[int, tuple[str | None, frozenset[str], int | None]] = {}
     for start in range(0, len(members), 1000):
         chunk = members[start : start + 1000]
-        balances = dict(
-            uow.conn.execute(
-                select(t.accounts.c.account_id, t.accounts.c.balance).where(t.accounts.c.account_id.in_(chunk))
-            ).tuples()
-        )
-        held = dict(
-            uow.conn.execute(
-                select(t.member_tiers.c.account_id, t.member_tiers.c.tier_id).where(
-                    t.member_tiers.c.account_id.in_(chunk)
-                )
-            ).tuples()
-        )
+        balances = {
+            r.account_id: r.balance
+            for r in uow.conn.execute(select(a.account_id, a.balance).where(a.account_id.in_(chunk)))
+        }
+        held = {
+            r.account_id: r.tier_id
+            for r in uow.conn.execute(select(mt.account_id, mt.tier_id).where(mt.account_id.in_(chunk)))
+        }
         segments: dict[int, set[str]] = {}
-        sm = t.segment_members.c
-        for account_id, segment_id in uow.conn.execute(
-            select(sm.account_id, sm.segment_id).where(sm.account_id.in_(chunk))
-        ).tuples():
-            segments.setdefault(account_id, set()).add(segment_id)
+        for r in uow.conn.execute(select(sm.account_id, sm.segment_id).where(sm.account_id.in_(chunk))):
+            segments.setdefault(r.account_id, set()).add(r.segment_id)
         for member in chunk:
             found[member] = (held.get(member), frozenset(segments.get(member, ())), balances.get(member))
     return found
