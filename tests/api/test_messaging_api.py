@@ -237,3 +237,28 @@ def test_links_in_messages_work_without_a_key_and_cannot_be_forged(
             anyone.get(f"{server.url}/v1/t/c/{tracking.sign(b'not-the-key', 'c|1|https://evil.example')}").status_code
             == 404
         )
+
+
+def test_the_longest_allowed_values_are_stored_whole(admin_with_program: httpx.Client) -> None:
+    admin = admin_with_program
+    endpoint_id = "e" * 64
+    url = "https://crm.example.com/" + "a" * (2000 - len("https://crm.example.com/"))
+    body = {"endpoint_id": endpoint_id, "url": url, "description": "d" * 200, "kinds": ["points.earned"]}
+    created = admin.post("/v1/webhooks", json=body)
+    assert created.status_code == 201, created.text
+    shown = admin.get(f"/v1/webhooks/{endpoint_id}").json()
+    assert (shown["url"], shown["description"]) == (url, "d" * 200)
+    assert admin.post("/v1/webhooks", json={**body, "endpoint_id": "e" * 65}).status_code == 422
+
+    template_id = "t" * 64
+    wording = {"subject": "s" * 200, "html": "h" * 100_000, "text": "x" * 2000}
+    saved = admin.put(
+        f"/v1/messaging/templates/{template_id}",
+        json={"channel": "email", "name": "n" * 200, "wordings": {"ru": wording}},
+    )
+    assert saved.status_code == 200, saved.text[:500]
+    assert admin.get(f"/v1/messaging/templates/{template_id}").json()["wordings"]["ru"] == wording
+    trigger = {"event": "points.earned", "channel": "email", "template_id": template_id}
+    assert admin.put(f"/v1/messaging/triggers/{'r' * 64}", json=trigger).status_code == 200
+    too_long = admin.put(f"/v1/messaging/triggers/{'r' * 65}", json=trigger)
+    assert too_long.status_code == 422
