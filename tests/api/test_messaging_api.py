@@ -187,8 +187,8 @@ def test_a_marketer_writes_a_template_previews_it_and_sets_a_trigger(admin_with_
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["path"] == "before_expiry_days"
     assert admin.delete("/v1/messaging/templates/expiring-sms").status_code == 409
     assert [t["trigger_id"] for t in admin.get("/v1/messaging/triggers").json()["triggers"]] == ["expiring-7d"]
-    assert admin.delete("/v1/messaging/triggers/expiring-7d").status_code == 204
-    assert admin.delete("/v1/messaging/templates/expiring-sms").status_code == 204
+    assert admin.delete("/v1/messaging/triggers/expiring-7d").json()["trigger_id"] == "expiring-7d"
+    assert admin.delete("/v1/messaging/templates/expiring-sms").json()["template_id"] == "expiring-sms"
 
 
 def test_channel_secrets_are_write_only_and_the_policy_is_validated(admin_with_program: httpx.Client) -> None:

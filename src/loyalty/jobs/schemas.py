@@ -66,6 +66,26 @@ class AuditResult(BaseModel):
 
 
 class JobRunView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": 311,
+                    "job": "expire",
+                    "as_of": "2026-11-30T21:10:00+00:00",
+                    "trigger": "schedule",
+                    "status": "succeeded",
+                    "worker": "app-1:4242",
+                    "attempts": 1,
+                    "started_at": "2026-11-30T21:10:01+00:00",
+                    "finished_at": "2026-11-30T21:10:04+00:00",
+                    "counts": {"accounts": 31, "points": 12500},
+                    "error": None,
+                }
+            ]
+        }
+    )
+
     run_id: int
     job: str
     as_of: Instant
@@ -80,11 +100,42 @@ class JobRunView(BaseModel):
 
 
 class JobRunPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "runs": [
+                        {
+                            "run_id": 311,
+                            "job": "expire",
+                            "as_of": "2026-11-30T21:10:00+00:00",
+                            "trigger": "schedule",
+                            "status": "succeeded",
+                            "worker": "app-1:4242",
+                            "attempts": 1,
+                            "started_at": "2026-11-30T21:10:01+00:00",
+                            "finished_at": "2026-11-30T21:10:04+00:00",
+                            "counts": {"accounts": 31, "points": 12500},
+                            "error": None,
+                        }
+                    ],
+                    "next_cursor": "310",
+                }
+            ]
+        }
+    )
+
     runs: list[JobRunView]
     next_cursor: str | None
 
 
 class JobSchedule(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"schedule": {"expire": "daily 00:10", "activate": "every 15m", "tiers": "off"}}]
+        }
+    )
+
     schedule: dict[str, str] = Field(
         description="Job name → `daily HH:MM` (program time zone), `every <n>m`, `every <n>h` or `off`",
         examples=[{"expire": "daily 00:10", "activate": "every 15m", "tiers": "off"}],

@@ -213,11 +213,12 @@ def list_templates(uow: UnitOfWork) -> list[dict[str, Any]]:
     return [template_json(row) for row in rows]
 
 
-def delete_template(uow: UnitOfWork, template_id: str) -> None:
-    _template_row(uow, template_id)
+def delete_template(uow: UnitOfWork, template_id: str) -> dict[str, Any]:
+    removed = get_template(uow, template_id)
     if used := _triggers_of(uow, template_id):
         raise Conflict(f"template {template_id} is used by triggers {', '.join(used)}; remove them first")
     uow.conn.execute(t.message_templates.delete().where(t.message_templates.c.template_id == template_id))
+    return removed
 
 
 def _triggers_of(uow: UnitOfWork, template_id: str) -> list[str]:
@@ -334,9 +335,9 @@ def list_triggers(uow: UnitOfWork) -> list[dict[str, Any]]:
     return [trigger_json(row) for row in rows]
 
 
-def delete_trigger(uow: UnitOfWork, trigger_id: str, now: datetime) -> int:
-    """Remove a trigger; its messages not yet sent are skipped ("trigger removed"). Returns how many."""
-    get_trigger(uow, trigger_id)
+def delete_trigger(uow: UnitOfWork, trigger_id: str, now: datetime) -> dict[str, Any]:
+    """Remove a trigger; its messages not yet sent are skipped ("trigger removed"). Returns the trigger removed."""
+    removed = get_trigger(uow, trigger_id)
     d = t.deliveries.c
     skipped = uow.conn.execute(
         update(t.deliveries)
@@ -348,7 +349,7 @@ def delete_trigger(uow: UnitOfWork, trigger_id: str, now: datetime) -> int:
         .values(status=DeliveryStatus.SKIPPED.value, error="trigger removed", updated_at=now)
     ).rowcount
     uow.conn.execute(t.message_triggers.delete().where(t.message_triggers.c.trigger_id == trigger_id))
-    return skipped
+    return {**removed, "messages_skipped": skipped}
 
 
 # Planning: the dispatcher's part

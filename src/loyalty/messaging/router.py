@@ -308,15 +308,16 @@ def get_template(template_id: TemplatePath, request: Request, _: deps.Admin) -> 
 
 @router.delete(
     "/messaging/templates/{template_id}",
-    status_code=204,
+    response_model=TemplateView,
     summary="Remove a template",
-    description="A template a trigger uses is 409: remove or change the trigger first.",
+    description="Answers with the template removed. A template a trigger uses is 409: remove or change the trigger "
+    "first.",
 )
-def delete_template(template_id: TemplatePath, request: Request, _: deps.Admin) -> Response:
+def delete_template(template_id: TemplatePath, request: Request, _: deps.Admin) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request)) as uow:
-        messages.delete_template(uow, template_id)
+        removed = messages.delete_template(uow, template_id)
         uow.commit()
-    return Response(status_code=204)
+    return removed
 
 
 @router.post(
@@ -378,15 +379,15 @@ def get_trigger(trigger_id: TriggerPath, request: Request, _: deps.Admin) -> dic
 
 @router.delete(
     "/messaging/triggers/{trigger_id}",
-    status_code=204,
+    response_model=TriggerView,
     summary="Remove a trigger",
-    description="Its messages not yet sent are skipped ('trigger removed').",
+    description="Answers with the trigger removed. Its messages not yet sent are skipped ('trigger removed').",
 )
-def delete_trigger(trigger_id: TriggerPath, request: Request, _: deps.Admin) -> Response:
+def delete_trigger(trigger_id: TriggerPath, request: Request, _: deps.Admin) -> dict[str, Any]:
     with UnitOfWork(deps.engine(request)) as uow:
-        messages.delete_trigger(uow, trigger_id, deps.now(request))
+        removed = messages.delete_trigger(uow, trigger_id, deps.now(request))
         uow.commit()
-    return Response(status_code=204)
+    return removed
 
 
 # The links in messages: public, authenticated by their signature
@@ -406,6 +407,7 @@ _DONE = "<p>Вы отписаны от рассылки. You are unsubscribed.</
 
 @router.get(
     "/unsubscribe/{token}",
+    include_in_schema=False,  # a page for people; the API is the POST
     response_class=HTMLResponse,
     summary="The unsubscribe page (the link in a message)",
     description="Asks the member to confirm with a button that posts to the same address: a GET changes nothing, "
@@ -421,6 +423,7 @@ def unsubscribe_page(token: Token, request: Request) -> HTMLResponse:
 @router.post(
     "/unsubscribe/{token}",
     response_model=Unsubscribed,
+    openapi_extra={"security": [{}]},  # no API key: the signed token in the path is the credential
     summary="Unsubscribe (one click, RFC 8058)",
     description="Withdraws the member's consent to the channel the message came by, with the time and the source "
     "`unsubscribe link`: what a mail client posts for List-Unsubscribe-Post, and the page's button. Answers HTML to "

@@ -28,6 +28,54 @@ Kind = Annotated[EventKind, enum_text(EventKind)]
 Kinds = Annotated[list[Kind], Field(max_length=len(EventKind), description="The event kinds it gets; [] or none: all")]
 
 
+_DELIVERY: dict[str, Any] = {
+    "delivery_id": 7,
+    "event_id": 1042,
+    "member_id": 42,
+    "channel": "webhook",
+    "target": "crm",
+    "status": "pending",
+    "attempts": 1,
+    "next_attempt_at": "2026-11-30T10:00:41+00:00",
+    "last_attempt_at": "2026-11-30T10:00:12+00:00",
+    "status_code": 503,
+    "error": "HTTP 503",
+    "response": "Service Unavailable",
+    "created_at": "2026-11-30T10:00:11+00:00",
+    "delivered_at": None,
+}
+_EVENT: dict[str, Any] = {
+    "event_id": 1042,
+    "kind": "points.earned",
+    "member_id": 42,
+    "occurred_at": "2026-11-30T10:00:00+00:00",
+    "recorded_at": "2026-11-30T10:00:00+00:00",
+    "data": {"order_id": "A-1001", "points": 150, "balance": 1250, "available_at": "2026-12-14T10:00:00+00:00"},
+    "dispatched_at": "2026-11-30T10:00:01+00:00",
+}
+_TEMPLATE: dict[str, Any] = {
+    "template_id": "earned-sms",
+    "channel": "sms",
+    "name": "Points earned",
+    "wordings": {"ru": {"text": "{{ name }}, вам начислено {{ points_earned | points }}"}},
+    "created_at": "2026-11-30T10:00:00+00:00",
+    "updated_at": "2026-11-30T10:00:00+00:00",
+}
+_TRIGGER: dict[str, Any] = {
+    "trigger_id": "expiring-7d",
+    "event": "points.expiring",
+    "channel": "sms",
+    "template_id": "expiring-sms",
+    "purpose": "transactional",
+    "conditions": {},
+    "delay_minutes": 0,
+    "before_expiry_days": 7,
+    "enabled": True,
+    "created_at": "2026-11-30T10:00:00+00:00",
+    "updated_at": "2026-11-30T10:00:00+00:00",
+}
+
+
 class NewEndpoint(Strict):
     endpoint_id: EndpointId
     url: Url
@@ -54,6 +102,22 @@ class EndpointChange(Strict):
 
 
 class Endpoint(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint_id": "crm",
+                    "url": "https://crm.shop.example/hooks/loyalty",
+                    "kinds": ["points.earned"],
+                    "enabled": True,
+                    "description": "CRM",
+                    "created_at": "2026-11-30T10:00:00+00:00",
+                    "updated_at": "2026-11-30T10:00:00+00:00",
+                }
+            ]
+        }
+    )
+
     endpoint_id: str
     url: str
     kinds: list[str]
@@ -67,6 +131,26 @@ class Endpoint(BaseModel):
 
 
 class EndpointList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoints": [
+                        {
+                            "endpoint_id": "crm",
+                            "url": "https://crm.shop.example/hooks/loyalty",
+                            "kinds": [],
+                            "enabled": True,
+                            "description": None,
+                            "created_at": "2026-11-30T10:00:00+00:00",
+                            "updated_at": "2026-11-30T10:00:00+00:00",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     endpoints: list[Endpoint]
 
 
@@ -85,6 +169,8 @@ class AttemptView(BaseModel):
 
 
 class Delivery(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_DELIVERY]})
+
     delivery_id: int
     event_id: int
     member_id: int | None
@@ -103,6 +189,8 @@ class Delivery(BaseModel):
 
 
 class DeliveryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deliveries": [_DELIVERY], "next_cursor": None}]})
+
     deliveries: list[Delivery]
     next_cursor: str | None
 
@@ -125,6 +213,8 @@ class Replayed(BaseModel):
 
 
 class Event(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT]})
+
     event_id: int
     kind: EventKind
     member_id: int | None
@@ -135,6 +225,8 @@ class Event(BaseModel):
 
 
 class EventPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [_EVENT], "next_cursor": "1042"}]})
+
     events: list[Event]
     next_cursor: str | None
 
@@ -145,6 +237,14 @@ class EventKindView(BaseModel):
 
 
 class EventKinds(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kinds": [{"kind": "points.earned", "description": "Points were credited for an order or an action."}]}
+            ]
+        }
+    )
+
     kinds: list[EventKindView]
 
     @classmethod
@@ -193,6 +293,21 @@ class SmsChannel(Strict):
 
 
 class ChannelView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "sms",
+                    "settings": {
+                        "url": "https://sms.example/v1/send",
+                        "method": "POST",
+                        "headers": {"Authorization": "********"},
+                    },
+                }
+            ]
+        }
+    )
+
     channel: Literal["email", "sms"]
     settings: dict[str, Any]
 
@@ -235,6 +350,21 @@ class PolicyIn(Strict):
 
 
 class PolicyView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "quiet_hours": {"from": "21:00", "to": "09:00", "channels": ["sms"]},
+                    "caps": {"sms": {"count": 1, "per": "day"}},
+                    "transactional_needs_consent": False,
+                    "default_language": "ru",
+                    "public_url": "https://loyalty.shop.example",
+                    "tracking": True,
+                }
+            ]
+        }
+    )
+
     quiet_hours: dict[str, Any] | None
     caps: dict[str, Any]
     transactional_needs_consent: bool
@@ -275,6 +405,8 @@ class TemplateIn(Strict):
 
 
 class TemplateView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TEMPLATE]})
+
     template_id: str
     channel: str
     name: str
@@ -284,6 +416,8 @@ class TemplateView(BaseModel):
 
 
 class TemplateList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"templates": [_TEMPLATE]}]})
+
     templates: list[TemplateView]
 
 
@@ -293,6 +427,21 @@ class PreviewIn(Strict):
 
 
 class PreviewView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "template_id": "earned-sms",
+                    "channel": "sms",
+                    "language": "ru",
+                    "subject": None,
+                    "html": None,
+                    "text": "Анна, вам начислено 150 баллов",
+                }
+            ]
+        }
+    )
+
     template_id: str
     channel: str
     language: str
@@ -338,6 +487,8 @@ class TriggerIn(Strict):
 
 
 class TriggerView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TRIGGER]})
+
     trigger_id: str
     event: str
     channel: str
@@ -352,10 +503,14 @@ class TriggerView(BaseModel):
 
 
 class TriggerList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"triggers": [_TRIGGER]}]})
+
     triggers: list[TriggerView]
 
 
 class Unsubscribed(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"member_id": 42, "consent": "email", "granted": False}]})
+
     member_id: int
     consent: str
     granted: bool
