@@ -103,7 +103,14 @@ def test_events_reach_the_endpoint_signed(seeded: Engine, hook: Receiver, client
     dispatch.fan_out(seeded, NOW)  # the publication of the program, before the endpoint existed
     add_endpoint(seeded, hook.url, secret=SECRET)
     member_id = register(seeded)
-    assert deliver(seeded, client) == {"claimed": 2, "delivered": 2, "retrying": 0, "dead": 0}
+    assert deliver(seeded, client) == {
+        "claimed": 2,
+        "delivered": 2,
+        "retrying": 0,
+        "dead": 0,
+        "skipped": 0,
+        "deferred": 0,
+    }
 
     welcome, points = hook.requests
     assert welcome.path == "/hooks/loyalty"
