@@ -1,0 +1,117 @@
+"""Expiry of many accounts at once, in SQL: for a batch of accounts locked by the caller, what `Account.expire`
+followed by `repository.flush` writes for each of them, done by a few statements for the whole batch.
+
+For every lot of the batch with `expires_at <= as_of` and a remainder: one `expire` entry for what is left (at the
+lot's expiry, naming the program version in force then, rule `expiry`, the lot's number, no debt moved), one draw
+of that much from the lot, the lot's remainder set to 0; each account's balance goes down by what it lost and its
+counter (`seq`) up by the entries it got. Entries are numbered from the account's own counter in the order
+`expiring` gives the lots (soonest expiry first, then by lot number), as the per-account path numbers them.
+
+Why SQL and not the aggregate: loading and flushing one account at a time is ~6 statements per account; these are
+5 per batch of thousands, so a run costs about what its rows cost to write. The ledger's invariants hold after each
+statement that matters to them only once all have run, which is why the caller runs them in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import JSON, and_, func, insert, literal, select, update
+
+from loyalty.ledger.model import EntryKind
+from loyalty.program import service as programs
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
+
+RULE_ID = "expiry"  # the rule an expire entry names, as `Account.expire` names it
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """What expiry burned in one account: `points` from `lots` lots, the latest of which expired at `latest`, and
+    the balance left."""
+
+    account_id: int
+    points: int
+    lots: int
+    balance: int
+    latest: datetime
+
+
+def burn(uow: UnitOfWork, account_ids: Sequence[int], as_of: datetime, now: datetime) -> list[Expired]:
+    """Write off what is left of every lot of `account_ids` expired by `as_of`, recorded at `now`; the accounts
+    must be locked by the caller. Returns, per account that had something to burn (ascending), what it lost.
+    Lots spent in full or burned already hold nothing, so a second run as of the same instant changes nothing."""
+    lo, a, e = t.lots.c, t.accounts.c, t.ledger_entries.c
+    due = and_(lo.account_id.in_(account_ids), lo.expires_at <= as_of, lo.remaining > 0)
+    entry_no = a.seq + func.row_number().over(partition_by=lo.account_id, order_by=(lo.expires_at, lo.lot_no))
+    entries = (
+        select(
+            lo.account_id,
+            entry_no,
+            literal(EntryKind.EXPIRE.value),
+            -lo.remaining,
+            lo.expires_at,
+            literal(now, t.UTCDateTime()),
+            programs.versions_in_force_sql(uow, lo.expires_at),
+            literal(RULE_ID),
+            lo.lot_no,
+            literal(0),
+            literal(None, JSON()),  # the JSON null the per-account path stores for an entry without details
+        )
+        .select_from(t.lots.join(t.accounts, a.account_id == lo.account_id))
+        .where(due)
+    )
+    columns = [
+        "account_id",
+        "entry_no",
+        "kind",
+        "points",
+        "occurred_at",
+        "recorded_at",
+        "program_version",
+        "rule_id",
+        "lot_no",
+        "debt_delta",
+        "details",
+    ]
+    uow.conn.execute(insert(t.ledger_entries).from_select(columns, entries))
+    # The entries just written are those numbered past the accounts' counters, which move last.
+    new = and_(e.account_id.in_(account_ids), e.entry_no > a.seq)
+    burned = t.ledger_entries.join(t.accounts, a.account_id == e.account_id)
+    draws = select(e.account_id, e.entry_no, e.lot_no, -e.points, literal(0)).select_from(burned).where(new)
+    uow.conn.execute(
+        insert(t.lot_draws).from_select(["account_id", "entry_no", "lot_no", "points", "returned"], draws)
+    )
+    uow.conn.execute(update(t.lots).where(due).values(remaining=0))
+    totals = uow.conn.execute(
+        select(e.account_id, -func.sum(e.points), func.count(), func.max(e.occurred_at))
+        .select_from(burned)
+        .where(new)
+        .group_by(e.account_id)
+    ).all()
+    if not totals:
+        return []
+    return _advance(uow, [(row[0], int(row[1]), int(row[2]), row[3]) for row in totals])
+
+
+def _advance(uow: UnitOfWork, totals: list[tuple[int, int, int, datetime]]) -> list[Expired]:
+    """Take the points of the new entries off each account's balance and move its counter past them."""
+    a, e = t.accounts.c, t.ledger_entries.c
+    new = and_(e.account_id == a.account_id, e.entry_no > a.seq)
+    balances = dict(
+        uow.conn.execute(  # both expressions read the row as it was: the counter before it moved
+            update(t.accounts)
+            .where(a.account_id.in_([account_id for account_id, *_ in totals]))
+            .values(
+                balance=a.balance + select(func.sum(e.points)).where(new).scalar_subquery(),
+                seq=select(func.max(e.entry_no)).where(new).scalar_subquery(),
+            )
+            .returning(a.account_id, a.balance)
+        ).all()
+    )
+    return [
+        Expired(account_id, points, lots, int(balances[account_id]), latest)
+        for account_id, points, lots, latest in sorted(totals)
+    ]
