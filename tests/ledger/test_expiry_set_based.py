@@ -5,11 +5,13 @@ boundaries, program versions, lots spent in part or in full, lots burned already
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,6 +217,10 @@ def test_random_histories_expire_as_the_aggregate_would(
             engine.dispose()
 
 
+def adjustment(member_id: int, points: int, now: datetime, at: datetime) -> Callable[[UnitOfWork], Any]:
+    return lambda uow: ledger.adjust(uow, member_id, points, "tests", "random history", now, at)
+
+
 def play(engine: Engine, steps: list[tuple[Any, ...]], batch: int) -> datetime:
     """Run the steps through the use cases: orders (some paying a share of what is available, some recorded late),
     adjustments both ways, program versions with their own expiry, time passing and set-based expiry runs."""
@@ -234,18 +240,13 @@ def play(engine: Engine, steps: list[tuple[Any, ...]], batch: int) -> datetime:
                 points=available * share // 100,
                 occurred_at=clock - timedelta(days=late_days),
             )
-            try:
+            with contextlib.suppress(InsufficientPoints):
                 confirm(engine, body, clock)
-            except InsufficientPoints:
-                pass
         elif kind == "adjust":
             _, who, points, back_days = step
-            at = clock - timedelta(days=back_days)
-            try:
-                if points:
-                    run(engine, lambda uow: ledger.adjust(uow, members[who], points, "t", "t", clock, at))
-            except InsufficientPoints:
-                pass
+            if points:
+                with contextlib.suppress(InsufficientPoints):
+                    run(engine, adjustment(members[who], points, clock, clock - timedelta(days=back_days)))
         elif kind == "version":
             publish(engine, seed_program(expiry={"after_days": step[1]}), effective_from=clock)
         else:

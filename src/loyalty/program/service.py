@@ -153,7 +153,7 @@ def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
     return number_at
 
 
-def versions_in_force_sql(uow: UnitOfWork, at: ColumnElement[datetime]) -> ColumnElement[int | None]:
+def versions_in_force_sql(uow: UnitOfWork, at: ColumnElement[datetime]) -> ColumnElement[Any]:
     """`versions_in_force` as an SQL expression of the instants in `at` (a column): for a set-based job that
     records entries at many instants in one statement. The latest start at or before the instant wins, and among
     versions starting at the same instant the highest number, as `version_at` chooses."""

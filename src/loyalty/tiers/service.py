@@ -286,7 +286,7 @@ def _write_moves(
 ) -> None:
     """What `_move` writes for one member, for all of `moves` at once: their tiers, history lines and events."""
     h = t.tier_history.c
-    numbers = dict(
+    numbers: dict[int, int] = dict(
         uow.conn.execute(
             select(h.account_id, func.count()).where(h.account_id.in_(list(moves))).group_by(h.account_id)
         ).all()
