@@ -10,7 +10,7 @@ What it measures, on a fresh PostgreSQL database created for the run and dropped
   driver in one transaction, on an identical copy of the data (`CREATE DATABASE ... TEMPLATE`).
   `expire_vs_raw_ratio` is expire_seconds / raw_seconds (1.0: the product costs what its writes cost).
 * `tiers_seconds` — `loyalty.tiers.service.reevaluate` over the same accounts after the expiry, each with one
-  confirmed order of a spend spread over the tier thresholds.
+  confirmed order of a spend spread over the tier thresholds (0 to 200,000 RUB).
 
 The data is written by `INSERT ... SELECT generate_series(...)` (every lot credited by an `adjust` entry, so the
 ledger audit holds from the start), then ANALYZEd. `audit_violations` is the ledger audit after the product's run
@@ -113,7 +113,7 @@ def build(engine: Engine, accounts: int, lots: int, as_of: datetime, second: dat
                 "INSERT INTO orders (order_key, account_id, status, occurred_at, program_version, request_hash, total, "
                 "points_applied, points_earned, hold_points, earn_lots, request, created_at, updated_at) "
                 "SELECT 'o-' || a, a, 'confirmed', CAST(:as_of AS timestamptz) - interval '30 days', 2, 'h', "
-                "(a % 2000) * 10000, 0, 0, 0, '[]'::json, '{}'::json, :as_of, :as_of "
+                "(a * 7919 % 2000) * 10000, 0, 0, 0, '[]'::json, '{}'::json, :as_of, :as_of "
                 "FROM generate_series(1, CAST(:n AS bigint)) a"
             ),
             p,
