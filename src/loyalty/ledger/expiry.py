@@ -43,55 +43,59 @@ def burn(uow: UnitOfWork, account_ids: Sequence[int], as_of: datetime, now: date
     """Write off what is left of every lot of `account_ids` expired by `as_of`, recorded at `now`; the accounts
     must be locked by the caller. Returns, per account that had something to burn (ascending), what it lost.
     Lots spent in full or burned already hold nothing, so a second run as of the same instant changes nothing."""
-    lo, a, e = t.lots.c, t.accounts.c, t.ledger_entries.c
+    lo, a = t.lots.c, t.accounts.c
     due = and_(_among(lo.account_id, account_ids), lo.expires_at <= as_of, lo.remaining > 0)
+    # Every statement reads the batch's due lots, not the ledger, which is many times larger; the entries and the
+    # draws number them alike, as the accounts' counters move only once both are written.
     entry_no = a.seq + func.row_number().over(partition_by=lo.account_id, order_by=(lo.expires_at, lo.lot_no))
-    entries = (
-        select(
-            lo.account_id,
-            entry_no,
-            literal(EntryKind.EXPIRE.value),
-            -lo.remaining,
-            lo.expires_at,
-            literal(now, t.UTCDateTime()),
-            programs.versions_in_force_sql(uow, lo.expires_at),
-            literal(RULE_ID),
-            lo.lot_no,
-            literal(0),
-            literal(None, JSON()),  # the JSON null the per-account path stores for an entry without details
-        )
+    lots = (
+        select(lo.account_id, lo.lot_no, lo.remaining, lo.expires_at, entry_no.label("entry_no"))
         .select_from(t.lots.join(t.accounts, a.account_id == lo.account_id))
         .where(due)
+        .subquery("due")
     )
-    columns = [
-        "account_id",
-        "entry_no",
-        "kind",
-        "points",
-        "occurred_at",
-        "recorded_at",
-        "program_version",
-        "rule_id",
-        "lot_no",
-        "debt_delta",
-        "details",
-    ]
-    uow.conn.execute(insert(t.ledger_entries).from_select(columns, entries))
-    # The entries just written are those numbered past the accounts' counters, which move last.
-    new = and_(_among(e.account_id, account_ids), e.entry_no > a.seq)
-    burned = t.ledger_entries.join(t.accounts, a.account_id == e.account_id)
-    draws = select(e.account_id, e.entry_no, e.lot_no, -e.points, literal(0)).select_from(burned).where(new)
-    uow.conn.execute(insert(t.lot_draws).from_select(["account_id", "entry_no", "lot_no", "points", "returned"], draws))
-    uow.conn.execute(update(t.lots).where(due).values(remaining=0))
+    d = lots.c
+    entries = select(
+        d.account_id,
+        d.entry_no,
+        literal(EntryKind.EXPIRE.value),
+        -d.remaining,
+        d.expires_at,
+        literal(now, t.UTCDateTime()),
+        programs.versions_in_force_sql(uow, d.expires_at),
+        literal(RULE_ID),
+        d.lot_no,
+        literal(0),
+        literal(None, JSON()),  # the JSON null the per-account path stores for an entry without details
+    )
+    uow.conn.execute(insert(t.ledger_entries).from_select(_ENTRY_COLUMNS, entries))
+    draws = select(d.account_id, d.entry_no, d.lot_no, d.remaining, literal(0))
+    uow.conn.execute(insert(t.lot_draws).from_select(_DRAW_COLUMNS, draws))
     totals = uow.conn.execute(
-        select(e.account_id, -func.sum(e.points), func.count(), func.max(e.occurred_at))
-        .select_from(burned)
-        .where(new)
-        .group_by(e.account_id)
+        select(lo.account_id, func.sum(lo.remaining), func.count(), func.max(lo.expires_at))
+        .where(due)
+        .group_by(lo.account_id)
     ).all()
     if not totals:
         return []
+    uow.conn.execute(update(t.lots).where(due).values(remaining=0))
     return _advance(uow, [(row[0], int(row[1]), int(row[2]), row[3]) for row in totals])
+
+
+_ENTRY_COLUMNS = [
+    "account_id",
+    "entry_no",
+    "kind",
+    "points",
+    "occurred_at",
+    "recorded_at",
+    "program_version",
+    "rule_id",
+    "lot_no",
+    "debt_delta",
+    "details",
+]
+_DRAW_COLUMNS = ["account_id", "entry_no", "lot_no", "points", "returned"]
 
 
 def _among(column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
@@ -101,7 +105,8 @@ def _among(column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool
 
 
 def _advance(uow: UnitOfWork, totals: list[tuple[int, int, int, datetime]]) -> list[Expired]:
-    """Take the points of the new entries off each account's balance and move its counter past them."""
+    """Take the points of the new entries (those numbered past its counter) off each account's balance and move
+    its counter past them."""
     a, e = t.accounts.c, t.ledger_entries.c
     new = and_(e.account_id == a.account_id, e.entry_no > a.seq)
     balances: dict[int, int] = dict(
