@@ -15,8 +15,9 @@ What it measures, on a fresh PostgreSQL database created for the run and dropped
 The data is written by `INSERT ... SELECT generate_series(...)` (every lot credited by an `adjust` entry, so the
 ledger audit holds from the start), then ANALYZEd. `audit_violations` is the ledger audit after the product's run
 (0: it wrote a consistent ledger), `raw_audit_violations` the same for the baseline's copy, and
-`same_as_raw` whether both wrote the same entries, lots and balances. Nothing here asserts on time; the smoke test
-is tests/bench/test_bench_jobs_smoke.py.
+`same_as_raw` whether both wrote the same entries, lots and balances. With `--per-account`, `per_account_seconds`
+times the job as it was before it went set-based (account by account) on a second copy. Nothing here asserts on
+time; the smoke test is tests/bench/test_bench_jobs_smoke.py.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ from typing import Any
 
 import psycopg
 import sqlalchemy
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, select, text
 
 from bench.confirm import bench_database_url, fresh_database, libpq_url, log, report
 from loyalty.audit import service as audit
 from loyalty.ledger import jobs
+from loyalty.ledger import repository as accounts
 from loyalty.program import service as programs
+from loyalty.storage import tables as t
+from loyalty.storage.batches import in_batches
 from loyalty.storage.database import UnitOfWork, make_engine, normalise_url
 from loyalty.tiers import service as tiers
 
@@ -68,6 +72,7 @@ class Config:
     accounts: int = 100_000
     lots: int = 10
     keep_database: bool = False
+    per_account: bool = False
 
 
 # The data
@@ -235,6 +240,28 @@ def digest(engine: Engine) -> tuple[Any, ...]:
         return tuple(conn.exec_driver_sql(LEDGER_DIGEST).one())
 
 
+# The account-by-account job, as it was before it went set-based, for comparison (--per-account)
+
+
+def per_account_expire(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
+    """The expiry job as it ran until it went set-based: batches of 500 accounts, each account locked, its live lots
+    loaded, `Account.expire` applied and its changes flushed (~6 statements per account)."""
+    counts = {"accounts": 0, "points": 0}
+
+    def burn(uow: UnitOfWork, batch: Sequence[int]) -> None:
+        version_at = programs.versions_in_force(uow)
+        for account_id in batch:
+            account = accounts.load_lots(uow, accounts.lock(uow, account_id, now))
+            counts["points"] += account.expire(as_of, version_at)
+            accounts.flush(uow, account)
+        counts["accounts"] += len(batch)
+
+    lo = t.lots.c
+    due = select(lo.account_id).where(lo.expires_at <= as_of, lo.remaining > 0).group_by(lo.account_id)
+    in_batches(engine, due, burn, size=500)
+    return counts
+
+
 # The whole run
 
 
@@ -242,44 +269,20 @@ def run(config: Config) -> dict[str, Any]:
     began = time.perf_counter()
     load_before = os.getloadavg()
     now = datetime.now(UTC).replace(microsecond=0)
-    as_of = now
     result: dict[str, Any] = {}
     with fresh_database(config.url, keep=config.keep_database) as url:
         engine = make_engine(url, timeouts=False)
-        second = publish(engine, as_of, config.lots)
+        second = publish(engine, now, config.lots)
         t0 = time.perf_counter()
-        build(engine, config.accounts, config.lots, as_of, second)
+        build(engine, config.accounts, config.lots, now, second)
         log(f"built {config.accounts} accounts x {config.lots} lots in {time.perf_counter() - t0:.1f} s")
         engine.dispose()  # a template must have no connections
-        copy_url = copy_database(config.url, url)
-        copy = make_engine(copy_url, timeouts=False)
+        copies = [copy_database(config.url, url) for _ in range(2 if config.per_account else 1)]
         try:
-            engine = make_engine(url, timeouts=False)
-            before = digest(engine)  # also reads every table of both databases once, so neither starts cold
-            assert digest(copy) == before
-            log("raw baseline")
-            result["raw_seconds"] = round(raw_expire(copy_url, as_of, now, second), 3)
-            log(f"raw: {result['raw_seconds']} s; product")
-            t0 = time.perf_counter()
-            expired = jobs.expire(engine, as_of, now)
-            result["expire_seconds"] = round(time.perf_counter() - t0, 3)
-            log(f"expire: {result['expire_seconds']} s, {expired}")
-            result["expire_vs_raw_ratio"] = round(result["expire_seconds"] / result["raw_seconds"], 3)
-            result["expired_accounts"], result["expired_points"] = expired["accounts"], expired["points"]
-            result["same_as_raw"] = digest(engine) == digest(copy)
-            t0 = time.perf_counter()
-            moved = tiers.reevaluate(engine, as_of, now)
-            result["tiers_seconds"] = round(time.perf_counter() - t0, 3)
-            result["tiers_upgraded"] = moved["upgraded"]
-            log(f"tiers: {result['tiers_seconds']} s, {moved}")
-            result["audit_violations"] = audit_violations(engine)
-            result["raw_audit_violations"] = audit_violations(copy)
-            with engine.connect() as conn:
-                server_version = conn.execute(text("SHOW server_version")).scalar()
-            engine.dispose()
+            result.update(measure(url, copies, now, second))
         finally:
-            copy.dispose()
-            drop_database(config.url, make_url(copy_url).database or "")
+            for copy in copies:
+                drop_database(config.url, make_url(copy).database or "")
     result.update(
         {
             "accounts": config.accounts,
@@ -291,12 +294,54 @@ def run(config: Config) -> dict[str, Any]:
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "postgresql": server_version,
             "sqlalchemy": sqlalchemy.__version__,
             "psycopg": psycopg.__version__,
             "run_s": round(time.perf_counter() - began, 1),
         }
     )
+    return result
+
+
+def measure(url: str, copies: list[str], now: datetime, second: datetime) -> dict[str, Any]:
+    """The raw baseline on the first copy, the product on the original, the old job on the second copy if any."""
+    engine, raw = make_engine(url, timeouts=False), make_engine(copies[0], timeouts=False)
+    result: dict[str, Any] = {}
+    try:
+        assert digest(raw) == digest(engine)  # also reads every table of both once, so that neither starts cold
+        result["raw_seconds"] = round(raw_expire(copies[0], now, now, second), 3)
+        log(f"raw: {result['raw_seconds']} s")
+        t0 = time.perf_counter()
+        expired = jobs.expire(engine, now, now)
+        result["expire_seconds"] = round(time.perf_counter() - t0, 3)
+        log(f"expire: {result['expire_seconds']} s, {expired}")
+        result["expire_vs_raw_ratio"] = round(result["expire_seconds"] / result["raw_seconds"], 3)
+        result["expired_accounts"], result["expired_points"] = expired["accounts"], expired["points"]
+        result["same_as_raw"] = digest(engine) == digest(raw)
+        t0 = time.perf_counter()
+        moved = tiers.reevaluate(engine, now, now)
+        result["tiers_seconds"] = round(time.perf_counter() - t0, 3)
+        result["tiers_upgraded"] = moved["upgraded"]
+        log(f"tiers: {result['tiers_seconds']} s, {moved}")
+        result["audit_violations"] = audit_violations(engine)
+        result["raw_audit_violations"] = audit_violations(raw)
+        with engine.connect() as conn:
+            result["postgresql"] = conn.execute(text("SHOW server_version")).scalar()
+    finally:
+        engine.dispose()
+        raw.dispose()
+    if len(copies) > 1:
+        old = make_engine(copies[1], timeouts=False)
+        try:
+            digest(old)
+            t0 = time.perf_counter()
+            per_account_expire(old, now, now)
+            result["per_account_seconds"] = round(time.perf_counter() - t0, 3)
+            log(f"per account: {result['per_account_seconds']} s")
+            check = make_engine(copies[0])
+            result["per_account_same_as_raw"] = digest(old) == digest(check)
+            check.dispose()
+        finally:
+            old.dispose()
     return result
 
 
@@ -313,6 +358,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--lots", type=int, default=defaults.lots, help="lots per account")
     parser.add_argument("--batch", type=int, default=None, help="accounts per batch of the jobs")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database at the end")
+    parser.add_argument(
+        "--per-account", action="store_true", help="also time the account-by-account job it replaced, on a copy"
+    )
     args = parser.parse_args(argv)
     if args.batch:
         jobs.BATCH = tiers.BATCH = args.batch
@@ -321,6 +369,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         accounts=args.accounts,
         lots=args.lots,
         keep_database=args.keep_database,
+        per_account=args.per_account,
     )
 
 
