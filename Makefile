@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -43,6 +43,11 @@ bench: install
 
 bench-campaigns: install
 	@.venv/bin/python -m bench.campaigns
+
+# The expiry and tier jobs over 100,000 accounts x 10 lots on PostgreSQL, against hand-written set-based SQL; smaller
+# with e.g. `make bench-jobs ARGS="--accounts 2000 --lots 5"`.
+bench-jobs: install
+	@.venv/bin/python -m bench.jobs $(ARGS)
 
 # wrk (installed with apt-get when missing, as root) against the product and a bare FastAPI ceiling (README,
 # "Performance"); its options go in ARGS, e.g. `make bench-http ARGS="--duration 20 --no-inprocess"`.

@@ -1,6 +1,7 @@
 """Batch jobs run "as of" an instant: `activate` records pending lots that became spendable, `expire` writes
-off the points of lots past their expiry. `expire` works account by account in batches, each batch one transaction
-that locks its accounts in ascending order (so two jobs or a job and a checkout never deadlock)."""
+off the points of lots past their expiry. `expire` works in batches of accounts, each batch one transaction that
+locks its accounts in ascending order (so two jobs or a job and a checkout never deadlock) and writes them off with
+a few set-based statements (`loyalty.ledger.expiry`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from typing import Any
 from sqlalchemy import Engine, Row, func, select, tuple_, update
 
 from loyalty.core.events import Event, EventKind
+from loyalty.ledger import expiry
 from loyalty.ledger import repository as accounts
-from loyalty.program import service as programs
 from loyalty.storage import tables as t
-from loyalty.storage.batches import BATCH, in_batches
+from loyalty.storage.batches import in_batches
 from loyalty.storage.database import UnitOfWork
+
+# Accounts per expiry batch: thousands, so the statements of a batch each write many rows; one batch's locks are
+# held for one transaction of a few seconds at most.
+BATCH = 5000
 
 
 def activate(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
@@ -57,15 +62,17 @@ def expire(
     engine: Engine, as_of: datetime, now: datetime, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Write off every lot with `expires_at <= as_of` and a remainder, one expire entry per such lot, naming the
-    program version in force at the lot's expiry."""
+    program version in force at the lot's expiry, and record a `points.expired` event per account that lost points
+    (`loyalty.ledger.expiry` says what is written). Accounts with such lots are taken BATCH at a time in ascending
+    order, each batch locked in that order and written off by a few set-based statements in one transaction."""
     counts = {"accounts": 0, "points": 0}
 
     def burn(uow: UnitOfWork, batch: Sequence[int]) -> None:
-        version_at = programs.versions_in_force(uow)
-        for account_id in batch:
-            account = accounts.load_lots(uow, accounts.lock(uow, account_id, now))
-            counts["points"] += account.expire(as_of, version_at)
-            accounts.flush(uow, account)
+        accounts.lock_many(uow, batch)
+        for burned in expiry.burn(uow, batch, as_of, now):
+            data = {"points": burned.points, "lots": burned.lots, "balance": burned.balance}
+            uow.emit(Event(EventKind.POINTS_EXPIRED, burned.account_id, burned.latest, data), now)
+            counts["points"] += burned.points
         counts["accounts"] += len(batch)
 
     lo = t.lots.c

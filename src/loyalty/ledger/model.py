@@ -212,5 +212,7 @@ def give_back(
 
 
 def expiring(lots: Iterable[Lot], at: datetime) -> list[Lot]:
-    """Lots whose points have burned by `at` and still hold a remainder."""
-    return [lot for lot in lots if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= at]
+    """Lots whose points have burned by `at` and still hold a remainder, soonest expiry first, then by number: the
+    order their expire entries are numbered in (the set-based job, `loyalty.ledger.expiry`, numbers them alike)."""
+    due = [lot for lot in lots if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= at]
+    return sorted(due, key=lambda lot: (lot.expires_at, lot.lot_no))

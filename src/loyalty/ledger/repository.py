@@ -7,6 +7,7 @@ first, then the order, and jobs lock many accounts in ascending order, so that n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,17 @@ def lock(uow: UnitOfWork, account_id: int, now: datetime) -> Account:
     if row is None:
         raise NotFound(f"no points account {account_id}")
     return of_row(row, now)
+
+
+def lock_many(uow: UnitOfWork, account_ids: Sequence[int]) -> None:
+    """Lock the accounts `account_ids` until the end of the transaction, in ascending order, as every job locks
+    them, so that it never deadlocks with a checkout or another job (SQLite's writer holds its lock already)."""
+    uow.conn.execute(
+        select(t.accounts.c.account_id)
+        .where(t.accounts.c.account_id.in_(account_ids))
+        .order_by(t.accounts.c.account_id)
+        .with_for_update()
+    ).all()
 
 
 def read(uow: UnitOfWork, account_id: int, now: datetime) -> Account:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, null, select
+from sqlalchemy.sql import ColumnElement
 
 from loyalty.core import documents, limits
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput
@@ -150,6 +151,17 @@ def versions_in_force(uow: UnitOfWork) -> Callable[[datetime], int | None]:
         return schedule.versions[last - 1][0] if last else None
 
     return number_at
+
+
+def versions_in_force_sql(uow: UnitOfWork, at: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """`versions_in_force` as an SQL expression of the instants in `at` (a column): for a set-based job that
+    records entries at many instants in one statement. The latest start at or before the instant wins, and among
+    versions starting at the same instant the highest number, as `version_at` chooses."""
+    schedule = _schedule(uow)
+    if not schedule.versions:
+        return null()
+    # Tested from the last start back: the first start an instant reaches is the one bisect_right would find.
+    return case(*((at >= start, number) for number, _, start in reversed(schedule.versions)), else_=null())
 
 
 def time_zone(uow: UnitOfWork, at: datetime) -> tzinfo:

@@ -4,10 +4,11 @@ re-evaluation job that moves members down once their level is no longer kept."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, case, func, select
+from sqlalchemy import Engine, Row, Select, bindparam, case, func, select
 
 from loyalty.core.events import Event, EventKind
 from loyalty.core.money import format_money
@@ -23,6 +24,25 @@ from loyalty.storage.database import UnitOfWork
 
 def qualifying_value(uow: UnitOfWork, account_id: int, tiers: TierPolicy, at: datetime, program: Program) -> int:
     """Spend (net of returns, minor units) or the number of orders not wholly returned, within the window."""
+    spend, orders = uow.conn.execute(_qualifying(tiers, at, program).where(t.orders.c.account_id == account_id)).one()
+    return int(spend) if tiers.basis is TierBasis.SPEND else int(orders)
+
+
+def qualifying_values(
+    uow: UnitOfWork, account_ids: Sequence[int], tiers: TierPolicy, at: datetime, program: Program
+) -> dict[int, int]:
+    """`qualifying_value` of each of `account_ids` in one grouped query; an account without orders counts 0."""
+    o = t.orders.c
+    query = _qualifying(tiers, at, program).add_columns(o.account_id).where(o.account_id.in_(account_ids))
+    by_spend = tiers.basis is TierBasis.SPEND
+    return {
+        account_id: int(spend) if by_spend else int(orders)
+        for spend, orders, account_id in uow.conn.execute(query.group_by(o.account_id))
+    }
+
+
+def _qualifying(tiers: TierPolicy, at: datetime, program: Program) -> Select[Any]:
+    """Spend kept (net of returns) and orders not wholly returned, of the orders the caller's filter selects."""
     o, lines = t.orders, t.order_lines
     kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
     query = (
@@ -31,13 +51,10 @@ def qualifying_value(uow: UnitOfWork, account_id: int, tiers: TierPolicy, at: da
             func.count(func.distinct(case((lines.c.returned_quantity < lines.c.quantity, o.c.order_key)))),
         )
         .select_from(o.join(lines, lines.c.order_key == o.c.order_key))
-        .where(o.c.account_id == account_id, o.c.status.in_(["confirmed", "cancelled"]), o.c.occurred_at <= at)
+        .where(o.c.status.in_(["confirmed", "cancelled"]), o.c.occurred_at <= at)
     )
     start = tiers.window_start(at, program.timezone)
-    if start is not None:
-        query = query.where(o.c.occurred_at >= start)
-    spend, orders = uow.conn.execute(query).one()
-    return int(spend) if tiers.basis is TierBasis.SPEND else int(orders)
+    return query if start is None else query.where(o.c.occurred_at >= start)
 
 
 def _held(uow: UnitOfWork, account_id: int) -> Row[Any] | None:
@@ -81,8 +98,16 @@ def _move(
             reason=reason,
         )
     )
-    data = {
-        "from_tier": held.tier_id if held is not None else None,
+    data = _change(held.tier_id if held is not None else None, level, value, kept_until, reason, direction)
+    uow.emit(Event(EventKind.TIER_CHANGED, account_id, at, data), now)
+
+
+def _change(
+    from_tier: str | None, level: TierLevel, value: int, kept_until: datetime | None, reason: str, direction: str
+) -> dict[str, Any]:
+    """The data of a `tier.changed` event."""
+    return {
+        "from_tier": from_tier,
         "to_tier": level.id,
         "tier_name": level.name,
         "direction": direction,
@@ -90,7 +115,6 @@ def _move(
         "kept_until": kept_until.isoformat() if kept_until is not None else None,
         "reason": reason,
     }
-    uow.emit(Event(EventKind.TIER_CHANGED, account_id, at, data), now)
 
 
 def after_order(uow: UnitOfWork, account: Account, program: Program, at: datetime, order_key: str) -> str | None:
@@ -173,8 +197,9 @@ def reevaluate(
     engine: Engine, as_of: datetime, now: datetime, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Re-evaluate every member as of `as_of`: up where the value reaches higher, down where the level is no
-    longer kept (keep-until plus grace passed). Batches of accounts, each one transaction, accounts locked in
-    ascending order."""
+    longer kept (keep-until plus grace passed). Batches of BATCH accounts, each one transaction that locks its
+    accounts in ascending order, reads their values, tiers and history counts in one query each and writes the
+    moves and renewals in a few multi-row statements."""
     counts = {"members": 0, "upgraded": 0, "downgraded": 0}
     with UnitOfWork(engine, read_only=True) as uow:
         if programs.version_at(uow, as_of).program.tiers is None:
@@ -184,50 +209,144 @@ def reevaluate(
         program = programs.version_at(uow, as_of).program
         if program.tiers is None:  # a version without tiers took effect since the run began: nothing to move
             return
-        for account_id in batch:
-            accounts.lock(uow, account_id, now)
-            moved = _reevaluate_one(uow, account_id, program, program.tiers, as_of, now)
-            if moved is not None:
-                counts[moved] += 1
+        accounts.lock_many(uow, batch)
+        for moved in _reevaluate_batch(uow, batch, program, program.tiers, as_of, now):
+            counts[moved] += 1
         counts["members"] += len(batch)
 
-    in_batches(engine, select(t.accounts.c.account_id), evaluate, progress=progress)
+    in_batches(engine, select(t.accounts.c.account_id), evaluate, size=BATCH, progress=progress)
     return counts
 
 
-def _reevaluate_one(
-    uow: UnitOfWork, account_id: int, program: Program, tiers: TierPolicy, as_of: datetime, now: datetime
-) -> str | None:
-    """Re-evaluate one locked account; "upgraded" or "downgraded" if its tier changed."""
-    held = _held(uow, account_id)
+# Accounts per re-evaluation batch: thousands, so that each of a batch's few statements reads or writes many rows.
+BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A re-evaluation's move of one member to `level`, kept until `kept_until`."""
+
+    level: TierLevel
+    kept_until: datetime | None
+    up: bool
+
+
+def _decide(
+    tiers: TierPolicy, program: Program, held: Row[Any] | None, value: int, as_of: datetime
+) -> _Move | dict[str, Any] | None:
+    """What a re-evaluation does to one member: a move, the new figures of the tier it keeps (a renewal), or
+    nothing (a member at the base level who stays there holds no row)."""
     current = tiers.level(held.tier_id if held is not None else None)
-    value = qualifying_value(uow, account_id, tiers, as_of, program)
     kept = held.kept_until if held is not None else None
     new = tiers.reevaluate(current, value, kept, as_of)
     if new.id != current.id:
         up = tiers.rank(new) > tiers.rank(current)
-        _move(
-            uow,
-            account_id,
-            held,
-            new,
-            value,
-            as_of,
-            tiers.kept_until(as_of, program.timezone) if up or tiers.rank(new) > 0 else None,
-            f"re-evaluation as of {as_of.date().isoformat()}",
-            now,
-            "up" if up else "down",
+        renewed = tiers.kept_until(as_of, program.timezone) if up or tiers.rank(new) > 0 else None
+        return _Move(new, renewed, up)
+    if held is None:
+        return None
+    values: dict[str, Any] = {"v": value, "k": held.kept_until}
+    renewed = tiers.kept_until(as_of, program.timezone)
+    if renewed is None or held.kept_until is None or tiers.rank(tiers.level_for(value)) >= tiers.rank(current):
+        # Still qualifying, or kept for ever by a lifetime period, or held without a date since a lifetime
+        # version (a version with a period now dates it): kept for a whole period from now.
+        values["k"] = renewed
+    return values
+
+
+def _reevaluate_batch(
+    uow: UnitOfWork, batch: Sequence[int], program: Program, tiers: TierPolicy, as_of: datetime, now: datetime
+) -> list[str]:
+    """Re-evaluate the locked accounts of `batch`; "upgraded" or "downgraded" for each whose tier changed."""
+    mt = t.member_tiers.c
+    values = qualifying_values(uow, batch, tiers, as_of, program)
+    held = {row.account_id: row for row in uow.conn.execute(select(t.member_tiers).where(mt.account_id.in_(batch)))}
+    moves: dict[int, _Move] = {}
+    renewals: list[dict[str, Any]] = []
+    for account_id in batch:
+        decided = _decide(tiers, program, held.get(account_id), values.get(account_id, 0), as_of)
+        if isinstance(decided, _Move):
+            moves[account_id] = decided
+        elif decided is not None:
+            renewals.append({"a": account_id, "at": as_of, **decided})
+    if renewals:
+        uow.conn.execute(_RENEW, renewals)
+    if moves:
+        _write_moves(uow, moves, held, values, as_of, now)
+    return ["upgraded" if move.up else "downgraded" for move in moves.values()]
+
+
+def _write_moves(
+    uow: UnitOfWork,
+    moves: dict[int, _Move],
+    held: dict[int, Row[Any]],
+    values: dict[int, int],
+    as_of: datetime,
+    now: datetime,
+) -> None:
+    """What `_move` writes for one member, for all of `moves` at once: their tiers, history lines and events."""
+    h = t.tier_history.c
+    numbers: dict[int, int] = dict(
+        uow.conn.execute(
+            select(h.account_id, func.count()).where(h.account_id.in_(list(moves))).group_by(h.account_id)
+        ).all()
+    )
+    reason = f"re-evaluation as of {as_of.date().isoformat()}"
+    tiers: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for account_id, move in moves.items():
+        before = held.get(account_id)
+        from_tier = before.tier_id if before is not None else None
+        value = values.get(account_id, 0)
+        tiers.append({"a": account_id, "tier": move.level.id, "at": as_of, "k": move.kept_until, "v": value})
+        history.append(
+            {
+                "account_id": account_id,
+                "history_no": numbers.get(account_id, 0) + 1,
+                "from_tier": from_tier,
+                "to_tier": move.level.id,
+                "at": as_of,
+                "qualifying_value": value,
+                "reason": reason,
+            }
         )
-        return "upgraded" if up else "downgraded"
-    if held is not None:
-        values: dict[str, Any] = {"qualifying_value": value, "evaluated_at": as_of}
-        renewed = tiers.kept_until(as_of, program.timezone)
-        if renewed is None or held.kept_until is None or tiers.rank(tiers.level_for(value)) >= tiers.rank(current):
-            # Still qualifying, or kept for ever by a lifetime period, or held without a date since a lifetime
-            # version (a version with a period now dates it): kept for a whole period from now.
-            values["kept_until"] = renewed
-        uow.conn.execute(t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values))
-    return None
+        data = _change(from_tier, move.level, value, move.kept_until, reason, "up" if move.up else "down")
+        uow.emit(Event(EventKind.TIER_CHANGED, account_id, as_of, data), now)
+    inserted = [row for row in tiers if row["a"] not in held]
+    if inserted:
+        uow.conn.execute(t.member_tiers.insert(), [_member_tier(row) for row in inserted])
+    if len(inserted) < len(tiers):
+        uow.conn.execute(_MOVE, [row for row in tiers if row["a"] in held])
+    uow.conn.execute(t.tier_history.insert(), history)
+
+
+def _member_tier(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account_id": row["a"],
+        "tier_id": row["tier"],
+        "since": row["at"],
+        "kept_until": row["k"],
+        "qualifying_value": row["v"],
+        "evaluated_at": row["at"],
+    }
+
+
+_RENEW = (
+    t.member_tiers.update()
+    .where(t.member_tiers.c.account_id == bindparam("a"))
+    .values(qualifying_value=bindparam("v"), evaluated_at=bindparam("at"), kept_until=bindparam("k"))
+)
+_MOVE = (
+    t.member_tiers.update()
+    .where(t.member_tiers.c.account_id == bindparam("a"))
+    .values(
+        tier_id=bindparam("tier"),
+        since=bindparam("at"),
+        kept_until=bindparam("k"),
+        qualifying_value=bindparam("v"),
+        evaluated_at=bindparam("at"),
+    )
+)
 
 
 def progress_of(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any] | None:
