@@ -11,6 +11,7 @@ from loyalty.cli import (
     jobs,
     keys,
     members,
+    messages,
     messaging,
     orders,
     program,

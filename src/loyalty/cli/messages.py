@@ -14,8 +14,7 @@ from loyalty.core.errors import InvalidInput, LoyaltyError
 from loyalty.core.validation import problems_of
 from loyalty.messaging import messages
 from loyalty.messaging.model import Channel
-from loyalty.messaging.rules import Conditions, Purpose, Trigger
-from loyalty.messaging.schemas import PolicyIn, SmsChannel, SmtpChannel, TemplateIn, TriggerIn
+from loyalty.messaging.schemas import PolicyIn, SmsChannel, SmtpChannel, TemplateIn, TriggerIn, trigger_of
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, make_engine
 
@@ -133,22 +132,7 @@ def trigger(
         given = _read(file, TriggerIn)
     except LoyaltyError as error:
         fail(error)
-    made = Trigger(
-        trigger_id=trigger_id,
-        event=given.event,
-        channel=Channel(given.channel),
-        template_id=given.template_id,
-        purpose=Purpose(given.purpose),
-        conditions=Conditions(
-            tuple(given.conditions.tiers),
-            tuple(given.conditions.segments),
-            given.conditions.min_balance,
-            given.conditions.min_points,
-        ),
-        delay_minutes=given.delay_minutes,
-        before_expiry_days=given.before_expiry_days,
-        enabled=given.enabled,
-    )
+    made = trigger_of(trigger_id, given)
     saved = _write(database, lambda uow: messages.save_trigger(uow, made, now()))
     out.print(f"Saved trigger {saved['trigger_id']}: {saved['event']} -> {saved['channel']} {saved['template_id']}")
 

@@ -140,7 +140,7 @@ def enum_text(enum: type[StrEnum]) -> BeforeValidator:
             return value
         if isinstance(value, str) and value in allowed:
             return allowed[value]
-        raise PydanticCustomError("enum", "must be one of: {allowed}", {"allowed": ", ".join(allowed)})
+        raise PydanticCustomError("choice", "must be one of: {allowed}", {"allowed": ", ".join(allowed)})
 
     return BeforeValidator(read)
 

@@ -15,7 +15,6 @@ from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
 from loyalty.messaging import dispatch, messages, outbox, tracking, webhooks
 from loyalty.messaging.model import Channel, DeliveryStatus
-from loyalty.messaging.rules import Conditions, Purpose, Trigger
 from loyalty.messaging.schemas import (
     ChannelView,
     Delivery,
@@ -42,6 +41,7 @@ from loyalty.messaging.schemas import (
     TriggerList,
     TriggerView,
     Unsubscribed,
+    trigger_of,
 )
 from loyalty.storage.database import UnitOfWork
 
@@ -343,22 +343,7 @@ def preview_template(
     "to the channel; transactional ones go unless the policy says otherwise.",
 )
 def put_trigger(trigger_id: TriggerPath, body: TriggerIn, request: Request, _: deps.Admin) -> dict[str, Any]:
-    trigger = Trigger(
-        trigger_id=trigger_id,
-        event=body.event,
-        channel=Channel(body.channel),
-        template_id=body.template_id,
-        purpose=Purpose(body.purpose),
-        conditions=Conditions(
-            tuple(body.conditions.tiers),
-            tuple(body.conditions.segments),
-            body.conditions.min_balance,
-            body.conditions.min_points,
-        ),
-        delay_minutes=body.delay_minutes,
-        before_expiry_days=body.before_expiry_days,
-        enabled=body.enabled,
-    )
+    trigger = trigger_of(trigger_id, body)
     with UnitOfWork(deps.engine(request)) as uow:
         saved = messages.save_trigger(uow, trigger, deps.now(request))
         uow.commit()

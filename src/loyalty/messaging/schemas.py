@@ -11,6 +11,7 @@ from loyalty.core.events import DESCRIPTIONS, EventKind
 from loyalty.core.fields import enum_text
 from loyalty.http.schemas import Instant, InstantOrDate, Strict
 from loyalty.messaging.model import Channel, DeliveryStatus
+from loyalty.messaging.rules import Conditions, Purpose, Trigger
 
 EndpointId = Annotated[
     str, Field(pattern=limits.id_pattern(limits.ENDPOINT_ID), description="Lower-case letters, digits, '_', '-', '.'")
@@ -483,6 +484,22 @@ class TriggerIn(Strict):
                 }
             ]
         }
+    )
+
+
+def trigger_of(trigger_id: str, body: TriggerIn) -> Trigger:
+    """The trigger a request (or a file) describes."""
+    c = body.conditions
+    return Trigger(
+        trigger_id=trigger_id,
+        event=body.event,
+        channel=Channel(body.channel),
+        template_id=body.template_id,
+        purpose=Purpose(body.purpose),
+        conditions=Conditions(tuple(c.tiers), tuple(c.segments), c.min_balance, c.min_points),
+        delay_minutes=body.delay_minutes,
+        before_expiry_days=body.before_expiry_days,
+        enabled=body.enabled,
     )
 
 
