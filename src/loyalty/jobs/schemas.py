@@ -65,26 +65,23 @@ class AuditResult(BaseModel):
     )
 
 
+_RUN: dict[str, Any] = {
+    "run_id": 311,
+    "job": "expire",
+    "as_of": "2026-11-30T21:10:00+00:00",
+    "trigger": "schedule",
+    "status": "succeeded",
+    "worker": "app-1:4242",
+    "attempts": 1,
+    "started_at": "2026-11-30T21:10:01+00:00",
+    "finished_at": "2026-11-30T21:10:04+00:00",
+    "counts": {"accounts": 31, "points": 12500},
+    "error": None,
+}
+
+
 class JobRunView(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "run_id": 311,
-                    "job": "expire",
-                    "as_of": "2026-11-30T21:10:00+00:00",
-                    "trigger": "schedule",
-                    "status": "succeeded",
-                    "worker": "app-1:4242",
-                    "attempts": 1,
-                    "started_at": "2026-11-30T21:10:01+00:00",
-                    "finished_at": "2026-11-30T21:10:04+00:00",
-                    "counts": {"accounts": 31, "points": 12500},
-                    "error": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_RUN]})
 
     run_id: int
     job: str
@@ -100,30 +97,7 @@ class JobRunView(BaseModel):
 
 
 class JobRunPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "runs": [
-                        {
-                            "run_id": 311,
-                            "job": "expire",
-                            "as_of": "2026-11-30T21:10:00+00:00",
-                            "trigger": "schedule",
-                            "status": "succeeded",
-                            "worker": "app-1:4242",
-                            "attempts": 1,
-                            "started_at": "2026-11-30T21:10:01+00:00",
-                            "finished_at": "2026-11-30T21:10:04+00:00",
-                            "counts": {"accounts": 31, "points": 12500},
-                            "error": None,
-                        }
-                    ],
-                    "next_cursor": "310",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [_RUN], "next_cursor": "310"}]})
 
     runs: list[JobRunView]
     next_cursor: str | None
