@@ -262,3 +262,17 @@ def test_the_longest_allowed_values_are_stored_whole(admin_with_program: httpx.C
     assert admin.put(f"/v1/messaging/triggers/{'r' * 64}", json=trigger).status_code == 200
     too_long = admin.put(f"/v1/messaging/triggers/{'r' * 65}", json=trigger)
     assert too_long.status_code == 422
+
+
+def test_survey_answers_arrive_as_events(server: Server, admin_with_program: httpx.Client) -> None:
+    with server.client(server.checkout) as shop:
+        member_id = shop.post("/v1/members", json={"phone": "+79990001122"}).json()["member_id"]
+        body = {"survey_id": "nps-2026-11", "member": {"member_id": member_id}, "answers": {"recommend": "10"}}
+        first = shop.post("/v1/events/survey-answered", json=body)
+        assert first.status_code == 200, first.text
+        assert first.json()["recorded"] is True
+        assert shop.post("/v1/events/survey-answered", json=body).json()["recorded"] is False
+        too_many = {**body, "answers": {f"q{i}": "x" for i in range(101)}}
+        assert shop.post("/v1/events/survey-answered", json=too_many).status_code == 422
+    events = admin_with_program.get("/v1/events", params={"kind": "survey.answered"}).json()["events"]
+    assert [e["data"]["answers"] for e in events] == [{"recommend": "10"}]

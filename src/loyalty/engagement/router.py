@@ -10,8 +10,15 @@ from fastapi.responses import JSONResponse
 
 from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.core.instants import parse_happened_at
-from loyalty.engagement import actions
-from loyalty.engagement.schemas import ActionEvent, ActionResult, ProductViewed, ViewRecorded
+from loyalty.engagement import actions, surveys
+from loyalty.engagement.schemas import (
+    ActionEvent,
+    ActionResult,
+    ProductViewed,
+    SurveyAnswers,
+    SurveyRecorded,
+    ViewRecorded,
+)
 from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
 from loyalty.members import service as members
@@ -59,6 +66,25 @@ def product_viewed(body: ProductViewed, request: Request, key: deps.Checkout) ->
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         return views.record_view(uow, members.resolve(uow, body.member.as_ref()), body.sku, viewed_at)
+
+    return deps.idempotent(request, key, body.model_dump(), 200, run)
+
+
+@router.post(
+    "/survey-answered",
+    response_model=SurveyRecorded,
+    summary="Record a member's survey answers",
+    description="Recorded once per member and survey as a `survey.answered` event (for messages and webhooks); "
+    "the program's `survey` action bonus, if it has one, is given with it. Reporting the same survey again changes "
+    "nothing.",
+)
+def survey_answered(body: SurveyAnswers, request: Request, key: deps.Checkout) -> JSONResponse:
+    now = deps.now(request)
+    answered_at = _happened_at(request, body.occurred_at, now)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        member_id = members.resolve(uow, body.member.as_ref())
+        return surveys.record_answers(uow, member_id, body.survey_id, dict(body.answers), answered_at, now)
 
     return deps.idempotent(request, key, body.model_dump(), 200, run)
 

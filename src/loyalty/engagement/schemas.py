@@ -80,3 +80,36 @@ class ActionResult(BaseModel):
             ]
         }
     )
+
+
+class SurveyAnswers(Strict):
+    survey_id: Annotated[str, Field(pattern=limits.id_pattern(limits.PROGRAM_ID), description="Your id of the survey")]
+    member: MemberRef
+    answers: dict[
+        Annotated[str, Field(min_length=1, max_length=limits.KEY)], Annotated[str, Field(max_length=limits.REASON)]
+    ] = Field(max_length=100, description="Question id → answer")
+    occurred_at: InstantOrDate | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "survey_id": "nps-2026-11",
+                    "member": {"member_id": 1},
+                    "answers": {"recommend": "9", "comment": "Быстрая доставка"},
+                }
+            ]
+        },
+    )
+
+
+class SurveyRecorded(BaseModel):
+    member_id: int
+    survey_id: str
+    points: int = Field(description="The program's `survey` bonus given for it (0: none, or a cap reached)")
+    recorded: bool = Field(description="False: this member's answers to this survey were already recorded")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"member_id": 1, "survey_id": "nps-2026-11", "points": 50, "recorded": True}]}
+    )
