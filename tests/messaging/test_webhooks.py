@@ -261,3 +261,10 @@ def test_a_range_replay_sends_again_what_it_selects(seeded: Engine, hook: Receiv
     with pytest.raises(InvalidInput) as refused:
         run(seeded, lambda uow: dispatch.replay_range(uow, dispatch.DeliveryFilter(target="crm"), NOW))
     assert refused.value.problems[0].path == "from"
+
+
+def test_the_signature_timestamp_is_the_instant_whatever_its_offset() -> None:
+    moscow = datetime.fromisoformat("2026-11-01T15:00:00+03:00")
+    headers = webhooks.signed_headers(SECRET, 7, "{}", moscow)
+    assert headers["webhook-timestamp"] == str(int(NOW.timestamp()))
+    assert headers["webhook-signature"] == signature(SECRET, headers, b"{}")

@@ -12,7 +12,7 @@ import binascii
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -179,6 +179,7 @@ def subscribers(uow: UnitOfWork) -> list[tuple[str, frozenset[str]]]:
 def signed_headers(secret: str, event_id: int, body: str, at: datetime) -> dict[str, str]:
     """The Standard Webhooks headers of a request sent at `at`."""
     message_id = webhook_id(event_id)
+    at = at.astimezone(UTC)  # the library reads the instant as UTC whatever its offset
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(at.timestamp())),
