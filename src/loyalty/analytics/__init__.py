@@ -1,0 +1,1 @@
+"""Analytics: the KPIs of a period (`kpi` the formulas, `service` the queries)."""
