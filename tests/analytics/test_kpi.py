@@ -145,7 +145,9 @@ def test_engagement_is_between_0_and_1(registered: int, active: int) -> None:
 
 
 @given(st.integers(min_value=1, max_value=10**12), st.data())
-def test_redemption_and_breakage_add_up_to_at_most_1_when_nothing_is_taken_back(issued: int, data: st.DataObject) -> None:
+def test_redemption_and_breakage_add_up_to_at_most_1_when_nothing_is_taken_back(
+    issued: int, data: st.DataObject
+) -> None:
     redeemed = data.draw(st.integers(min_value=0, max_value=issued))
     expired = data.draw(st.integers(min_value=0, max_value=issued - redeemed))
     values = figures(replace(EMPTY, points_issued=issued, points_redeemed=redeemed, points_expired=expired))

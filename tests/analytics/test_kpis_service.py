@@ -1,0 +1,141 @@
+"""The KPIs of October 2026 over a small history built through the use cases, each figure worked out by hand.
+
+The program: 5% cashback (1 point = 1 RUB), 500 points for registering, points spendable 14 days after the
+purchase, burning 30 days after they are given, an order paid partly with points earns nothing.
+
+    member A  registers 09-05 (+500)  order a1 09-10 10,000.00 (+500)         expiry job 10-06: -500 (lot of 09-05)
+    member B  registers 09-20 (+500)  order b1 09-25  2,000.00 (+100)
+                                      order b2 10-10  3,000.00 paying 500 points (-500, earns nothing)
+                                      order b3 10-20  4,000.00 (+200: line 1 3 × 1,000.00 earns 150, line 2 50)
+                                      return 10-25 one unit of b3's line 1 (-50), b3 nets 3,000.00
+    member C  registers 10-03 (+500)  order c1 10-05  1,500.00 (+75)
+                                      order c2 10-15  2,000.00 (+100), cancelled 10-16 (-100)
+    member D  registers 10-28 (+500)  no orders
+    non-members                       order n0 09-15  1,000.00; n1 10-12 5,000.00; n2 11-01T00:00 7,000.00
+
+The period is [10-01, 11-01) UTC, so n2 falls just outside it; the previous period is [08-31, 10-01)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from loyalty.analytics import service as analytics
+from loyalty.core.errors import InvalidInput
+from loyalty.ledger import jobs
+from tests.usecases import cancel, confirm, order, publish, read, register, return_lines, seed_program
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def day(month: int, day: int) -> datetime:
+    return datetime(2026, month, day, 12, tzinfo=UTC)
+
+
+def buy(
+    engine: Engine, key: str, at: datetime, *lines: tuple[str, str, int], phone: str | None, points: int = 0
+) -> None:
+    member = {"phone": phone} if phone else None
+    confirm(engine, order(key, *lines, member=member, points=points, occurred_at=at), now=at + timedelta(minutes=1))
+
+
+@pytest.fixture
+def history(engine: Engine) -> Engine:
+    publish(engine, seed_program(expiry={"after_days": 30}), effective_from=datetime(2026, 8, 1, tzinfo=UTC))
+    a, b, c, d = "+79120000001", "+79120000002", "+79120000003", "+79120000004"
+    register(engine, a, at=day(9, 5))
+    buy(engine, "a1", day(9, 10), ("x", "10000", 1), phone=a)
+    buy(engine, "n0", day(9, 15), ("x", "1000", 1), phone=None)
+    register(engine, b, at=day(9, 20))
+    buy(engine, "b1", day(9, 25), ("x", "2000", 1), phone=b)
+    register(engine, c, at=day(10, 3))
+    buy(engine, "c1", day(10, 5), ("x", "1500", 1), phone=c)
+    assert jobs.expire(engine, day(10, 6), day(10, 6)) == {"accounts": 1, "points": 500}  # A's registration lot
+    buy(engine, "b2", day(10, 10), ("x", "3000", 1), phone=b, points=500)
+    buy(engine, "n1", day(10, 12), ("x", "5000", 1), phone=None)
+    buy(engine, "c2", day(10, 15), ("x", "2000", 1), phone=c)
+    cancel(engine, "c2", now=day(10, 16))
+    buy(engine, "b3", day(10, 20), ("x", "1000", 3), ("y", "1000", 1), phone=b)
+    return_lines(engine, "b3", "r1", [("1", 1)], now=day(10, 25))
+    register(engine, d, at=day(10, 28))
+    buy(engine, "n2", END, ("x", "7000", 1), phone=None)
+    return engine
+
+
+def test_every_kpi_of_october(history: Engine) -> None:
+    kpis = read(history, lambda uow: analytics.kpis(uow, START, END))
+    assert kpis["from"] == "2026-10-01T00:00:00+00:00"
+    assert kpis["to"] == "2026-11-01T00:00:00+00:00"
+    assert kpis["currency"] == "RUB"
+    assert kpis["overall"] == {
+        "registered_members": 4,  # A, B, C, D
+        "active_members": 2,  # B (spent on b2, earned on b3), C (earned on c1, c2); A only lost points, D only joined
+        "engagement": "0.5000",  # 2 / 4
+        "engagement_good": False,
+        "churn": "0.5000",  # A and B were active in September; A is not in October: 1 / 2
+        "orders": 4,  # b2, b3, c1, n1 (c2 came back whole; n0 and n2 are outside)
+        "revenue": "12500.00",  # 3,000 + (4,000 - 1,000 returned) + 1,500 + 5,000
+        "average_check": "3125.00",  # 12,500 / 4
+        "repeat_purchase_rate": "0.5000",  # B bought twice, C once: 1 / 2
+        "purchase_frequency": "1.5000",  # members' orders 3 / buying members 2
+        "historical_ltv": "4875.00",  # (10,000 + 2,000 + 3,000 + 3,000 + 1,500 + 0) / 4 members
+        "points_issued": 1375,  # C 500 + D 500 registering, b3 200, c1 75, c2 100
+        "points_redeemed": 500,  # b2
+        "points_expired": 500,  # A's registration lot, burnt at 10-05
+        "points_taken_back": 150,  # b3's return 50, c2's cancellation 100
+        "redemption_rate": "0.3636",  # 500 / 1,375 = 0.363636...
+        "breakage": "0.3636",  # 500 / 1,375
+        # A 500+500-500, B 500+100-500+200-50, C 500+75+100-100, D 500: 500 + 250 + 575 + 500
+        "liability_points": 1825,
+        "liability_money": "1825.00",  # a point is worth 1 RUB
+        "program_cost_share": "0.0400",  # 500 points × 1 RUB / 12,500 RUB
+    }
+    assert kpis["members"] == {"orders": 3, "revenue": "7500.00", "average_check": "2500.00"}
+    assert kpis["non_members"] == {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"}
+
+
+def test_the_previous_period_sees_its_own_history(history: Engine) -> None:
+    kpis = read(history, lambda uow: analytics.kpis(uow, datetime(2026, 9, 1, tzinfo=UTC), START))
+    overall = kpis["overall"]
+    # A and B registered; both earned in September. Nobody was active in August: churn has no denominator.
+    assert (overall["registered_members"], overall["active_members"], overall["engagement"]) == (2, 2, "1.0000")
+    assert overall["engagement_good"] is True
+    assert overall["churn"] is None
+    assert (overall["orders"], overall["revenue"], overall["average_check"]) == (3, "13000.00", "4333.33")
+    assert overall["repeat_purchase_rate"] == "0.0000"  # A and B once each
+    assert overall["points_issued"] == 1600  # 500 + 500 registering, a1 500, b1 100
+    assert (overall["points_redeemed"], overall["redemption_rate"], overall["breakage"]) == (0, "0.0000", "0.0000")
+    assert overall["liability_points"] == 1600
+    assert kpis["non_members"] == {"orders": 1, "revenue": "1000.00", "average_check": "1000.00"}
+
+
+def test_an_empty_period_has_no_ratios(history: Engine) -> None:
+    kpis = read(
+        history, lambda uow: analytics.kpis(uow, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 8, 2, tzinfo=UTC))
+    )
+    overall = kpis["overall"]
+    assert overall["registered_members"] == 0
+    assert overall["engagement"] is None
+    assert overall["average_check"] is None
+    assert overall["historical_ltv"] is None
+    assert overall["liability_money"] == "0.00"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "reason"),
+    [
+        (END, START, "must be after from"),
+        (START, START, "must be after from"),
+        (START, START + timedelta(days=3654), "at most 3653 days"),
+    ],
+)
+def test_a_period_that_does_not_run_forwards_is_refused(
+    history: Engine, start: datetime, end: datetime, reason: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        read(history, lambda uow: analytics.kpis(uow, start, end))
+    assert refused.value.problems[0].path == "to"
+    assert reason in refused.value.problems[0].reason
