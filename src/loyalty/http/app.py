@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loyalty.access import router as member_tokens
+from loyalty.analytics import router as analytics
 from loyalty.campaigns import router as campaigns
 from loyalty.checkout import router as orders
 from loyalty.engagement import router as events
@@ -165,6 +166,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         segments,
         campaigns,
         messaging,
+        analytics,
     )
     for router in (module.router for module in routers):
         app.include_router(

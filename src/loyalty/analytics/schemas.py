@@ -1,0 +1,84 @@
+"""The KPIs of a period over HTTP: money as decimal strings in the program's currency, ratios as decimal strings
+with four places ("0.7000"), counts and points as integers; a figure without a denominator is null."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Ratio = str | None  # a decimal string with four places; null when its denominator is zero
+MoneyOrNone = str | None
+
+
+class OrderFigures(BaseModel):
+    orders: int = Field(description="Confirmed orders of the period not wholly returned")
+    revenue: str = Field(description="Their totals net of returns, in the program's currency")
+    average_check: MoneyOrNone = Field(description="revenue / orders; null without orders")
+
+
+class Figures(OrderFigures):
+    registered_members: int = Field(description="Members registered before the period's end")
+    active_members: int = Field(description="Members who earned or spent points in the period")
+    engagement: Ratio = Field(description="active / registered")
+    engagement_good: bool | None = Field(description="engagement reaches 0.70, the line of a healthy program")
+    churn: Ratio = Field(
+        description="Members active in the previous period of the same length and not in this one, "
+        "over those active in the previous period"
+    )
+    repeat_purchase_rate: Ratio = Field(description="Members with 2 orders or more / members with 1 or more")
+    purchase_frequency: Ratio = Field(description="Members' orders / members with 1 order or more")
+    historical_ltv: MoneyOrNone = Field(description="Members' net revenue up to the period's end / registered members")
+    points_issued: int = Field(description="Earned on orders, given for actions, added by operators")
+    points_redeemed: int = Field(description="Spent on orders, less spent points given back by returns")
+    points_expired: int
+    points_taken_back: int = Field(description="By returns of the orders that earned them, and by operators")
+    redemption_rate: Ratio = Field(description="redeemed / issued")
+    breakage: Ratio = Field(description="expired / issued")
+    liability_points: int = Field(description="Points outstanding at the period's end")
+    liability_money: MoneyOrNone = Field(description="liability_points × the money a point is worth")
+    program_cost_share: Ratio = Field(description="Money value of the points redeemed / revenue (0.0345 is 3.45%)")
+
+
+class KpiReport(BaseModel):
+    from_: str = Field(alias="from", description="The period's first instant")
+    to: str = Field(description="The instant the period ends, not part of it")
+    currency: str
+    overall: Figures
+    members: OrderFigures = Field(description="Orders of members")
+    non_members: OrderFigures = Field(description="Orders of non-members (no member named at the checkout)")
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "from": "2026-10-01T00:00:00+03:00",
+                    "to": "2026-11-01T00:00:00+03:00",
+                    "currency": "RUB",
+                    "overall": {
+                        "registered_members": 4,
+                        "active_members": 2,
+                        "engagement": "0.5000",
+                        "engagement_good": False,
+                        "churn": "0.5000",
+                        "orders": 4,
+                        "revenue": "12500.00",
+                        "average_check": "3125.00",
+                        "repeat_purchase_rate": "0.5000",
+                        "purchase_frequency": "1.5000",
+                        "historical_ltv": "4875.00",
+                        "points_issued": 1375,
+                        "points_redeemed": 500,
+                        "points_expired": 500,
+                        "points_taken_back": 150,
+                        "redemption_rate": "0.3636",
+                        "breakage": "0.3636",
+                        "liability_points": 1825,
+                        "liability_money": "1825.00",
+                        "program_cost_share": "0.0400",
+                    },
+                    "members": {"orders": 3, "revenue": "7500.00", "average_check": "2500.00"},
+                    "non_members": {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"},
+                }
+            ]
+        },
+    )
