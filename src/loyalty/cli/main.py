@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli import (
+    analytics,
     campaigns,
     demo,
     jobs,
@@ -39,4 +40,5 @@ app.command("worker")(worker.worker)
 app.command("openapi")(serve.openapi)
 app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)
+app.command("kpi")(analytics.kpi)
 app.command("demo")(demo.demo)
