@@ -18,6 +18,7 @@ The period is [10-01, 11-01) UTC, so n2 falls just outside it; the previous peri
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from sqlalchemy import Engine
 from loyalty.analytics import service as analytics
 from loyalty.core.errors import InvalidInput
 from loyalty.ledger import jobs
+from tests.cli.test_cli import loyalty
 from tests.usecases import cancel, confirm, order, publish, read, register, return_lines, seed_program
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -139,3 +141,14 @@ def test_a_period_that_does_not_run_forwards_is_refused(
         read(history, lambda uow: analytics.kpis(uow, start, end))
     assert refused.value.problems[0].path == "to"
     assert reason in refused.value.problems[0].reason
+
+
+def test_the_readme_example_is_what_the_command_prints_for_this_history(history: Engine) -> None:
+    """The README shows `loyalty kpi` on this history; October in the program's zone (Moscow) holds the same events."""
+    command = "$ loyalty kpi --from 2026-10-01 --to 2026-11-01 --format csv\n"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    url = history.url.render_as_string(hide_password=False)
+    code, output = loyalty(*command[2:].split()[1:], database=url)
+    assert code == 0, output
+    assert output == shown
