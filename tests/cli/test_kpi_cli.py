@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +13,7 @@ from tests.usecases import confirm, order, publish, register
 
 
 @pytest.fixture
-def history(database_url: str) -> Iterator[str]:
+def history(database_url: str) -> str:
     """The seed program (Europe/Moscow); one member who registers and buys for 2,000 RUB on 5 October, and a
     non-member order of 1,000 RUB."""
     engine = make_engine(database_url)
@@ -24,7 +23,7 @@ def history(database_url: str) -> Iterator[str]:
     confirm(engine, order("m1", ("x", "2000", 1), member={"phone": "+79120000001"}, occurred_at=at), now=at)
     confirm(engine, order("n1", ("x", "1000", 1), occurred_at=at), now=at)
     engine.dispose()
-    yield database_url
+    return database_url
 
 
 def test_kpi_prints_json_csv_and_a_table(history: str) -> None:
