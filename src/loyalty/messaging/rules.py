@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from loyalty.core.errors import FieldProblem, InvalidInput
+from loyalty.core.errors import InvalidInput
 from loyalty.core.events import EventKind
 from loyalty.messaging.model import Channel
 
@@ -191,13 +191,3 @@ def parse_policy(data: dict[str, Any]) -> Policy:
         public_url=data.get("public_url"),
         tracking=bool(data.get("tracking", True)),
     )
-
-
-def check_policy(data: dict[str, Any]) -> None:
-    problems: list[FieldProblem] = []
-    try:
-        parse_policy(data)
-    except InvalidInput as error:
-        problems.extend(error.problems)
-    if problems:
-        raise InvalidInput(problems)
