@@ -69,35 +69,50 @@ def insert(
     hold_until: datetime | None = None,
 ) -> bool:
     """Insert the order and its lines; False, inserting nothing, when its id is taken."""
-    inserted = uow.conn.execute(
-        _INSERT_ORDER[uow.conn.dialect.name],
-        {
-            "order_key": request.order_key,
-            "account_id": member_id,
-            "status": status,
-            "occurred_at": request.occurred_at,
-            "program_version": version.number,
-            "request_hash": digest,
-            "total": q.total,
-            "points_applied": q.points_applied if status == "confirmed" else 0,
-            "points_earned": q.points_to_earn if status == "confirmed" else 0,
-            "hold_points": q.points_applied if status == "reserved" else 0,
-            "hold_expires_at": hold_until,
-            "spend_entry_no": spend_entry,
-            "earn_lots": earn_lots or [],
-            "channel": request.channel,
-            "store": request.store,
-            "request": request.as_json(),
-            "result": result,
-            "created_at": now,
-            "updated_at": now,
-        },
-    ).rowcount
+    row = order_row(request, member_id, version, q, digest, status, result, now, spend_entry, earn_lots, hold_until)
+    inserted = uow.conn.execute(_INSERT_ORDER[uow.conn.dialect.name], row).rowcount
     if not inserted:
         return False
     if status == "confirmed":
         uow.conn.execute(_INSERT_LINES, line_rows(request.order_key, member_id, q))
     return True
+
+
+def order_row(
+    request: OrderRequest,
+    member_id: int | None,
+    version: ProgramVersion,
+    q: Quote,
+    digest: str,
+    status: str,
+    result: dict[str, Any],
+    now: datetime,
+    spend_entry: int | None = None,
+    earn_lots: list[int] | None = None,
+    hold_until: datetime | None = None,
+) -> dict[str, Any]:
+    """The `orders` row of an order recorded as `status` with quote `q`."""
+    return {
+        "order_key": request.order_key,
+        "account_id": member_id,
+        "status": status,
+        "occurred_at": request.occurred_at,
+        "program_version": version.number,
+        "request_hash": digest,
+        "total": q.total,
+        "points_applied": q.points_applied if status == "confirmed" else 0,
+        "points_earned": q.points_to_earn if status == "confirmed" else 0,
+        "hold_points": q.points_applied if status == "reserved" else 0,
+        "hold_expires_at": hold_until,
+        "spend_entry_no": spend_entry,
+        "earn_lots": earn_lots or [],
+        "channel": request.channel,
+        "store": request.store,
+        "request": request.as_json(),
+        "result": result,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 # The statements of every order, built once: SQLAlchemy would otherwise construct a statement and compute its cache

@@ -192,7 +192,11 @@ def _record(
     `existing` confirmed."""
     request, version, q, offer, digest, held, result = priced
     member_id = account.account_id if account is not None else None
-    spend_entry, earn_lots = _post(uow, account, version, q, request, offer, held) if account else (None, [])
+    spend_entry, earn_lots = None, list[int]()
+    if account is not None:
+        if q.points_applied:
+            accounts.load_lots(uow, account)  # loaded by _price already, unless a retry found the order taken
+        spend_entry, earn_lots = post(account, version, q, request, offer, held)
     if existing is None:
         if not orders.insert(
             uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
@@ -281,8 +285,7 @@ def member_attributes(
     return attributes
 
 
-def _post(
-    uow: UnitOfWork,
+def post(
     account: Account,
     version: ProgramVersion,
     q: Quote,
@@ -290,12 +293,13 @@ def _post(
     offer: offerings.Offerings,
     held: int,
 ) -> tuple[int | None, list[int]]:
-    """The ledger entries of a confirmed order: the spend (leaving alone the `held` points of other orders' holds),
-    then one accrual per rule, tier, campaign or offer that earned; a campaign's entry names the revision that gave
-    it."""
+    """The ledger entries of a confirmed order, posted to `account` (whose lots are loaded when it spends): the
+    spend (leaving alone the `held` points of other orders' holds), then one accrual per rule, tier, campaign or
+    offer that earned; a campaign's entry names the revision that gave it. The numbers of the spend's entry and of
+    the lots credited."""
     spend_entry = None
     if q.points_applied:
-        spend_entry = accounts.load_lots(uow, account).spend(
+        spend_entry = account.spend(
             q.points_applied,
             request.occurred_at,
             Provenance(program_version=version.number, rule_id="redemption", order_key=request.order_key),

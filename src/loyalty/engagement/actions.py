@@ -18,7 +18,7 @@ from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
 from loyalty.program import service as programs
-from loyalty.program.model import CapPeriod, ProgramVersion
+from loyalty.program.model import CapPeriod, Program, ProgramVersion
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
@@ -62,8 +62,7 @@ def grant_action(
             query = query.where(t.action_events.c.occurred_at >= since, t.action_events.c.occurred_at < until)
         if uow.conn.execute(query).scalar_one() >= bonus.cap_count:
             raise CapReached(f"{action}: at most {bonus.cap_count} per {bonus.cap_period.value} already granted")
-    available_at = occurred_at + timedelta(days=bonus.pending_days)
-    expires_at = program.expiry.expires_at(occurred_at, available_at, program.timezone)
+    available_at, expires_at = bonus_terms(program, action, occurred_at)
     return record_grant(
         uow,
         account,
@@ -75,8 +74,14 @@ def grant_action(
         available_at,
         expires_at,
         rule_id=f"action.{action}",
-        request_hash=request_hash or _hash(account.account_id, occurred_at),
+        request_hash=request_hash or action_hash(account.account_id, occurred_at),
     )
+
+
+def bonus_terms(program: Program, action: str, occurred_at: datetime) -> tuple[datetime, datetime | None]:
+    """When an action's bonus earned at `occurred_at` becomes spendable and when it expires."""
+    available_at = occurred_at + timedelta(days=program.actions[action].pending_days)
+    return available_at, program.expiry.expires_at(occurred_at, available_at, program.timezone)
 
 
 def record_grant(
@@ -95,6 +100,39 @@ def record_grant(
     max_share: Decimal | None = None,
 ) -> dict[str, Any]:
     """Credit an action's points on a locked account and record the event, whose result a retry returns."""
+    row = credit_action(
+        account,
+        version,
+        action,
+        event_key,
+        points,
+        occurred_at,
+        available_at,
+        expires_at,
+        rule_id=rule_id,
+        request_hash=request_hash,
+        max_share=max_share,
+    )
+    uow.conn.execute(t.action_events.insert().values(**row))
+    return dict(row["result"])
+
+
+def credit_action(
+    account: Account,
+    version: ProgramVersion,
+    action: str,
+    event_key: str,
+    points: int,
+    occurred_at: datetime,
+    available_at: datetime,
+    expires_at: datetime | None,
+    *,
+    rule_id: str,
+    request_hash: str,
+    max_share: Decimal | None = None,
+) -> dict[str, Any]:
+    """Credit an action's points to `account` (in memory) and return the `action_events` row that records it, its
+    `result` what a retry gets back."""
     entry_no = account.credit(
         EntryKind.ACTION,
         points,
@@ -116,18 +154,15 @@ def record_grant(
     }
     if max_share is not None:
         result["max_share_percent"] = f"{(max_share * 100).normalize():f}"
-    uow.conn.execute(
-        t.action_events.insert().values(
-            action=action,
-            event_key=event_key,
-            account_id=account.account_id,
-            occurred_at=occurred_at,
-            points=points,
-            request_hash=request_hash,
-            result=result,
-        )
-    )
-    return result
+    return {
+        "action": action,
+        "event_key": event_key,
+        "account_id": account.account_id,
+        "occurred_at": occurred_at,
+        "points": points,
+        "request_hash": request_hash,
+        "result": result,
+    }
 
 
 def record_action(
@@ -149,7 +184,7 @@ def record_action(
     existing = uow.conn.execute(
         select(t.action_events).where(t.action_events.c.action == action, t.action_events.c.event_key == event_key)
     ).first()
-    digest = _hash(member_id, occurred_at if occurred_at_given else None)
+    digest = action_hash(member_id, occurred_at if occurred_at_given else None)
     if existing is not None:
         if existing.request_hash != digest:
             raise Conflict(f"event {event_key!r} of {action!r} was already recorded with other details")
@@ -160,6 +195,6 @@ def record_action(
     return result
 
 
-def _hash(member_id: int, occurred_at: datetime | None) -> str:
+def action_hash(member_id: int, occurred_at: datetime | None) -> str:
     body = json.dumps([member_id, occurred_at.isoformat() if occurred_at else None])
     return hashlib.sha256(body.encode()).hexdigest()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from loyalty.core.errors import NotFound
-from loyalty.ledger.account import Account, Spend
+from loyalty.ledger.account import Account, Changes, Spend
 from loyalty.ledger.events import events_of
 from loyalty.ledger.model import Draw, Lot
 from loyalty.storage import tables as t
@@ -129,63 +129,69 @@ def flush(uow: UnitOfWork, account: Account) -> None:
     conn = uow.conn
     for event in events_of(a, changes):
         uow.emit(event, account.now)
-    conn.execute(
-        _INSERT_ENTRIES,
-        [
-            {
-                "account_id": a,
-                "entry_no": e.entry_no,
-                "kind": e.kind.value,
-                "points": e.points,
-                "occurred_at": e.occurred_at,
-                "recorded_at": e.recorded_at,
-                "program_version": e.provenance.program_version,
-                "rule_id": e.provenance.rule_id,
-                "order_key": e.provenance.order_key,
-                "return_key": e.provenance.return_key,
-                "action_key": e.provenance.action_key,
-                "lot_no": e.lot_no,
-                "debt_delta": e.debt_delta,
-                "operator": e.provenance.operator,
-                "reason": e.provenance.reason,
-                "details": e.provenance.details,
-            }
-            for e in changes.entries
-        ],
-    )
+    conn.execute(_INSERT_ENTRIES, entry_rows(a, changes))
     if changes.new_lots:
-        conn.execute(
-            _INSERT_LOTS,
-            [
-                {
-                    "account_id": a,
-                    "lot_no": n.lot_no,
-                    "points": n.points,
-                    "remaining": n.remaining,
-                    "available_at": n.available_at,
-                    "expires_at": n.expires_at,
-                    "entry_no": n.entry_no,
-                    "program_version": n.program_version,
-                    "rule_id": n.rule_id,
-                    "activated_at": None,
-                    "max_share": n.max_share,
-                }
-                for n in changes.new_lots
-            ],
-        )
+        conn.execute(_INSERT_LOTS, lot_rows(a, changes))
     if changes.remainders:
         conn.execute(_UPDATE_LOT, [{"a": a, "l": no, "r": remaining} for no, remaining in changes.remainders])
     if changes.draws:
-        conn.execute(
-            _INSERT_DRAWS,
-            [
-                {"account_id": a, "entry_no": d.entry_no, "lot_no": d.lot_no, "points": d.points, "returned": 0}
-                for d in changes.draws
-            ],
-        )
+        conn.execute(_INSERT_DRAWS, draw_rows(a, changes))
     if changes.returned:
         conn.execute(_RETURN_DRAW, [{"a": a, "e": d.entry_no, "l": d.lot_no, "n": d.points} for d in changes.returned])
     conn.execute(_UPDATE_ACCOUNT, {"a": a, "b": changes.balance, "d": changes.debt, "s": changes.seq})
+
+
+def entry_rows(account_id: int, changes: Changes) -> list[dict[str, Any]]:
+    """The `ledger_entries` rows of `changes`."""
+    return [
+        {
+            "account_id": account_id,
+            "entry_no": e.entry_no,
+            "kind": e.kind.value,
+            "points": e.points,
+            "occurred_at": e.occurred_at,
+            "recorded_at": e.recorded_at,
+            "program_version": e.provenance.program_version,
+            "rule_id": e.provenance.rule_id,
+            "order_key": e.provenance.order_key,
+            "return_key": e.provenance.return_key,
+            "action_key": e.provenance.action_key,
+            "lot_no": e.lot_no,
+            "debt_delta": e.debt_delta,
+            "operator": e.provenance.operator,
+            "reason": e.provenance.reason,
+            "details": e.provenance.details,
+        }
+        for e in changes.entries
+    ]
+
+
+def lot_rows(account_id: int, changes: Changes) -> list[dict[str, Any]]:
+    """The `lots` rows of the lots `changes` credited, as they stand now."""
+    return [
+        {
+            "account_id": account_id,
+            "lot_no": n.lot_no,
+            "points": n.points,
+            "remaining": n.remaining,
+            "available_at": n.available_at,
+            "expires_at": n.expires_at,
+            "entry_no": n.entry_no,
+            "program_version": n.program_version,
+            "rule_id": n.rule_id,
+            "activated_at": None,
+            "max_share": n.max_share,
+        }
+        for n in changes.new_lots
+    ]
+
+
+def draw_rows(account_id: int, changes: Changes) -> list[dict[str, Any]]:
+    """The `lot_draws` rows of `changes`: what each entry took from each lot."""
+    return [
+        {"account_id": account_id, "entry_no": d.entry_no, "lot_no": d.lot_no, "points": d.points, "returned": 0}
+        for d in changes.draws
+    ]
 
 
 def _lot(row: Any) -> Lot:

@@ -79,27 +79,57 @@ def _move(
     now: datetime,
     direction: str = "up",
 ) -> None:
-    values = {"tier_id": level.id, "since": at, "kept_until": kept_until, "qualifying_value": value, "evaluated_at": at}
-    if held is None:
-        uow.conn.execute(t.member_tiers.insert().values(account_id=account_id, **values))
-    else:
-        uow.conn.execute(t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**values))
     number = uow.conn.execute(
         select(func.count()).select_from(t.tier_history).where(t.tier_history.c.account_id == account_id)
     ).scalar_one()
-    uow.conn.execute(
-        t.tier_history.insert().values(
-            account_id=account_id,
-            history_no=number + 1,
-            from_tier=held.tier_id if held is not None else None,
-            to_tier=level.id,
-            at=at,
-            qualifying_value=value,
-            reason=reason,
+    from_tier = held.tier_id if held is not None else None
+    move = Move(account_id, from_tier, level, value, at, kept_until, reason, direction)
+    if held is None:
+        uow.conn.execute(t.member_tiers.insert().values(account_id=account_id, **move.tier_values()))
+    else:
+        uow.conn.execute(
+            t.member_tiers.update().where(t.member_tiers.c.account_id == account_id).values(**move.tier_values())
         )
-    )
-    data = _change(held.tier_id if held is not None else None, level, value, kept_until, reason, direction)
-    uow.emit(Event(EventKind.TIER_CHANGED, account_id, at, data), now)
+    uow.conn.execute(t.tier_history.insert().values(**move.history_row(number + 1)))
+    uow.emit(move.event(), now)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A member moved from one tier to another: what `member_tiers`, `tier_history` and the outbox record of it."""
+
+    account_id: int
+    from_tier: str | None
+    level: TierLevel
+    value: int
+    at: datetime
+    kept_until: datetime | None
+    reason: str
+    direction: str = "up"
+
+    def tier_values(self) -> dict[str, Any]:
+        return {
+            "tier_id": self.level.id,
+            "since": self.at,
+            "kept_until": self.kept_until,
+            "qualifying_value": self.value,
+            "evaluated_at": self.at,
+        }
+
+    def history_row(self, history_no: int) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "history_no": history_no,
+            "from_tier": self.from_tier,
+            "to_tier": self.level.id,
+            "at": self.at,
+            "qualifying_value": self.value,
+            "reason": self.reason,
+        }
+
+    def event(self) -> Event:
+        data = _change(self.from_tier, self.level, self.value, self.kept_until, self.reason, self.direction)
+        return Event(EventKind.TIER_CHANGED, self.account_id, self.at, data)
 
 
 def _change(
@@ -123,23 +153,26 @@ def after_order(uow: UnitOfWork, account: Account, program: Program, at: datetim
     if tiers is None:
         return None
     held = _held(uow, account.account_id)
-    current = tiers.level(held.tier_id if held is not None else None)
     value = qualifying_value(uow, account.account_id, tiers, at, program)
-    higher = tiers.upgrade(current, value)
+    move = upgrade(account.account_id, held.tier_id if held is not None else None, value, program, at, order_key)
+    if move is None:
+        return None
+    _move(uow, account.account_id, held, move.level, value, at, move.kept_until, move.reason, account.now)
+    return move.level.id
+
+
+def upgrade(
+    account_id: int, held: str | None, value: int, program: Program, at: datetime, order_key: str
+) -> Move | None:
+    """The move up an order makes when it brings the member's qualifying value to `value` while they hold `held`
+    (None: the base level); None when it reaches no higher level."""
+    tiers = program.tiers
+    assert tiers is not None
+    higher = tiers.upgrade(tiers.level(held), value)
     if higher is None:
         return None
-    _move(
-        uow,
-        account.account_id,
-        held,
-        higher,
-        value,
-        at,
-        tiers.kept_until(at, program.timezone),
-        f"order {order_key} reached {higher.name}",
-        account.now,
-    )
-    return higher.id
+    reason = f"order {order_key} reached {higher.name}"
+    return Move(account_id, held, higher, value, at, tiers.kept_until(at, program.timezone), reason)
 
 
 def status(uow: UnitOfWork, member_id: int, now: datetime) -> dict[str, Any]:
