@@ -239,6 +239,11 @@ class Offerings:
         return next((c.revision for c in self.campaigns if c.id == campaign_id), None)
 
 
+def book(uow: UnitOfWork, program: Program) -> Book:
+    """Every campaign and offer, parsed for `program` (for a caller that asks which are in force at many instants)."""
+    return _book(uow, program)
+
+
 def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: datetime) -> Offerings:
     """The campaigns in force at `at`, what they need to know about the member, and what each may still give.
     In the steady state at most one round trip: the member's context, when a campaign in force needs it."""
@@ -247,6 +252,9 @@ def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: date
     if not active:
         return Offerings([], {}, {}, book)
     return _offerings(active, _member_context(uow, book, member_id, at, active), book)
+
+
+NONE = Offerings([], {}, {}, _EMPTY)  # what the quote gets when no campaign is in force
 
 
 def _offerings(active: list[Campaign], context: MemberContext, book: Book) -> Offerings:

@@ -141,6 +141,18 @@ def flush(uow: UnitOfWork, account: Account) -> None:
     conn.execute(_UPDATE_ACCOUNT, {"a": a, "b": changes.balance, "d": changes.debt, "s": changes.seq})
 
 
+def write_remainders(uow: UnitOfWork, remainders: Sequence[tuple[int, int, int]]) -> None:
+    """Set the remainders of stored lots: (account, lot, remaining), the last one of a lot winning."""
+    if remainders:
+        uow.conn.execute(_UPDATE_LOT, [{"a": a, "l": no, "r": remaining} for a, no, remaining in remainders])
+
+
+def write_figures(uow: UnitOfWork, figures: Sequence[tuple[int, int, int, int]]) -> None:
+    """Set stored accounts' (account, balance, debt, seq)."""
+    if figures:
+        uow.conn.execute(_UPDATE_ACCOUNT, [{"a": a, "b": b, "d": d, "s": s} for a, b, d, s in figures])
+
+
 def entry_rows(account_id: int, changes: Changes) -> list[dict[str, Any]]:
     """The `ledger_entries` rows of `changes`."""
     return [

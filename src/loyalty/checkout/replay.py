@@ -1,0 +1,550 @@
+"""Purchase history replayed in memory and written in bulk: the import of many orders at once.
+
+Confirming a file of orders one by one costs a dozen statements per order. The replay reads once what the file's
+members already have (accounts, live lots, tiers, the orders that count towards them), applies to each order, in
+the order they happened, exactly the checkout's own steps — the version in force, the cart, the quote, the spend
+and the accruals on the ledger's `Account`, the tier reached — and gathers the rows those steps produce, to write
+them in a few large batches (`loyalty.storage.bulk`). Nothing here decides a rule: the quote, the account, the
+registration bonus and the tier move are the checkout's, the ledger's, the engagement's and the tiers' own
+functions, and the rows are built by the same functions the one-by-one path writes with. So the two paths leave the
+same ledger, which a property test checks, entry by entry.
+
+What the replay does not model it refuses (`NotReplayable`), and the caller confirms order by order instead:
+campaigns in force at an order's time (their budgets and members' caps live in the database), rules on birthdays or
+viewed products, a member named other than by external id, members unknown without `create_members`, a
+reservation still holding points, an order recorded earlier that is still a reservation, or a registration bonus
+with a cap."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, update
+
+from loyalty.campaigns import offerings
+from loyalty.checkout.orders import line_rows, order_row
+from loyalty.checkout.quote import quote
+from loyalty.checkout.requests import OrderRequest, quote_result
+from loyalty.checkout.service import post
+from loyalty.core.errors import Conflict, LoyaltyError
+from loyalty.core.events import Event, EventKind
+from loyalty.engagement import actions
+from loyalty.ledger import repository as accounts
+from loyalty.ledger.account import Account
+from loyalty.ledger.events import events_of
+from loyalty.ledger.model import Lot
+from loyalty.ledger.repository import draw_rows, entry_rows, lot_rows
+from loyalty.program import service as programs
+from loyalty.program.model import Program, ProgramVersion
+from loyalty.program.rules import BirthdayCondition, ViewedCondition
+from loyalty.program.tiers import TierBasis
+from loyalty.referrals.model import new_code
+from loyalty.storage import stamps
+from loyalty.storage import tables as t
+from loyalty.storage.bulk import BulkWriter
+from loyalty.storage.database import UnitOfWork
+from loyalty.tiers import service as tiers
+
+Order = tuple[int, OrderRequest, str | None]  # line of the file, the order, the member's canonical external id
+CHUNK = 5000  # ids per IN (...) list when reading what the file's members and orders already have
+
+
+def in_batches(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+class NotReplayable(Exception):
+    """The history needs something the replay does not model; confirm it order by order."""
+
+
+@dataclass
+class Outcome:
+    created: int = 0
+    unchanged: int = 0
+    members_created: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Member:
+    """What the replay keeps of one member while it runs."""
+
+    account: Account
+    registered_at: datetime | None = None  # a member the replay registers, at their first order
+    tier: str | None = None  # the tier held (None: the base level)
+    tier_stored: bool = False  # member_tiers has a row for the member (before the replay or written by it)
+    tier_move: tiers.Move | None = None  # the last move the replay made, written at the end
+    history: int = 0  # rows of tier_history
+    # The orders that count towards a tier, in time order: (occurred_at, net amount in minor units, counts as an
+    # order), where the qualifying window starts among them and the running totals from there; `sliding` is false
+    # once an order came before a stored one, and the window is then added up afresh each time.
+    orders: list[tuple[datetime, int, bool]] = field(default_factory=list)
+    start: int = 0
+    spend: int = 0
+    count: int = 0
+    sliding: bool = True
+
+
+def replay_orders(
+    uow: UnitOfWork,
+    requests: Sequence[Order],
+    now: datetime,
+    *,
+    create_members: bool = False,
+    redeem: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Import `requests` as `checkout.confirm` would one by one in time order (see `checkout.imports`), in the
+    caller's unit of work. Raises NotReplayable, having written nothing, when the history needs the one-by-one path.
+    The errors of bad orders are returned, and the caller then rolls everything back."""
+    ordered = sorted(requests, key=lambda r: (r[1].occurred_at, r[0]))
+    version_at = _versions(uow)
+    _check_program(uow, ordered, version_at)
+    writer = _Writer(uow)
+    ids = _members(uow, ordered, create_members)
+    existing_orders = _existing_orders(uow, [r.order_key for _, r, _ in ordered])
+    members = _load(uow, [i for i in ids.values() if i > 0], now)
+    outcome = Outcome()
+    new_members = _register(uow, writer, ordered, ids, members, now)
+    outcome.members_created = len(new_members)
+    done = 0
+    for line, request, external_id in ordered:
+        member_id = ids[external_id] if external_id is not None else None
+        member = members.get(member_id) if member_id is not None else None
+        try:
+            stored = existing_orders.get(request.order_key)
+            if stored is not None:
+                _check_repeat(stored, request, member_id, version_at, redeem)
+                outcome.unchanged += 1
+            else:
+                if member_id in new_members and new_members[member_id] is request:
+                    _registration(writer, members[member_id], now, version_at)
+                _confirm(writer, request, member_id, member, now, version_at, redeem)
+                outcome.created += 1
+        except LoyaltyError as error:
+            outcome.errors.append((line, f"order {request.order_key}: {error}"))
+        done += 1
+        if progress is not None and done % 1000 == 0:
+            progress(1000)
+    if outcome.errors:
+        return outcome
+    _finish(uow, writer, members)
+    if progress is not None:
+        progress(done % 1000)
+    return outcome
+
+
+def _versions(uow: UnitOfWork) -> Callable[[datetime], ProgramVersion]:
+    lookup = programs.versions_in_force(uow)
+    cache: dict[int, ProgramVersion] = {}
+
+    def version_at(at: datetime) -> ProgramVersion:
+        number = lookup(at)
+        if number is None:
+            return programs.version_at(uow, at)  # raises NoProgram with its message
+        found = cache.get(number)
+        if found is None:
+            found = cache[number] = programs.version_at(uow, at)
+        return found
+
+    return version_at
+
+
+def _check_program(uow: UnitOfWork, ordered: Sequence[Order], version_at: Callable[[datetime], ProgramVersion]) -> None:
+    """Refuse what the replay does not model (the module's docstring lists it)."""
+    checked: set[int] = set()
+    books: dict[int, offerings.Book] = {}
+    campaigns = stamps.get(uow, stamps.CAMPAIGNS) is not None
+    for _, request, _ in ordered:
+        if request.member is not None and set(request.member) != {"external_id"}:
+            raise NotReplayable("an order names its member other than by external id")
+        try:
+            version = version_at(request.occurred_at)
+        except LoyaltyError:
+            continue  # the order fails as it would one by one
+        if version.number not in checked:
+            checked.add(version.number)
+            program = version.program
+            conditions = [c for rule in program.earning.rules for c in rule.conditions]
+            if any(isinstance(c, BirthdayCondition | ViewedCondition) for c in conditions):
+                raise NotReplayable(f"version {version.number} has rules on birthdays or viewed products")
+        if campaigns:
+            book = books.get(version.number)
+            if book is None:
+                book = books[version.number] = offerings.book(uow, version.program)
+            if book.in_force(request.occurred_at):
+                raise NotReplayable(f"campaigns are in force at {request.occurred_at.isoformat()}")
+
+
+def _members(uow: UnitOfWork, ordered: Sequence[Order], create: bool) -> dict[str | None, int]:
+    """The member id of every external id in the file; a member to create gets a negative placeholder, in the
+    order of their first order, until `_register` inserts them."""
+    wanted = list(dict.fromkeys(e for _, r, e in ordered if e is not None and r.member is not None))
+    ids: dict[str | None, int] = {}
+    for chunk in in_batches(wanted, 5000):
+        query = select(t.member_identifiers.c.value, t.member_identifiers.c.member_id).where(
+            t.member_identifiers.c.kind == "external_id", t.member_identifiers.c.value.in_(chunk)
+        )
+        ids.update((value, int(member_id)) for value, member_id in uow.conn.execute(query))
+    unknown = [e for e in wanted if e not in ids]
+    if unknown and not create:
+        raise NotReplayable("orders name members who are not registered")
+    ids.update((e, -(n + 1)) for n, e in enumerate(unknown))
+    return ids
+
+
+def _existing_orders(uow: UnitOfWork, keys: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    o = t.orders.c
+    for chunk in in_batches(keys, 5000):
+        query = select(o.order_key, o.status, o.request_hash).where(o.order_key.in_(chunk))
+        found.update((row.order_key, row) for row in uow.conn.execute(query))
+    if any(row.status == "reserved" for row in found.values()):
+        raise NotReplayable("an order of the file is a reservation waiting to be confirmed")
+    return found
+
+
+def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, _Member]:
+    """The accounts of registered members as they stand, locked, with their live lots, tiers and tier orders."""
+    members: dict[int, _Member] = {}
+    for chunk in in_batches(sorted(member_ids), 5000):
+        rows = uow.conn.execute(
+            select(t.accounts)
+            .where(t.accounts.c.account_id.in_(chunk))
+            .order_by(t.accounts.c.account_id)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            if row.hold_until is not None and row.hold_until > now:
+                raise NotReplayable(f"a reservation may still hold points of member {row.account_id}")
+            members[row.account_id] = _Member(Account(row.account_id, row.balance, row.debt, row.seq, now))
+        lots: dict[int, list[Lot]] = {}
+        lc = t.lots.c
+        for r in uow.conn.execute(
+            select(lc.account_id, lc.lot_no, lc.points, lc.remaining, lc.available_at, lc.expires_at, lc.max_share)
+            .where(lc.account_id.in_(chunk), lc.remaining > 0)
+            .order_by(lc.account_id, lc.lot_no)
+        ):
+            lots.setdefault(r.account_id, []).append(
+                Lot(r.lot_no, r.points, r.remaining, r.available_at, r.expires_at, r.max_share)
+            )
+        for member_id, member in members.items():
+            if member_id in chunk:
+                member.account.load_lots(lots.get(member_id, []))
+        for r in uow.conn.execute(select(t.member_tiers).where(t.member_tiers.c.account_id.in_(chunk))):
+            members[r.account_id].tier, members[r.account_id].tier_stored = r.tier_id, True
+        history = select(t.tier_history.c.account_id, func.count()).where(t.tier_history.c.account_id.in_(chunk))
+        for account_id, count in uow.conn.execute(history.group_by(t.tier_history.c.account_id)):
+            members[account_id].history = int(count)
+        _load_tier_orders(uow, chunk, members)
+    return members
+
+
+def _load_tier_orders(uow: UnitOfWork, chunk: Sequence[int], members: dict[int, _Member]) -> None:
+    """Every stored order that counts towards a tier, as `tiers.qualifying_value` counts it."""
+    o, lines = t.orders, t.order_lines
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    query = (
+        select(
+            o.c.account_id,
+            o.c.occurred_at,
+            func.sum(kept),
+            func.sum(case((lines.c.returned_quantity < lines.c.quantity, 1), else_=0)),
+        )
+        .select_from(o.join(lines, lines.c.order_key == o.c.order_key))
+        .where(o.c.account_id.in_(chunk), o.c.status.in_(["confirmed", "cancelled"]))
+        .group_by(o.c.account_id, o.c.order_key, o.c.occurred_at)
+    )
+    for account_id, occurred_at, spend, counted in uow.conn.execute(query):
+        members[account_id].orders.append((occurred_at, int(spend), int(counted) > 0))
+    for member in members.values():
+        member.orders.sort(key=lambda o: o[0])
+        member.spend = sum(o[1] for o in member.orders)
+        member.count = sum(1 for o in member.orders if o[2])
+
+
+def _register(
+    uow: UnitOfWork,
+    writer: _Writer,
+    ordered: Sequence[Order],
+    ids: dict[str | None, int],
+    members: dict[int, _Member],
+    now: datetime,
+) -> dict[int, OrderRequest]:
+    """Insert the members to create, in the order of their first order (as one-by-one registration numbers them),
+    registered at that order's instant; their ids replace the placeholders in `ids`. Returns each new member's
+    first order, before which the replay grants their registration (`_registration`)."""
+    first: dict[str, OrderRequest] = {}
+    for _, request, external_id in ordered:
+        if external_id is not None and ids.get(external_id, 0) < 0:
+            first.setdefault(external_id, request)
+    if not first:
+        return {}
+    codes = _codes(uow, len(first))
+    rows: list[dict[str, Any]] = [
+        {
+            "name": None,
+            "gender": None,
+            "birth_date": None,
+            "registered_at": request.occurred_at,
+            "attributes": {},
+            "referral_code": code,
+        }
+        for request, code in zip(first.values(), codes, strict=True)
+    ]
+    inserted = uow.conn.execute(
+        t.members.insert().returning(t.members.c.member_id, sort_by_parameter_order=True), rows
+    ).scalars()
+    new: dict[int, OrderRequest] = {}
+    for external_id, member_id in zip(first, inserted, strict=True):
+        ids[external_id] = int(member_id)
+        new[int(member_id)] = first[external_id]
+        account = Account(int(member_id), 0, 0, 0, now)
+        account.load_lots([])
+        members[int(member_id)] = _Member(account, registered_at=first[external_id].occurred_at)
+        writer.add(t.member_identifiers, {"kind": "external_id", "value": external_id, "member_id": member_id})
+    return new
+
+
+def _codes(uow: UnitOfWork, n: int) -> list[str]:
+    """`n` referral codes, none of them taken (registration draws again when the unique index refuses one)."""
+    codes: list[str] = []
+    kept: set[str] = set()
+    while len(codes) < n:
+        drawn = [c for c in dict.fromkeys(new_code() for _ in range(n - len(codes))) if c not in kept]
+        for chunk in in_batches(drawn):
+            query = select(t.members.c.referral_code).where(t.members.c.referral_code.in_(chunk))
+            taken = set(uow.conn.execute(query).scalars())
+            fresh = [c for c in chunk if c not in taken]
+            codes.extend(fresh)
+            kept.update(fresh)
+    return codes
+
+
+def _registration(
+    writer: _Writer, member: _Member, now: datetime, version_at: Callable[[datetime], ProgramVersion]
+) -> None:
+    """What `members.register` records after the member's row: the event, and the registration bonus."""
+    account, registered_at = member.account, member.registered_at
+    assert registered_at is not None
+    writer.add(
+        t.events,
+        _event_row(
+            Event(EventKind.MEMBER_REGISTERED, account.account_id, registered_at, {"member_id": account.account_id}),
+            now,
+        ),
+    )
+    try:
+        version = version_at(registered_at)
+    except programs.NoProgram:
+        return
+    if "registration" not in version.program.actions:
+        return
+    available_at, expires_at = actions.bonus_terms(version.program, "registration", registered_at)
+    row = actions.credit_action(
+        account,
+        version,
+        "registration",
+        f"member-{account.account_id}",
+        version.program.actions["registration"].points,
+        registered_at,
+        available_at,
+        expires_at,
+        rule_id="action.registration",
+        request_hash=actions.action_hash(account.account_id, registered_at),
+    )
+    writer.add(t.action_events, row)
+    _flush_account(writer, account)
+
+
+def _confirm(
+    writer: _Writer,
+    request: OrderRequest,
+    member_id: int | None,
+    member: _Member | None,
+    now: datetime,
+    version_at: Callable[[datetime], ProgramVersion],
+    redeem: bool,
+) -> None:
+    """`checkout.confirm` of a new order, its rows gathered in `writer`."""
+    at = request.occurred_at
+    version = version_at(at)
+    program = version.program
+    cart = request.cart(program)
+    available, restricted = 0, dict[Decimal, int]()
+    attributes: dict[str, object] = {}
+    if member is not None:
+        available, restricted = member.account.spendable_split(at)
+        if program.tiers is not None:
+            attributes["tier"] = program.tiers.level(member.tier).id
+
+    def quoted(points: int) -> Any:
+        return quote(
+            program,
+            cart,
+            available=available,
+            requested=points,
+            is_member=member is not None,
+            member_attributes=attributes,
+            campaigns=[],
+            campaign_limits={},
+            restricted=restricted,
+        )
+
+    if redeem and member is not None:
+        # The import's stand-in for members spending: as many points as a quote allows (`calculate`, then confirm).
+        request = replace(request, points=quoted(request.points).max_points)
+    q = quoted(request.points)
+    digest = request.digest(member_id, cart)
+    result = quote_result(request.order_key, "confirmed", member_id, version, q, at)
+    spend_entry, earn_lots = None, list[int]()
+    if member is not None:
+        spend_entry, earn_lots = post(member.account, version, q, request, offerings.NONE, 0)
+    writer.add(
+        t.orders, order_row(request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots)
+    )
+    writer.extend(t.order_lines, line_rows(request.order_key, member_id, q))
+    if member is None:
+        return
+    _flush_account(writer, member.account)
+    if program.tiers is not None:
+        value = _qualifying(member, at, sum(line.amount for line in q.lines), program)
+        move = tiers.upgrade(member.account.account_id, member.tier, value, program, at, request.order_key)
+        if move is not None:
+            member.history += 1
+            writer.add(t.tier_history, move.history_row(member.history))
+            writer.add(t.events, _event_row(move.event(), now))
+            member.tier, member.tier_move = move.level.id, move
+
+
+def _qualifying(member: _Member, at: datetime, amount: int, program: Program) -> int:
+    """`tiers.qualifying_value` just after an order of `amount` at `at` was recorded. Orders come in time order, so
+    the window only moves forward and running totals follow it; unless a stored order lies after `at`, when the
+    window is added up."""
+    policy = program.tiers
+    assert policy is not None
+    start = policy.window_start(at, program.timezone)
+    orders = member.orders
+    if orders and orders[-1][0] > at:
+        member.sliding = False
+        orders.insert(bisect_right([o[0] for o in orders], at), (at, amount, True))
+    else:
+        orders.append((at, amount, True))
+    if member.sliding:
+        member.spend += amount
+        member.count += 1
+        while start is not None and orders[member.start][0] < start:
+            gone = orders[member.start]
+            member.spend -= gone[1]
+            member.count -= 1 if gone[2] else 0
+            member.start += 1
+        spend, count = member.spend, member.count
+    else:
+        window = [o for o in orders if o[0] <= at and (start is None or o[0] >= start)]
+        spend, count = sum(o[1] for o in window), sum(1 for o in window if o[2])
+    return spend if policy.basis is TierBasis.SPEND else count
+
+
+def _check_repeat(
+    stored: Any,
+    request: OrderRequest,
+    member_id: int | None,
+    version_at: Callable[[datetime], ProgramVersion],
+    redeem: bool,
+) -> None:
+    """An order already recorded: the same body again is left as it is; another body under its id is a Conflict.
+    With `redeem` the points it spent were chosen at import time, which a second reading cannot repeat."""
+    if redeem:
+        return
+    cart = request.cart(version_at(request.occurred_at).program)
+    if stored.request_hash != request.digest(member_id, cart):
+        raise Conflict(f"order {request.order_key} was already recorded with a different body; nothing was changed")
+
+
+def _flush_account(writer: _Writer, account: Account) -> None:
+    """`ledger.repository.flush`, gathering the rows instead of writing them; the account's own row is written
+    once, at the end."""
+    changes = account.take_changes()
+    if changes is None:
+        return
+    a = account.account_id
+    for event in events_of(a, changes):
+        writer.add(t.events, _event_row(event, account.now))
+    writer.extend(t.ledger_entries, entry_rows(a, changes))
+    for row in lot_rows(a, changes):
+        writer.lot(row)
+    writer.extend(t.lot_draws, draw_rows(a, changes))
+    for no, remaining in changes.remainders:
+        writer.remainder(a, no, remaining)
+
+
+def _event_row(event: Event, recorded_at: datetime) -> dict[str, Any]:
+    return {
+        "account_id": event.account_id,
+        "kind": event.kind.value,
+        "occurred_at": event.occurred_at,
+        "recorded_at": recorded_at,
+        "key": event.key,
+        "data": event.data,
+    }
+
+
+class _Writer(BulkWriter):
+    """The replay's rows. A lot is drawn from after it was credited, often before its row is written: its remainder
+    is then set in the gathered row; a lot written already gets an update at the end."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        super().__init__(uow)
+        self.lots: dict[tuple[int, int], dict[str, Any]] = {}
+        self.remainders: list[tuple[int, int, int]] = []
+
+    def lot(self, row: dict[str, Any]) -> None:
+        self.lots[(row["account_id"], row["lot_no"])] = row
+        self.add(t.lots, row)
+
+    def remainder(self, account_id: int, lot_no: int, remaining: int) -> None:
+        row = self.lots.get((account_id, lot_no))
+        if row is not None:
+            row["remaining"] = remaining
+        else:
+            self.remainders.append((account_id, lot_no, remaining))
+
+    def flush(self) -> None:
+        super().flush()
+        self.lots.clear()
+
+
+def _finish(uow: UnitOfWork, writer: _Writer, members: dict[int, _Member]) -> None:
+    """The rows written once per member, as they stand at the end: accounts, tiers; and the remainders of lots
+    written before they were drawn from."""
+    for member in members.values():
+        if member.registered_at is not None:
+            a = member.account
+            writer.add(t.accounts, {"account_id": a.account_id, "balance": a.balance, "debt": a.debt, "seq": a.seq})
+    for member in members.values():
+        move = member.tier_move
+        if move is not None and not member.tier_stored:
+            writer.add(t.member_tiers, {"account_id": move.account_id, **move.tier_values()})
+    writer.flush()
+    accounts.write_remainders(uow, writer.remainders)
+    accounts.write_figures(
+        uow,
+        [
+            (m.account.account_id, m.account.balance, m.account.debt, m.account.seq)
+            for m in members.values()
+            if m.registered_at is None
+        ],
+    )
+    stored_moves = [m.tier_move for m in members.values() if m.tier_move is not None and m.tier_stored]
+    if stored_moves:
+        uow.conn.execute(
+            update(t.member_tiers)
+            .where(t.member_tiers.c.account_id == bindparam("a"))
+            .values({name: bindparam(f"v_{name}") for name in stored_moves[0].tier_values()}),
+            [{"a": move.account_id, **{f"v_{k}": v for k, v in move.tier_values().items()}} for move in stored_moves],
+        )
