@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -189,6 +190,12 @@ def test_cdnow_import_reads_the_published_master_file_with_its_header(published:
     assert code == 0, output
     assert "20 imported" in output
     assert count(published, "orders") == 20
+
+    compressed = tmp_path / "CDNOW_master.txt.gz"  # as the file is often downloaded
+    compressed.write_bytes(gzip.compress(("customer_id date quantity amount\r\n" + body).encode()))
+    code, output = loyalty("orders", "import", str(compressed), "--format", "cdnow", database=published)
+    assert code == 0, output
+    assert "0 imported, 20 already there" in output
 
     with_bom = tmp_path / "with_bom.txt"
     with_bom.write_bytes(("\ufeffCustomerID InvoiceDate Quantity Amount\n" + body).encode())

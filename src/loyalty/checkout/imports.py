@@ -7,13 +7,14 @@ cases as the live checkout, so importing it twice changes nothing (orders replay
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
@@ -86,8 +87,17 @@ class ImportSummary:
     reason: str | None = None  # why the orders were confirmed one by one rather than replayed in bulk
 
 
+def open_text(path: Path) -> TextIO:
+    """A text file to read, gzip-compressed or not (told by its first bytes, not its name)."""
+    with path.open("rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    if compressed:
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
 def _rows(path: Path, columns: tuple[str, ...], required: set[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or [])
         unknown = header - set(columns)
@@ -267,7 +277,7 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
     requests: list[tuple[int, OrderRequest, str | None]] = []
     seen: dict[tuple[str, str], int] = {}
     first = True
-    with path.open(encoding="utf-8-sig") as handle:
+    with open_text(path) as handle:
         for line, text in enumerate(handle, start=1):
             fields = text.split()
             if not fields:
@@ -368,7 +378,7 @@ def import_orders(
                 raise ImportRejected(sorted(errors, key=lambda e: e.line))
             uow.commit()
     except replay.NotReplayable as reason:  # refused before anything was written
-        summary = _one_by_one(engine, requests, now, create_members=create_members, redeem=redeem, progress=progress)
+        summary = one_by_one(engine, requests, now, create_members=create_members, redeem=redeem, progress=progress)
         summary.reason = str(reason)
         return summary
     summary = ImportSummary(rows=len(requests), created=outcome.created, unchanged=outcome.unchanged)
@@ -377,14 +387,14 @@ def import_orders(
     return summary
 
 
-def _one_by_one(
+def one_by_one(
     engine: Engine,
     requests: list[tuple[int, OrderRequest, str | None]],
     now: datetime,
     *,
-    create_members: bool,
-    redeem: bool,
-    progress: Progress | None,
+    create_members: bool = False,
+    redeem: bool = False,
+    progress: Progress | None = None,
 ) -> ImportSummary:
     """`import_orders` through `checkout.confirm`, order after order."""
     summary, errors = ImportSummary(rows=len(requests)), []

@@ -48,4 +48,5 @@ def orders_import(
     out.print(
         f"Orders: {summary.created} imported, {summary.unchanged} already there"
         + (f", {summary.details['members_created']} members registered" if summary.details else "")
+        + (f" (confirmed one by one: {summary.reason})" if summary.reason else "")
     )

@@ -1,0 +1,183 @@
+"""The bulk import (`checkout.replay`) leaves exactly the ledger that confirming the same orders one by one leaves:
+every member, identifier, account, entry, lot, draw, order, order line, tier, tier move, action and event, row for
+row, over random histories — members new and already registered (with lots, tiers and orders of their own), tiers
+on a rolling window, two program versions, pending points, expiry, orders paying with points, non-members, and
+the import's `redeem` stand-in — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+
+from loyalty.campaigns import service as campaigns
+from loyalty.checkout import imports
+from loyalty.checkout.requests import parse_order
+from loyalty.storage import tables as t
+from loyalty.storage.database import make_engine
+from tests.conftest import PG_URL, SKIP_REASON, _drop_pg_database, _fresh_pg_database
+from tests.tiers.test_service import TIERS
+from tests.usecases import NOW, publish, run, seed_program, violations
+
+START = NOW - timedelta(days=500)
+ROLLING = {**TIERS, "period": "rolling", "rolling_days": 90, "grace_days": 10}
+EXTERNAL_IDS = [f"c{n}" for n in range(6)]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def template(request: pytest.FixtureRequest) -> tuple[str, Any]:
+    if request.param == "sqlite":
+        return "sqlite", request.getfixturevalue("_sqlite_template")
+    if not PG_URL:
+        pytest.skip(SKIP_REASON)
+    return "postgresql", request.getfixturevalue("_pg_template")
+
+
+@contextlib.contextmanager
+def twin_databases(template: tuple[str, Any], directory: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Two migrated databases with the same program: one for the bulk import, one for the confirmations."""
+    kind, source = template
+    engines, names = [], []
+    for n in range(2):
+        if kind == "sqlite":
+            path = directory / f"twin{n}.db"
+            shutil.copyfile(source, path)
+            url = f"sqlite:///{path}"
+        else:
+            url, name = _fresh_pg_database(template=source)
+            names.append(name)
+        engines.append(make_engine(url))
+    try:
+        for engine in engines:
+            publish(engine, seed_program(tiers=ROLLING), effective_from=START)
+            later = seed_program(tiers=ROLLING, earning={"pending_days": 0, "rules": [{"id": "base", "percent": 7}]})
+            publish(engine, later, effective_from=START + timedelta(days=250))
+        yield engines[0], engines[1]
+    finally:
+        for engine in engines:
+            engine.dispose()
+        for name in names:
+            _drop_pg_database(name)
+
+
+def state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table an import writes, in key order (a member's random referral code aside)."""
+    tables = [
+        t.members,
+        t.member_identifiers,
+        t.accounts,
+        t.ledger_entries,
+        t.lots,
+        t.lot_draws,
+        t.orders,
+        t.order_lines,
+        t.member_tiers,
+        t.tier_history,
+        t.action_events,
+        t.events,
+    ]
+    found = {}
+    with engine.connect() as conn:
+        for table in tables:
+            columns = [c for c in table.c if c.name != "referral_code"]
+            key = list(table.primary_key.columns)
+            found[table.name] = [tuple(r) for r in conn.execute(select(*columns).order_by(*key))]
+    return found
+
+
+orders = st.lists(
+    st.tuples(
+        st.integers(0, 480),  # day after START
+        st.integers(0, 23),  # hour
+        st.one_of(st.none(), st.sampled_from(EXTERNAL_IDS)),  # member (None: a non-member)
+        st.integers(1, 3),  # quantity
+        st.integers(100, 60_000),  # price, roubles
+        st.sampled_from([0, 0, 0, 300, 5_000]),  # points asked
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def requests_of(history: list[tuple[int, int, str | None, int, int, int]], prefix: str) -> list[Any]:
+    found = []
+    for n, (day, hour, member, quantity, price, points) in enumerate(history):
+        data: dict[str, Any] = {
+            "order_id": f"{prefix}-{n}",
+            "occurred_at": (START + timedelta(days=day, hours=hour)).isoformat(),
+            "lines": [{"line_id": "1", "sku": "s", "quantity": quantity, "price": str(Decimal(price))}],
+            "points": points if member else 0,
+        }
+        if member:
+            data["member"] = {"external_id": member}
+        found.append((n + 1, parse_order(data, NOW), member))
+    return found
+
+
+def import_both(bulk: Engine, confirmed: Engine, requests: list[Any], redeem: bool) -> tuple[Any, Any]:
+    """The same orders through the bulk import and order by order; either outcome, a summary or the rejection."""
+    outcomes = []
+    for engine, path in ((bulk, imports.import_orders), (confirmed, imports.one_by_one)):
+        try:
+            outcomes.append(path(engine, requests, NOW, create_members=True, redeem=redeem))
+        except imports.ImportRejected as rejected:
+            outcomes.append([str(e) for e in rejected.errors])
+    return outcomes[0], outcomes[1]
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(earlier=orders, history=orders, redeem=st.booleans())
+def test_bulk_import_leaves_the_ledger_one_by_one_confirmation_leaves(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory, earlier: Any, history: Any, redeem: bool
+) -> None:
+    with twin_databases(template, tmp_path_factory.mktemp("twins")) as (bulk, confirmed):
+        # Members and orders already there: the replay starts from their accounts, lots, tiers and orders.
+        first = requests_of(earlier, "a")
+        for engine in (bulk, confirmed):
+            with contextlib.suppress(imports.ImportRejected):
+                imports.one_by_one(engine, first, NOW, create_members=True, redeem=True)
+        assert state(bulk) == state(confirmed)
+        outcome, expected = import_both(bulk, confirmed, requests_of(history, "b"), redeem)
+        if isinstance(expected, list):  # rejected: every bad line, and nothing written
+            assert outcome == expected
+        else:
+            assert outcome.reason is None, outcome.reason
+            assert (outcome.created, outcome.unchanged, outcome.details) == (
+                expected.created,
+                expected.unchanged,
+                expected.details,
+            )
+        assert state(bulk) == state(confirmed)
+        assert violations(bulk) == []
+        # Imported again: nothing changes, every order is already there.
+        again, _ = import_both(bulk, confirmed, requests_of(history, "b"), redeem)
+        if not isinstance(expected, list):
+            assert (again.created, again.unchanged) == (0, len(history))
+        assert state(bulk) == state(confirmed)
+
+
+def test_a_history_with_campaigns_in_force_is_confirmed_one_by_one(engine: Engine) -> None:
+    publish(engine, seed_program(), effective_from=START)
+    campaign = {"id": "double-days", "name": "Double days", "starts_at": START.isoformat()}
+    campaign["earning"] = {"categories": ["goods"], "multiplier": 2}
+    run(engine, lambda uow: campaigns.create(uow, campaign, NOW))
+    summary = imports.import_orders(engine, requests_of([(10, 1, "c1", 1, 2000, 0)], "x"), NOW, create_members=True)
+    assert summary.created == 1
+    assert summary.reason is not None and "campaigns are in force" in summary.reason
+    assert violations(engine) == []
+
+
+def test_a_file_naming_unknown_members_without_creating_them_is_refused_whole(engine: Engine) -> None:
+    publish(engine, seed_program(), effective_from=START)
+    with pytest.raises(imports.ImportRejected):
+        imports.import_orders(engine, requests_of([(10, 1, "c1", 1, 2000, 0)], "x"), NOW)
+    assert state(engine)["orders"] == []
