@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table
 
 from loyalty.storage.database import UnitOfWork
+from loyalty.storage.tables import UTCDateTime
 
 BATCH = 20_000  # rows gathered (over every table) before they are written: memory stays flat
 
@@ -41,12 +43,40 @@ class BulkWriter:
         for table, rows in self.rows.items():
             if rows:
                 if self.uow.is_sqlite:
-                    self.uow.conn.execute(table.insert(), rows)
+                    _insert_many(self.uow, table, rows)
                 else:
                     _copy(self.uow, table, rows)
                 self.written[table.name] = self.written.get(table.name, 0) + len(rows)
                 rows.clear()
         self._pending = 0
+
+
+def _insert_many(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows into `table` with one `executemany` (SQLite), each value bound by its column's type as
+    SQLAlchemy binds it (the same text for instants and JSON), without SQLAlchemy's cost per row."""
+    dialect = uow.conn.dialect
+    binds = {
+        name: _sqlite_instant
+        if isinstance(table.c[name].type, UTCDateTime)
+        else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in rows[0]
+    }
+    plain = [name for name, bind in binds.items() if bind is None]
+    bound = [(name, bind) for name, bind in binds.items() if bind is not None]
+    names = ", ".join(f'"{name}"' for name in plain + [name for name, _ in bound])
+    statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(binds))})'
+    values = [(*(row[n] for n in plain), *(bind(row[n]) for n, bind in bound)) for row in rows]
+    cursor = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(statement, values)
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """`UTCDateTime` bound for SQLite, as SQLAlchemy binds it (naive UTC, always with microseconds), in C."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; every timestamp must be aware")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _copy(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> None:
