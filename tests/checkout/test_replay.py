@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
 from loyalty.checkout.requests import parse_order
+from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import make_engine
 from tests.conftest import PG_URL, SKIP_REASON, _drop_pg_database, _fresh_pg_database
@@ -180,4 +181,60 @@ def test_a_file_naming_unknown_members_without_creating_them_is_refused_whole(en
     publish(engine, seed_program(), effective_from=START)
     with pytest.raises(imports.ImportRejected):
         imports.import_orders(engine, requests_of([(10, 1, "c1", 1, 2000, 0)], "x"), NOW)
+    assert state(engine)["orders"] == []
+
+
+def write_csv(path: Path, history: list[tuple[int, int, str | None, int, int, int]], prefix: str) -> None:
+    """The orders as the generic CSV, two lines each, in the order given."""
+    rows = ["order_id,member_external_id,occurred_at,line_id,sku,quantity,price,points"]
+    for n, (day, hour, member, quantity, price, points) in enumerate(history):
+        at = (START + timedelta(days=day, hours=hour)).isoformat()
+        for line in ("1", "2"):
+            rows.append(f"{prefix}-{n},{member or ''},{at},{line},s{line},{quantity},{price},{points if member else 0}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(history=orders, in_time_order=st.booleans())
+def test_a_file_is_streamed_in_time_order_and_sorted_otherwise_to_the_same_ledger(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory, history: Any, in_time_order: bool
+) -> None:
+    directory = tmp_path_factory.mktemp("file")
+    if in_time_order:
+        history = sorted(history, key=lambda o: (o[0], o[1]))
+    write_csv(directory / "orders.csv", history, "f")
+    with twin_databases(template, directory) as (bulk, confirmed):
+        zone = programs.lazy_time_zone(bulk, NOW)
+        requests = imports.read_orders(directory / "orders.csv", NOW, zone)
+        outcomes: list[Any] = []
+        for run_import in (
+            lambda: imports.import_order_file(bulk, directory / "orders.csv", NOW, zone, create_members=True),
+            lambda: imports.one_by_one(confirmed, requests, NOW, create_members=True),
+        ):
+            try:
+                outcomes.append(run_import())
+            except imports.ImportRejected as rejected:  # points asked beyond the balance: the same lines refused
+                outcomes.append([str(e) for e in rejected.errors])
+        streamed, expected = outcomes
+        if isinstance(expected, list):
+            assert streamed == expected
+        else:
+            assert streamed.reason is None
+            assert (streamed.created, streamed.details) == (expected.created, expected.details)
+        assert state(bulk) == state(confirmed)
+
+
+def test_the_lines_of_an_order_must_be_consecutive(engine: Engine, tmp_path: Path) -> None:
+    publish(engine, seed_program(), effective_from=START)
+    path = tmp_path / "orders.csv"
+    at = (START + timedelta(days=1)).isoformat()
+    path.write_text(
+        "order_id,member_external_id,occurred_at,line_id,sku,quantity,price\n"
+        f"o1,c1,{at},1,s,1,100\no2,c1,{at},1,s,1,100\no1,c1,{at},2,s,1,100\n"
+    )
+    with pytest.raises(imports.ImportRejected) as rejected:
+        imports.import_order_file(engine, path, NOW, programs.lazy_time_zone(engine, NOW), create_members=True)
+    assert [str(e) for e in rejected.value.errors] == [
+        "line 4: order o1: its lines must be consecutive, and an order came between them"
+    ]
     assert state(engine)["orders"] == []

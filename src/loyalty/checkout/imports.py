@@ -198,15 +198,31 @@ def _external_id(value: str, line: int, errors: list[LineError]) -> str | None:
 
 
 def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderRequest, str | None]]:
-    """Orders of the generic CSV: one row per order line, rows of one order share its order_id. `occurred_at` is
-    read like the API's (a bare date in `zone`, the program's)."""
-    grouped: dict[str, _PendingOrder] = {}
+    """Orders of the generic CSV (`iter_orders`), every one; ImportRejected with every bad line."""
     errors: list[LineError] = []
+    requests = list(iter_orders(path, now, zone, errors))
+    if errors:
+        raise ImportRejected(sorted(errors, key=lambda e: e.line))
+    return requests
+
+
+def iter_orders(
+    path: Path, now: datetime, zone: Zone, errors: list[LineError]
+) -> Iterator[tuple[int, OrderRequest, str | None]]:
+    """Orders of the generic CSV as they are read: one row per order line, the rows of one order consecutive and
+    sharing its order_id. `occurred_at` is read like the API's (a bare date in `zone`, the program's). A bad line is
+    added to `errors` and its order left out; the caller rejects the file when any is."""
+    seen: set[str] = set()
+    order: _PendingOrder | None = None
     for line, row in _rows(path, ORDER_COLUMNS, {"order_id", "occurred_at", "sku", "quantity", "price"}):
         key = row["order_id"]
         if not key:
             errors.append(LineError(line, "order_id: is required"))
             continue
+        if order is not None and key != order.data["order_id"]:
+            if (parsed := _parsed(order, now, zone, errors)) is not None:
+                yield parsed
+            order = None
         item: dict[str, str | int | None] = {
             "line_id": row.get("line_id") or None,
             "sku": row["sku"],
@@ -226,8 +242,13 @@ def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderR
             row.get("channel", ""),
             row.get("store", ""),
         )
-        order = grouped.get(key)
         if order is None:
+            if key in seen:
+                errors.append(
+                    LineError(line, f"order {key}: its lines must be consecutive, and an order came between them")
+                )
+                continue
+            seen.add(key)
             points = row.get("points") or "0"
             data: dict[str, Any] = {
                 "order_id": key,
@@ -241,7 +262,7 @@ def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderR
             external = _external_id(row.get("member_external_id", ""), line, errors)
             if external:
                 data["member"] = {"external_id": external}
-            order = grouped[key] = _PendingOrder(line, data, external)
+            order = _PendingOrder(line, data, external)
         elif order.data["_header"] != header:
             errors.append(
                 LineError(
@@ -254,16 +275,19 @@ def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderR
         if not item["line_id"]:
             item["line_id"] = str(len(order.data["lines"]) + 1)
         order.data["lines"].append(item)
-    requests = []
-    for order in grouped.values():
-        order.data.pop("_header")
-        try:
-            requests.append((order.line, parse_order(order.data, now, zone=zone), order.external_id))
-        except InvalidInput as error:
-            errors.extend(LineError(order.line, str(p)) for p in error.problems)
-    if errors:
-        raise ImportRejected(sorted(errors, key=lambda e: e.line))
-    return requests
+    if order is not None and (parsed := _parsed(order, now, zone, errors)) is not None:
+        yield parsed
+
+
+def _parsed(
+    order: _PendingOrder, now: datetime, zone: Zone, errors: list[LineError]
+) -> tuple[int, OrderRequest, str | None] | None:
+    order.data.pop("_header")
+    try:
+        return order.line, parse_order(order.data, now, zone=zone), order.external_id
+    except InvalidInput as error:
+        errors.extend(LineError(order.line, str(p)) for p in error.problems)
+        return None
 
 
 def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tuple[int, OrderRequest, str | None]]:
@@ -370,8 +394,9 @@ def import_orders(
     the one-by-one confirmation models; `details["order_by_order"]` then says so. Both leave the same ledger."""
     try:
         with UnitOfWork(engine) as uow:
+            ordered = sorted(requests, key=lambda r: (r[1].occurred_at, r[0]))
             outcome = replay.replay_orders(
-                uow, requests, now, create_members=create_members, redeem=redeem, progress=progress
+                uow, ordered, now, create_members=create_members, redeem=redeem, progress=progress
             )
             if outcome.errors:
                 errors = [LineError(line, reason) for line, reason in outcome.errors]
@@ -382,6 +407,44 @@ def import_orders(
         summary.reason = str(reason)
         return summary
     summary = ImportSummary(rows=len(requests), created=outcome.created, unchanged=outcome.unchanged)
+    if outcome.members_created:
+        summary.details["members_created"] = outcome.members_created
+    return summary
+
+
+def import_order_file(
+    engine: Engine,
+    path: Path,
+    now: datetime,
+    zone: Zone,
+    *,
+    create_members: bool = False,
+    redeem: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """`import_orders` of a generic CSV, streamed: a file in time order (as exports and `loyalty generate` write
+    them) is replayed as it is read, so memory does not grow with the file; any other is read whole and sorted."""
+    errors: list[LineError] = []
+    try:
+        with UnitOfWork(engine) as uow:
+            outcome = replay.replay_orders(
+                uow,
+                iter_orders(path, now, zone, errors),
+                now,
+                create_members=create_members,
+                redeem=redeem,
+                progress=progress,
+            )
+            errors.extend(LineError(line, reason) for line, reason in outcome.errors)
+            if errors:
+                raise ImportRejected(sorted(errors, key=lambda e: e.line))
+            uow.commit()
+    except replay.NotReplayable:  # rolled back: read it whole, sort it, and replay it or confirm it order by order
+        requests = read_orders(path, now, zone)
+        return import_orders(engine, requests, now, create_members=create_members, redeem=redeem, progress=progress)
+    summary = ImportSummary(
+        rows=outcome.created + outcome.unchanged, created=outcome.created, unchanged=outcome.unchanged
+    )
     if outcome.members_created:
         summary.details["members_created"] = outcome.members_created
     return summary

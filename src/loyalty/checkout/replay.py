@@ -18,7 +18,7 @@ with a cap."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +52,7 @@ from loyalty.tiers import service as tiers
 
 Order = tuple[int, OrderRequest, str | None]  # line of the file, the order, the member's canonical external id
 CHUNK = 5000  # ids per IN (...) list when reading what the file's members and orders already have
+CHUNK_ORDERS = 20_000  # orders taken at a time from the stream
 
 
 def in_batches(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
@@ -92,51 +93,80 @@ class _Member:
 
 def replay_orders(
     uow: UnitOfWork,
-    requests: Sequence[Order],
+    orders: Iterable[Order],
     now: datetime,
     *,
     create_members: bool = False,
     redeem: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Import `requests` as `checkout.confirm` would one by one in time order (see `checkout.imports`), in the
-    caller's unit of work. Raises NotReplayable, having written nothing, when the history needs the one-by-one path.
-    The errors of bad orders are returned, and the caller then rolls everything back."""
-    ordered = sorted(requests, key=lambda r: (r[1].occurred_at, r[0]))
-    version_at = _versions(uow)
-    _check_program(uow, ordered, version_at)
-    writer = _Writer(uow)
-    ids = _members(uow, ordered, create_members)
-    existing_orders = _existing_orders(uow, [r.order_key for _, r, _ in ordered])
-    members = _load(uow, [i for i in ids.values() if i > 0], now)
+    """Import `orders`, which come in the order they happened (by instant, then line), as `checkout.confirm` would
+    one by one (see `checkout.imports`), in the caller's unit of work. They are taken a chunk at a time, so a long
+    stream is never all in memory: what stays is each member's account. Raises NotReplayable when the history needs
+    the one-by-one path, or when the orders turn out not to be in time order; the caller then rolls back whatever
+    was written. The errors of bad orders are returned, and the caller then rolls everything back too."""
+    replay = _Replay(uow, now, create_members, redeem)
     outcome = Outcome()
-    new_members = _register(uow, writer, ordered, ids, members, now)
-    outcome.members_created = len(new_members)
-    done = 0
-    for line, request, external_id in ordered:
-        member_id = ids[external_id] if external_id is not None else None
-        member = members.get(member_id) if member_id is not None else None
-        try:
-            stored = existing_orders.get(request.order_key)
-            if stored is not None:
-                _check_repeat(stored, request, member_id, version_at, redeem)
-                outcome.unchanged += 1
-            else:
-                if member_id in new_members and new_members[member_id] is request:
-                    _registration(writer, members[member_id], now, version_at)
-                _confirm(writer, request, member_id, member, now, version_at, redeem)
-                outcome.created += 1
-        except LoyaltyError as error:
-            outcome.errors.append((line, f"order {request.order_key}: {error}"))
-        done += 1
-        if progress is not None and done % 1000 == 0:
-            progress(1000)
-    if outcome.errors:
-        return outcome
-    _finish(uow, writer, members)
+    last: tuple[datetime, int] | None = None
+    chunk: list[Order] = []
+    for order in orders:
+        place = (order[1].occurred_at, order[0])
+        if last is not None and place < last:
+            raise NotReplayable(f"the orders are not in time order (line {order[0]})")
+        last = place
+        chunk.append(order)
+        if len(chunk) == CHUNK_ORDERS:
+            replay.run(chunk, outcome)
+            chunk = []
+            if progress is not None:
+                progress(CHUNK_ORDERS)
+    replay.run(chunk, outcome)
     if progress is not None:
-        progress(done % 1000)
+        progress(len(chunk))
+    if not outcome.errors:
+        _finish(uow, replay.writer, replay.members)
     return outcome
+
+
+class _Replay:
+    """The replay's state across chunks: members met so far, program versions and campaigns checked."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime, create_members: bool, redeem: bool) -> None:
+        self.uow, self.now, self.create_members, self.redeem = uow, now, create_members, redeem
+        self.version_at = _versions(uow)
+        self.writer = _Writer(uow)
+        self.ids: dict[str | None, int] = {}
+        self.members: dict[int, _Member] = {}
+        self.checked: set[int] = set()
+        self.books: dict[int, offerings.Book] = {}
+
+    def run(self, chunk: list[Order], outcome: Outcome) -> None:
+        if not chunk:
+            return
+        uow, now, version_at, writer = self.uow, self.now, self.version_at, self.writer
+        _check_program(uow, chunk, version_at, self.checked, self.books)
+        known = set(self.ids)
+        _members(uow, chunk, self.create_members, self.ids)
+        existing_orders = _existing_orders(uow, [r.order_key for _, r, _ in chunk])
+        fresh = [i for e, i in self.ids.items() if e not in known and i > 0]
+        self.members.update(_load(uow, fresh, now))
+        new_members = _register(uow, writer, chunk, self.ids, self.members, now)
+        outcome.members_created += len(new_members)
+        for line, request, external_id in chunk:
+            member_id = self.ids[external_id] if external_id is not None else None
+            member = self.members.get(member_id) if member_id is not None else None
+            try:
+                stored = existing_orders.get(request.order_key)
+                if stored is not None:
+                    _check_repeat(stored, request, member_id, version_at, self.redeem)
+                    outcome.unchanged += 1
+                else:
+                    if member_id in new_members and new_members[member_id] is request:
+                        _registration(writer, self.members[member_id], now, version_at)
+                    _confirm(writer, request, member_id, member, now, version_at, self.redeem)
+                    outcome.created += 1
+            except LoyaltyError as error:
+                outcome.errors.append((line, f"order {request.order_key}: {error}"))
 
 
 def _versions(uow: UnitOfWork) -> Callable[[datetime], ProgramVersion]:
@@ -155,10 +185,15 @@ def _versions(uow: UnitOfWork) -> Callable[[datetime], ProgramVersion]:
     return version_at
 
 
-def _check_program(uow: UnitOfWork, ordered: Sequence[Order], version_at: Callable[[datetime], ProgramVersion]) -> None:
-    """Refuse what the replay does not model (the module's docstring lists it)."""
-    checked: set[int] = set()
-    books: dict[int, offerings.Book] = {}
+def _check_program(
+    uow: UnitOfWork,
+    ordered: Sequence[Order],
+    version_at: Callable[[datetime], ProgramVersion],
+    checked: set[int],
+    books: dict[int, offerings.Book],
+) -> None:
+    """Refuse what the replay does not model (the module's docstring lists it); `checked` and `books` are what
+    earlier chunks found."""
     campaigns = stamps.get(uow, stamps.CAMPAIGNS) is not None
     for _, request, _ in ordered:
         if request.member is not None and set(request.member) != {"external_id"}:
@@ -181,11 +216,10 @@ def _check_program(uow: UnitOfWork, ordered: Sequence[Order], version_at: Callab
                 raise NotReplayable(f"campaigns are in force at {request.occurred_at.isoformat()}")
 
 
-def _members(uow: UnitOfWork, ordered: Sequence[Order], create: bool) -> dict[str | None, int]:
-    """The member id of every external id in the file; a member to create gets a negative placeholder, in the
-    order of their first order, until `_register` inserts them."""
-    wanted = list(dict.fromkeys(e for _, r, e in ordered if e is not None and r.member is not None))
-    ids: dict[str | None, int] = {}
+def _members(uow: UnitOfWork, ordered: Sequence[Order], create: bool, ids: dict[str | None, int]) -> None:
+    """Add to `ids` the member id of every external id of the chunk not in it yet; a member to create gets a
+    negative placeholder, in the order of their first order, until `_register` inserts them."""
+    wanted = list(dict.fromkeys(e for _, r, e in ordered if e is not None and r.member is not None and e not in ids))
     for chunk in in_batches(wanted, 5000):
         query = select(t.member_identifiers.c.value, t.member_identifiers.c.member_id).where(
             t.member_identifiers.c.kind == "external_id", t.member_identifiers.c.value.in_(chunk)
@@ -195,7 +229,6 @@ def _members(uow: UnitOfWork, ordered: Sequence[Order], create: bool) -> dict[st
     if unknown and not create:
         raise NotReplayable("orders name members who are not registered")
     ids.update((e, -(n + 1)) for n, e in enumerate(unknown))
-    return ids
 
 
 def _existing_orders(uow: UnitOfWork, keys: list[str]) -> dict[str, Any]:

@@ -30,19 +30,27 @@ def orders_import(
 ) -> None:
     """Import purchase history. All or nothing; a second import changes nothing."""
     at = now()
+    engine = make_engine(database)
     try:
         if format == "cdnow":
             requests = imports.read_cdnow(file, at, Decimal(rate))
-            create_members = True
+            progress, step = with_progress(len(requests), "orders")
+            with progress:
+                summary = imports.import_orders(engine, requests, at, create_members=True, redeem=redeem, progress=step)
         elif format == "generic":
-            requests = imports.read_orders(file, at, programs.lazy_time_zone(make_engine(database), at))
+            progress, step = with_progress(None, "orders")
+            with progress:
+                summary = imports.import_order_file(
+                    engine,
+                    file,
+                    at,
+                    programs.lazy_time_zone(engine, at),
+                    create_members=create_members,
+                    redeem=redeem,
+                    progress=step,
+                )
         else:
             raise typer.BadParameter("must be generic or cdnow", param_hint="--format")
-        progress, step = with_progress(len(requests), "orders")
-        with progress:
-            summary = imports.import_orders(
-                make_engine(database), requests, at, create_members=create_members, redeem=redeem, progress=step
-            )
     except LoyaltyError as error:
         fail(error)
     out.print(

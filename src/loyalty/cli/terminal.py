@@ -62,8 +62,9 @@ def print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
-def with_progress(total: int, label: str) -> tuple[Progress, Callable[[int], None]]:
-    """A progress bar on stderr and the function that advances it by a number of rows."""
+def with_progress(total: int | None, label: str) -> tuple[Progress, Callable[[int], None]]:
+    """A progress bar on stderr and the function that advances it by a number of rows (None: a count unknown
+    beforehand, of a file read as it is imported)."""
     progress = Progress(console=err, transient=False)
     task = progress.add_task(label, total=total)
     return progress, lambda n: progress.advance(task, n)
