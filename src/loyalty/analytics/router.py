@@ -7,10 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from loyalty.analytics import service as analytics
-from loyalty.analytics.schemas import KpiReport
+from loyalty.analytics import simulation
+from loyalty.analytics.schemas import KpiReport, SimulationReport, SimulationRequest
 from loyalty.core.instants import parse_instant
 from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
+from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"], route_class=BodyRoute)
@@ -42,3 +44,31 @@ def kpis(
     last = parse_instant(end, "to", zone=zone, day="start")
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
         return analytics.kpis(uow, first, last)
+
+
+@router.post(
+    "/simulations",
+    response_model=SimulationReport,
+    response_model_by_alias=True,
+    summary="Simulate a program over the stored history",
+    description="Replays every stored member and order under `program` (a draft need not be published), as if it "
+    "had been in force all along, and returns month by month what it would have issued, redeemed and expired, the "
+    "liability and the cost as a share of revenue, beside what the ledger shows. Writes nothing. Who pays with "
+    "points is an assumption: `redeeming_members` (share of members) and `redeeming_orders` (share of their "
+    "orders, paying as much as the program allows), by default the shares of the history. An invalid program is "
+    "422 with each field's path.",
+)
+def simulate(body: SimulationRequest, request: Request, _: deps.Analytics) -> dict[str, Any]:
+    zone = deps.program_zone(request)
+    first = parse_instant(body.from_, "from", zone=zone, day="start")
+    last = parse_instant(body.to, "to", zone=zone, day="start")
+    document = programs.read_document_json(body.program)
+    with UnitOfWork(deps.engine(request), snapshot=True) as uow:
+        behaviour = None
+        if body.redeeming_members is not None or body.redeeming_orders is not None:
+            estimated = simulation.estimate_behaviour(uow)
+            behaviour = simulation.Behaviour(
+                body.redeeming_members if body.redeeming_members is not None else estimated.redeeming_members,
+                body.redeeming_orders if body.redeeming_orders is not None else estimated.redeeming_orders,
+            )
+        return simulation.simulate(uow, document, first, last, deps.now(request), behaviour)

@@ -3,6 +3,9 @@ with four places ("0.7000"), counts and points as integers; a figure without a d
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 Ratio = str | None  # a decimal string with four places; null when its denominator is zero
@@ -82,3 +85,75 @@ class KpiReport(BaseModel):
             ]
         },
     )
+
+
+class SimulationRequest(BaseModel):
+    program: dict[str, Any] = Field(description="The program to simulate, a draft or a published one (see the README)")
+    from_: str = Field(
+        alias="from", max_length=40, description="The first instant shown: a date (the program's zone) or date-time"
+    )
+    to: str = Field(max_length=40, description="The end, not included")
+    redeeming_members: Decimal | None = Field(
+        None, ge=0, le=1, max_digits=6, description="Share of members who pay with points (default: the history's)"
+    )
+    redeeming_orders: Decimal | None = Field(
+        None,
+        ge=0,
+        le=1,
+        max_digits=6,
+        description="Share of their orders paid partly with points (default: the history's)",
+    )
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "program": {
+                        "name": "7% with 6-month expiry",
+                        "currency": "RUB",
+                        "earning": {"rules": [{"id": "base", "name": "7%", "percent": 7}]},
+                        "expiry": {"after_days": 182},
+                    },
+                    "from": "2026-01-01",
+                    "to": "2027-01-01",
+                    "redeeming_members": "0.4",
+                }
+            ]
+        },
+    )
+
+
+class SimulatedFigures(BaseModel):
+    orders: int
+    revenue: str = Field(description="The orders' totals")
+    points_issued: int = Field(description="Earned on orders and given for actions")
+    points_redeemed: int
+    points_expired: int
+    liability_points: int = Field(description="Outstanding at the month's (the period's) end")
+    liability_money: str = Field(description="At the simulated program's point value")
+    issued_cost_share: Ratio = Field(description="Money value of the points issued / revenue")
+    program_cost_share: Ratio = Field(description="Money value of the points redeemed / revenue")
+
+
+class SimulatedMonth(BaseModel):
+    month: str = Field(description="YYYY-MM in the program's time zone")
+    actual: SimulatedFigures = Field(description="What the ledger shows")
+    simulated: SimulatedFigures = Field(description="What the simulated program would have done")
+
+
+class SimulationTotals(BaseModel):
+    actual: SimulatedFigures
+    simulated: SimulatedFigures
+
+
+class SimulationReport(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    currency: str
+    assumptions: dict[str, str] = Field(description="redeeming_members and redeeming_orders, as simulated")
+    months: list[SimulatedMonth]
+    total: SimulationTotals
+
+    model_config = ConfigDict(populate_by_name=True)

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 
 from loyalty.campaigns import offerings
 from loyalty.checkout.orders import line_rows, order_row
@@ -59,6 +59,18 @@ def in_batches(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
+class Rows(Protocol):
+    """Where the replay puts the rows an order produces: the bulk writer, or a simulation's tally."""
+
+    def add(self, table: Table, row: dict[str, Any]) -> None: ...
+
+    def extend(self, table: Table, rows: Iterable[dict[str, Any]]) -> None: ...
+
+    def lot(self, row: dict[str, Any]) -> None: ...
+
+    def remainder(self, account_id: int, lot_no: int, remaining: int) -> None: ...
+
+
 class NotReplayable(Exception):
     """The history needs something the replay does not model; confirm it order by order."""
 
@@ -72,7 +84,7 @@ class Outcome:
 
 
 @dataclass
-class _Member:
+class Member:
     """What the replay keeps of one member while it runs."""
 
     account: Account
@@ -136,7 +148,7 @@ class _Replay:
         self.version_at = _versions(uow)
         self.writer = _Writer(uow)
         self.ids: dict[str | None, int] = {}
-        self.members: dict[int, _Member] = {}
+        self.members: dict[int, Member] = {}
         self.checked: set[int] = set()
         self.books: dict[int, offerings.Book] = {}
 
@@ -162,8 +174,8 @@ class _Replay:
                     outcome.unchanged += 1
                 else:
                     if member_id in new_members and new_members[member_id] is request:
-                        _registration(writer, self.members[member_id], now, version_at)
-                    _confirm(writer, request, member_id, member, now, version_at, self.redeem)
+                        registration(writer, self.members[member_id], now, version_at)
+                    confirm(writer, request, member_id, member, now, version_at, self.redeem)
                     outcome.created += 1
             except LoyaltyError as error:
                 outcome.errors.append((line, f"order {request.order_key}: {error}"))
@@ -242,9 +254,9 @@ def _existing_orders(uow: UnitOfWork, keys: list[str]) -> dict[str, Any]:
     return found
 
 
-def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, _Member]:
+def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, Member]:
     """The accounts of registered members as they stand, locked, with their live lots, tiers and tier orders."""
-    members: dict[int, _Member] = {}
+    members: dict[int, Member] = {}
     for chunk in in_batches(sorted(member_ids), 5000):
         rows = uow.conn.execute(
             select(t.accounts)
@@ -255,7 +267,7 @@ def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, _M
         for row in rows:
             if row.hold_until is not None and row.hold_until > now:
                 raise NotReplayable(f"a reservation may still hold points of member {row.account_id}")
-            members[row.account_id] = _Member(Account(row.account_id, row.balance, row.debt, row.seq, now))
+            members[row.account_id] = Member(Account(row.account_id, row.balance, row.debt, row.seq, now))
         lots: dict[int, list[Lot]] = {}
         lc = t.lots.c
         for r in uow.conn.execute(
@@ -278,7 +290,7 @@ def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, _M
     return members
 
 
-def _load_tier_orders(uow: UnitOfWork, chunk: Sequence[int], members: dict[int, _Member]) -> None:
+def _load_tier_orders(uow: UnitOfWork, chunk: Sequence[int], members: dict[int, Member]) -> None:
     """Every stored order that counts towards a tier, as `tiers.qualifying_value` counts it."""
     o, lines = t.orders, t.order_lines
     kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
@@ -306,7 +318,7 @@ def _register(
     writer: _Writer,
     ordered: Sequence[Order],
     ids: dict[str | None, int],
-    members: dict[int, _Member],
+    members: dict[int, Member],
     now: datetime,
 ) -> dict[int, OrderRequest]:
     """Insert the members to create, in the order of their first order (as one-by-one registration numbers them),
@@ -339,7 +351,7 @@ def _register(
         new[int(member_id)] = first[external_id]
         account = Account(int(member_id), 0, 0, 0, now)
         account.load_lots([])
-        members[int(member_id)] = _Member(account, registered_at=first[external_id].occurred_at)
+        members[int(member_id)] = Member(account, registered_at=first[external_id].occurred_at)
         writer.add(t.member_identifiers, {"kind": "external_id", "value": external_id, "member_id": member_id})
     return new
 
@@ -359,9 +371,7 @@ def _codes(uow: UnitOfWork, n: int) -> list[str]:
     return codes
 
 
-def _registration(
-    writer: _Writer, member: _Member, now: datetime, version_at: Callable[[datetime], ProgramVersion]
-) -> None:
+def registration(writer: Rows, member: Member, now: datetime, version_at: Callable[[datetime], ProgramVersion]) -> None:
     """What `members.register` records after the member's row: the event, and the registration bonus."""
     account, registered_at = member.account, member.registered_at
     assert registered_at is not None
@@ -392,14 +402,14 @@ def _registration(
         request_hash=actions.action_hash(account.account_id, registered_at),
     )
     writer.add(t.action_events, row)
-    _flush_account(writer, account)
+    flush_account(writer, account)
 
 
-def _confirm(
-    writer: _Writer,
+def confirm(
+    writer: Rows,
     request: OrderRequest,
     member_id: int | None,
-    member: _Member | None,
+    member: Member | None,
     now: datetime,
     version_at: Callable[[datetime], ProgramVersion],
     redeem: bool,
@@ -444,7 +454,7 @@ def _confirm(
     writer.extend(t.order_lines, line_rows(request.order_key, member_id, q))
     if member is None:
         return
-    _flush_account(writer, member.account)
+    flush_account(writer, member.account)
     if program.tiers is not None:
         value = _qualifying(member, at, sum(line.amount for line in q.lines), program)
         move = tiers.upgrade(member.account.account_id, member.tier, value, program, at, request.order_key)
@@ -455,7 +465,7 @@ def _confirm(
             member.tier, member.tier_move = move.level.id, move
 
 
-def _qualifying(member: _Member, at: datetime, amount: int, program: Program) -> int:
+def _qualifying(member: Member, at: datetime, amount: int, program: Program) -> int:
     """`tiers.qualifying_value` just after an order of `amount` at `at` was recorded. Orders come in time order, so
     the window only moves forward and running totals follow it; unless a stored order lies after `at`, when the
     window is added up."""
@@ -499,7 +509,7 @@ def _check_repeat(
         raise Conflict(f"order {request.order_key} was already recorded with a different body; nothing was changed")
 
 
-def _flush_account(writer: _Writer, account: Account) -> None:
+def flush_account(writer: Rows, account: Account) -> None:
     """`ledger.repository.flush`, gathering the rows instead of writing them; the account's own row is written
     once, at the end."""
     changes = account.take_changes()
@@ -552,7 +562,7 @@ class _Writer(BulkWriter):
         self.lots.clear()
 
 
-def _finish(uow: UnitOfWork, writer: _Writer, members: dict[int, _Member]) -> None:
+def _finish(uow: UnitOfWork, writer: _Writer, members: dict[int, Member]) -> None:
     """The rows written once per member, as they stand at the end: accounts, tiers; and the remainders of lots
     written before they were drawn from."""
     for member in members.values():

@@ -19,6 +19,7 @@ from loyalty.cli import (
     reports,
     segments,
     serve,
+    simulate,
     worker,
 )
 
@@ -41,4 +42,5 @@ app.command("openapi")(serve.openapi)
 app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)
 app.command("kpi")(analytics.kpi)
+app.command("simulate")(simulate.simulate)
 app.command("demo")(demo.demo)

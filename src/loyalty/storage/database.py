@@ -186,11 +186,14 @@ class UnitOfWork:
     A read-only unit of work on PostgreSQL reads outside a transaction: under READ COMMITTED a transaction gives
     reads nothing more (each statement sees what was committed when it started, in a transaction or not), and its
     BEGIN and ROLLBACK would be two of a quote's few round trips. On SQLite a read transaction keeps one snapshot.
+    A `snapshot` unit of work reads in one REPEATABLE READ transaction on PostgreSQL too: a long report that reads
+    several statements' worth, some of them streamed through server-side cursors (which need a transaction).
     """
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False, snapshot: bool = False) -> None:
         self.engine = engine
-        self.read_only = read_only
+        self.read_only = read_only or snapshot
+        self.snapshot = snapshot
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.stamps: dict[str, str | None] | None = None  # storage.stamps: as this unit of work first read them
         self.events: list[dict[str, Any]] = []  # recorded by emit(), written to the outbox by commit()
@@ -199,7 +202,8 @@ class UnitOfWork:
         self.conn = self.engine.connect()
         self.conn.info["read_only"] = self.read_only
         if self.read_only and not self.is_sqlite:
-            self.conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when the connection goes back
+            # Reset when the connection goes back to the pool.
+            self.conn.execution_options(isolation_level="REPEATABLE READ" if self.snapshot else "AUTOCOMMIT")
         self.conn.begin()
         return self
 

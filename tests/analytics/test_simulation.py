@@ -1,0 +1,117 @@
+"""The economics simulator over a small history worked out by hand.
+
+Stored (the program in force): 5% cashback, points spendable at once, no expiry, no registration bonus.
+
+    member c1  order A 01-10 1,000.00 (+50)   order B 03-05 2,000.00 (+100)
+    member c2  order C 02-20   500.00 (+25)
+    non-member order D 02-01   300.00
+
+Simulated: 10% cashback, points burning 30 days after they are earned, nobody paying with points.
+
+    01: A earns 100                               liability 100
+    02: C earns 50; A's 100 burn 02-09           liability 50
+    03: B earns 200; C's 50 burn 03-22           liability 200 (B's burn 04-04, after the period)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from loyalty.analytics import simulation
+from loyalty.checkout import imports
+from loyalty.checkout.requests import parse_order
+from loyalty.core.errors import InvalidInput
+from loyalty.storage.database import UnitOfWork
+from tests.usecases import NOW, publish, read
+
+START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+STORED = {
+    "name": "Stored",
+    "currency": "RUB",
+    "timezone": "UTC",
+    "earning": {"pending_days": 0, "rules": [{"id": "base", "name": "5%", "percent": 5}]},
+    "redemption": {"max_share_percent": 50},
+}
+DRAFT = {
+    **STORED,
+    "name": "Draft",
+    "earning": {"pending_days": 0, "rules": [{"id": "base", "name": "10%", "percent": 10}]},
+}
+DRAFT["expiry"] = {"after_days": 30}
+
+
+def history(engine: Engine) -> None:
+    publish(engine, STORED, effective_from=datetime(2025, 12, 1, tzinfo=UTC))
+    rows = [("A", "c1", "2026-01-10T12:00:00+00:00", "1000"), ("D", None, "2026-02-01T12:00:00+00:00", "300")]
+    rows += [("C", "c2", "2026-02-20T12:00:00+00:00", "500"), ("B", "c1", "2026-03-05T12:00:00+00:00", "2000")]
+    requests = []
+    for n, (key, member, at, price) in enumerate(rows):
+        data: dict[str, Any] = {
+            "order_id": key,
+            "occurred_at": at,
+            "lines": [{"sku": "x", "quantity": 1, "price": price}],
+        }
+        if member:
+            data["member"] = {"external_id": member}
+        requests.append((n + 1, parse_order(data, NOW), member))
+    imports.import_orders(engine, requests, NOW, create_members=True)
+
+
+def simulate(engine: Engine, document: dict[str, Any], behaviour: simulation.Behaviour | None = None) -> Any:
+    with UnitOfWork(engine, snapshot=True) as uow:
+        return simulation.simulate(uow, document, START, END, NOW, behaviour)
+
+
+def month(report: dict[str, Any], key: str, column: str) -> dict[str, Any]:
+    return next(m[column] for m in report["months"] if m["month"] == key)
+
+
+def test_a_draft_replayed_over_the_history_month_by_month(engine: Engine) -> None:
+    history(engine)
+    nobody = simulation.Behaviour(Decimal(0), Decimal(0))
+    report = simulate(engine, DRAFT, nobody)
+    assert [m["month"] for m in report["months"]] == ["2026-01", "2026-02", "2026-03"]
+    simulated = [
+        (m["simulated"]["points_issued"], m["simulated"]["points_expired"], m["simulated"]["liability_points"])
+        for m in report["months"]
+    ]
+    assert simulated == [(100, 0, 100), (50, 100, 50), (200, 50, 200)]
+    actual = [(m["actual"]["points_issued"], m["actual"]["liability_points"]) for m in report["months"]]
+    assert actual == [(50, 50), (25, 75), (100, 175)]
+    assert [m["simulated"]["revenue"] for m in report["months"]] == ["1000.00", "800.00", "2000.00"]
+    assert [m["simulated"]["orders"] for m in report["months"]] == [1, 2, 1]
+    assert [m["simulated"]["issued_cost_share"] for m in report["months"]] == ["0.1000", "0.0625", "0.1000"]
+    assert report["total"]["simulated"]["points_issued"] == 350
+    assert report["total"]["simulated"]["liability_money"] == "200.00"
+    assert report["total"]["actual"]["program_cost_share"] == "0.0000"
+
+
+def test_members_who_redeem_spend_what_the_draft_allows(engine: Engine) -> None:
+    history(engine)
+    keeping = {**DRAFT, "expiry": {"after_days": 365}}
+    everyone = simulation.Behaviour(Decimal(1), Decimal(1))
+    report = simulate(engine, keeping, everyone)
+    # B (2,000.00, half payable with points) spends the 100 points A earned; A and C had nothing to spend yet.
+    assert [month(report, m, "simulated")["points_redeemed"] for m in ("2026-01", "2026-02", "2026-03")] == [0, 0, 100]
+    assert month(report, "2026-03", "simulated")["program_cost_share"] == "0.0500"
+    total = report["total"]["simulated"]
+    assert total["liability_points"] == total["points_issued"] - total["points_redeemed"]
+
+
+def test_the_assumptions_default_to_the_history_and_bad_input_is_refused(engine: Engine) -> None:
+    history(engine)
+    estimated = read(engine, simulation.estimate_behaviour)
+    assert estimated == simulation.Behaviour(Decimal(0), Decimal(0))  # nobody paid with points
+    with pytest.raises(InvalidInput) as bad:
+        simulate(engine, {**DRAFT, "expiry": {"after_days": -1}})
+    assert any(p.path.startswith("expiry") for p in bad.value.problems)
+    with pytest.raises(InvalidInput) as backwards:
+        read(engine, lambda uow: simulation.simulate(uow, DRAFT, END, START, NOW))
+    assert [p.path for p in backwards.value.problems] == ["to"]
+    with pytest.raises(InvalidInput) as share:
+        simulation.Behaviour(Decimal("1.5"), Decimal(0))
+    assert [p.path for p in share.value.problems] == ["redeeming_members"]
