@@ -238,3 +238,53 @@ def test_the_lines_of_an_order_must_be_consecutive(engine: Engine, tmp_path: Pat
         "line 4: order o1: its lines must be consecutive, and an order came between them"
     ]
     assert state(engine)["orders"] == []
+
+
+people = st.lists(
+    st.tuples(
+        st.sampled_from(EXTERNAL_IDS),
+        st.one_of(st.none(), st.sampled_from(["+79120000001", "+79120000002"])),  # phones: some shared
+        st.one_of(st.none(), st.sampled_from(["a@example.com", "b@example.com"])),
+        st.sampled_from(["", "true", "false"]),  # email consent
+        st.integers(-100, 400),  # registered, days after START (before the program: no bonus)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(earlier=people, rows=people)
+def test_bulk_member_import_registers_as_one_by_one(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory, earlier: Any, rows: Any
+) -> None:
+    directory = tmp_path_factory.mktemp("members")
+    for name, chosen in (("earlier.csv", earlier), ("members.csv", rows)):
+        lines = ["external_id,phone,email,consent_email,registered_at"]
+        for external_id, phone, email, consent, day in chosen:
+            at = (START + timedelta(days=day)).isoformat()
+            lines.append(f"{external_id},{phone or ''},{email or ''},{consent},{at}")
+        (directory / name).write_text("\n".join(lines) + "\n")
+    with twin_databases(template, directory) as (bulk, confirmed):
+        zone = programs.lazy_time_zone(bulk, NOW)
+        for engine in (bulk, confirmed):  # members already there
+            with contextlib.suppress(imports.ImportRejected):
+                imports.members_one_by_one(engine, imports.read_members(directory / "earlier.csv", NOW, zone), NOW)
+        outcomes: list[Any] = []
+        for run_import in (
+            lambda: imports.import_members(bulk, directory / "members.csv", NOW),
+            lambda: imports.members_one_by_one(
+                confirmed, imports.read_members(directory / "members.csv", NOW, zone), NOW
+            ),
+        ):
+            try:
+                summary = run_import()
+                outcomes.append((summary.created, summary.unchanged, summary.reason))
+            except imports.ImportRejected as rejected:
+                outcomes.append([str(e) for e in rejected.errors])
+        assert outcomes[0] == outcomes[1]
+        assert state(bulk) == state(confirmed)
+        with bulk.connect() as a, confirmed.connect() as b:
+            consents = select(t.consents).order_by(*t.consents.primary_key)
+            assert a.execute(consents).all() == b.execute(consents).all()
+        assert violations(bulk) == []

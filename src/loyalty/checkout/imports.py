@@ -157,7 +157,28 @@ def read_members(path: Path, now: datetime, zone: Zone) -> list[tuple[int, membe
 
 
 def import_members(engine: Engine, path: Path, now: datetime, progress: Progress | None = None) -> ImportSummary:
+    """Register the file's members in one transaction, written in bulk (`checkout.replay.register_members`), or one
+    by one when a member comes with a referral code; the same members either way."""
     rows = read_members(path, now, programs.lazy_time_zone(engine, now))
+    try:
+        with UnitOfWork(engine) as uow:
+            created, unchanged, errors = replay.register_members(uow, rows, now)
+            if errors:
+                raise ImportRejected([LineError(line, reason) for line, reason in errors])
+            uow.commit()
+    except replay.NotReplayable as reason:
+        summary = members_one_by_one(engine, rows, now, progress)
+        summary.reason = str(reason)
+        return summary
+    if progress:
+        progress(len(rows))
+    return ImportSummary(rows=len(rows), created=created, unchanged=unchanged)
+
+
+def members_one_by_one(
+    engine: Engine, rows: list[tuple[int, members.MemberInput]], now: datetime, progress: Progress | None = None
+) -> ImportSummary:
+    """`import_members` through `members.register`, member after member."""
     summary, errors = ImportSummary(rows=len(rows)), []
     with UnitOfWork(engine) as uow:
         for line, member in rows:

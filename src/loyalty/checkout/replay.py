@@ -31,7 +31,7 @@ from loyalty.checkout.orders import line_rows, order_row
 from loyalty.checkout.quote import quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.checkout.service import post
-from loyalty.core.errors import Conflict, LoyaltyError
+from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError
 from loyalty.core.events import Event, EventKind
 from loyalty.engagement import actions
 from loyalty.ledger import repository as accounts
@@ -39,6 +39,8 @@ from loyalty.ledger.account import Account
 from loyalty.ledger.events import events_of
 from loyalty.ledger.model import Lot
 from loyalty.ledger.repository import draw_rows, entry_rows, lot_rows
+from loyalty.members import service as members_service
+from loyalty.members.service import MemberInput
 from loyalty.program import service as programs
 from loyalty.program.model import Program, ProgramVersion
 from loyalty.program.rules import BirthdayCondition, ViewedCondition
@@ -591,3 +593,80 @@ def _finish(uow: UnitOfWork, writer: _Writer, members: dict[int, Member]) -> Non
             .values({name: bindparam(f"v_{name}") for name in stored_moves[0].tier_values()}),
             [{"a": move.account_id, **{f"v_{k}": v for k, v in move.tier_values().items()}} for move in stored_moves],
         )
+
+
+def register_members(
+    uow: UnitOfWork, rows: Sequence[tuple[int, MemberInput]], now: datetime
+) -> tuple[int, int, list[tuple[int, str]]]:
+    """Register the members of an import file, in its order, as `members.register` would one by one (an external id
+    already registered, or met earlier in the file, is left as it is), and write them in bulk. Returns how many were
+    created and left, and the errors of bad lines (the caller then rolls everything back). Raises NotReplayable for
+    a member named with a referral code (referrals are recorded one by one)."""
+    if any(member.referral_code for _, member in rows):
+        raise NotReplayable("a member comes with a referral code")
+    taken: dict[tuple[str, str], int] = {}
+    kinds: dict[str, list[str]] = {}
+    for _, member in rows:
+        for kind, value in member.identifiers.items():
+            kinds.setdefault(kind, []).append(value)
+    ic = t.member_identifiers.c
+    for kind, values in kinds.items():
+        for chunk in in_batches(list(dict.fromkeys(values))):
+            query = select(ic.value, ic.member_id).where(ic.kind == kind, ic.value.in_(chunk))
+            taken.update(((kind, value), int(member_id)) for value, member_id in uow.conn.execute(query))
+    new: list[tuple[int, MemberInput]] = []
+    errors: list[tuple[int, str]] = []
+    unchanged = 0
+    for line, member in rows:
+        if ("external_id", member.identifiers["external_id"]) in taken:
+            unchanged += 1
+            continue
+        try:
+            members_service.check_birth_date(member.birth_date, now)
+        except InvalidInput as error:
+            errors.append((line, str(error)))
+            continue
+        clash = next(((k, v) for k, v in member.identifiers.items() if (k, v) in taken), None)
+        if clash is not None:
+            errors.append((line, str(Conflict(f"{clash[0]} {clash[1]} already belongs to another member"))))
+            continue
+        taken.update(((k, v), 0) for k, v in member.identifiers.items())  # claimed by this line
+        new.append((line, member))
+    if errors or not new:
+        return 0, unchanged, errors
+    writer = _Writer(uow)
+    version_at = _versions(uow)
+    codes = _codes(uow, len(new))
+    inserted = uow.conn.execute(
+        t.members.insert().returning(t.members.c.member_id, sort_by_parameter_order=True),
+        [
+            {
+                "name": member.name,
+                "gender": member.gender,
+                "birth_date": member.birth_date,
+                "registered_at": member.registered_at or now,
+                "attributes": member.attributes,
+                "referral_code": code,
+            }
+            for (_, member), code in zip(new, codes, strict=True)
+        ],
+    ).scalars()
+    registered: dict[int, Member] = {}
+    for (_, member), member_id in zip(new, inserted, strict=True):
+        writer.extend(
+            t.member_identifiers,
+            ({"kind": k, "value": v, "member_id": member_id} for k, v in member.identifiers.items()),
+        )
+        writer.extend(
+            t.consents,
+            (
+                {"member_id": member_id, "kind": c.kind, "granted": c.granted, "at": c.at or now, "source": c.source}
+                for c in member.consents
+            ),
+        )
+        account = Account(int(member_id), 0, 0, 0, now)
+        account.load_lots([])
+        registered[int(member_id)] = Member(account, registered_at=member.registered_at or now)
+        registration(writer, registered[int(member_id)], now, version_at)
+    _finish(uow, writer, registered)
+    return len(new), unchanged, []
