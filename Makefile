@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs bench-import clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -48,6 +48,11 @@ bench-campaigns: install
 # with e.g. `make bench-jobs ARGS="--accounts 2000 --lots 5"`.
 bench-jobs: install
 	@.venv/bin/python -m bench.jobs $(ARGS)
+
+# The bulk import of a generated history on SQLite and PostgreSQL next to a raw load of the same file (README,
+# "Performance"); larger with e.g. `make bench-import ARGS="--orders 1000000"`.
+bench-import: install
+	@.venv/bin/python -m bench.imports $(ARGS)
 
 # wrk (installed with apt-get when missing, as root) against the product and a bare FastAPI ceiling (README,
 # "Performance"); its options go in ARGS, e.g. `make bench-http ARGS="--duration 20 --no-inprocess"`.
