@@ -9,6 +9,7 @@ from loyalty.cli import (
     analytics,
     campaigns,
     demo,
+    generate,
     jobs,
     keys,
     members,
@@ -42,3 +43,4 @@ app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)
 app.command("kpi")(analytics.kpi)
 app.command("demo")(demo.demo)
+app.command("generate")(generate.generate)
