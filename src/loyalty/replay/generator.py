@@ -203,7 +203,7 @@ class HistoryShape:
             value = getattr(self, name)
             if not low <= value <= high:
                 yield name, f"must be between {low:,} and {high:,}, got {value:,}"
-        if 1 <= self.cities <= MAX_STORES and self.cities > self.stores:
+        if 1 <= self.stores <= MAX_STORES and self.cities > self.stores:
             yield "cities", f"must be at most the number of stores ({self.stores}): every city has a store"
         if not 0 <= self.non_member_share < 1:
             yield "non_member_share", f"must be at least 0 and less than 1, got {self.non_member_share}"
