@@ -224,4 +224,3 @@ def test_apportion_splits_the_total_exactly_and_fairly(total: int, weights: list
 def test_money_writes_cents_with_two_decimals(cents: int) -> None:
     assert Decimal(money(cents)) * 100 == cents
     assert money(cents)[-3] == "."
-
