@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import NamedTuple
@@ -163,7 +163,7 @@ class HistoryShape:
         0.8,
     )
     propensity_alpha: float = 1.2  # the Pareto tail of members' propensity to buy; 1.16 is the 80/20 rule
-    propensity_cap: float = 500.0  # the most a member buys relative to the least eager, so no one member dominates
+    propensity_cap: float = 200.0  # the most a member buys relative to the least eager, so no one member dominates
     mean_lifetime_days: float = 540.0  # how long a member keeps buying, on average (exponential)
     registered_before_share: float = 0.5  # members registered before the period...
     registered_before_days: int = 730  # ...spread over this many days before it; the others during it
@@ -227,9 +227,6 @@ class HistoryShape:
                 yield name, f"must be {size or 'some'} weights, none negative, not all zero"
         if not self.discount_percents or not all(0 < p < 100 for p in self.discount_percents):
             yield "discount_percents", "must be percentages between 0 and 100"
-
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(self))
 
 
 class Store(NamedTuple):
