@@ -80,6 +80,7 @@ def test_generated_files_import_cleanly_and_the_audit_is_clean(published: str, t
         (("--stores", "3", "--cities", "4"), "--cities: must be at most the number of stores"),
         (("--months", "0"), "--months"),
         (("--start", "1 March"), "--start"),
+        (("--start", "1900-01-01"), "--start: must be between 1970-01-01 and 2999-12-31"),
     ],
 )
 def test_bad_options_are_refused_by_name_and_write_nothing(tmp_path: Path, args: tuple[str, ...], named: str) -> None:

@@ -88,7 +88,7 @@ def _start(value: str | None) -> date:
         raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint="--start") from None
 
 
-_OPTIONS = {"members", "orders", "seed", "months", "non_member_share", "stores", "cities"}
+_OPTIONS = {"members", "orders", "seed", "start", "months", "non_member_share", "stores", "cities"}
 
 
 def _option(field: str) -> str:

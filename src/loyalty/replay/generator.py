@@ -203,6 +203,8 @@ class HistoryShape:
             value = getattr(self, name)
             if not low <= value <= high:
                 yield name, f"must be between {low:,} and {high:,}, got {value:,}"
+        if not date(1970, 1, 1) <= self.start <= date(2999, 12, 31):
+            yield "start", f"must be between 1970-01-01 and 2999-12-31, got {self.start}"
         if 1 <= self.stores <= MAX_STORES and self.cities > self.stores:
             yield "cities", f"must be at most the number of stores ({self.stores}): every city has a store"
         if not 0 <= self.non_member_share < 1:
