@@ -191,6 +191,7 @@ def test_the_cities_and_stores_registry() -> None:
         ({"orders": 100_000_001}, "orders"),
         ({"seed": -1}, "seed"),
         ({"months": 0}, "months"),
+        ({"utc_offset_hours": 15}, "utc_offset_hours"),
         ({"start": date(9999, 1, 1), "months": 120}, "start"),
         ({"non_member_share": 1.0}, "non_member_share"),
         ({"non_member_share": -0.1}, "non_member_share"),

@@ -9,12 +9,13 @@ another's.
 
 What makes it look real, each a field of `HistoryShape` with its default:
 - seasonality: a day's share of the orders is its month's weight (a December peak, a summer dip) times its
-  weekday's (a busy weekend), apportioned exactly, so the file has exactly `orders` orders; an hour-of-day profile;
+  weekday's (a busy weekend), apportioned exactly, so the file has exactly `orders` orders; an hour-of-day profile
+  (days and hours in local time, `utc_offset_hours`, Moscow's by default);
 - customers who differ: each member's propensity to buy is Pareto-distributed (`propensity_alpha`, capped), so a
   fifth of the customers bring most of the revenue; prices are lognormal around each category's median, baskets
   hold 1 to 6 lines of Zipf-popular SKUs;
-- churn: each member buys from registration (or the start) for an exponentially distributed lifetime
-  (`mean_lifetime_days`), then never again;
+- churn: each member buys from registration (or from the start, if registered before it) for an exponentially
+  distributed lifetime (`mean_lifetime_days`), then never again;
 - registrations: a share of the members registered before the period (spread over `registered_before_days`), the
   rest during it; a member's orders always come after the registration;
 - geography: cities of Zipf-like sizes, each with at least one store; a member lives in the city of a favourite
@@ -31,8 +32,9 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -135,7 +137,7 @@ class HistoryShape:
     month_weights: tuple[float, ...] = (0.85, 0.8, 0.95, 0.95, 1.0, 0.8, 0.75, 0.8, 1.0, 1.05, 1.15, 1.6)
     # Monday..Sunday.
     weekday_weights: tuple[float, ...] = (0.9, 0.9, 0.95, 1.0, 1.15, 1.3, 1.05)
-    # 00..23 (UTC): shops open from 8 to 22, a lunch and an evening peak, a few night orders online.
+    # 00..23 local time: shops open from 8 to 22, a lunch and an evening peak, a few night orders online.
     hour_weights: tuple[float, ...] = (
         0.2,
         0.1,
@@ -175,6 +177,12 @@ class HistoryShape:
     skus: int = 2000
     discount_share: float = 0.08  # of lines
     discount_percents: tuple[int, ...] = (5, 10, 15, 20, 30)
+    # Local time, where days, weekdays and hours are counted; instants are written with this offset (Moscow's).
+    utc_offset_hours: int = 3
+
+    @property
+    def zone(self) -> timezone:
+        return timezone(timedelta(hours=self.utc_offset_hours))
 
     @property
     def end(self) -> date:
@@ -207,6 +215,8 @@ class HistoryShape:
             yield "start", f"must be between 1970-01-01 and 2999-12-31, got {self.start}"
         if 1 <= self.stores <= MAX_STORES and self.cities > self.stores:
             yield "cities", f"must be at most the number of stores ({self.stores}): every city has a store"
+        if not -12 <= self.utc_offset_hours <= 14:
+            yield "utc_offset_hours", f"must be between -12 and 14, got {self.utc_offset_hours}"
         if not 0 <= self.non_member_share < 1:
             yield "non_member_share", f"must be at least 0 and less than 1, got {self.non_member_share}"
         for name in ("registered_before_share", "favourite_store_share", "home_city_share", "discount_share"):
@@ -247,7 +257,7 @@ class Catalogue(NamedTuple):
 class Population(NamedTuple):
     """The members, in order of registration (member i is external id M<i+1>): each array has one item a member."""
 
-    registered: Ints  # seconds from the start's midnight (UTC), ascending; negative before the period
+    registered: Ints  # seconds from the start's midnight (local time), ascending; negative before the period
     churn_day: Ints  # the first day (from the start) on which the member buys no more
     favourite: Ints  # the favourite store's index; the home city is its city
     propensity: Floats  # running sum of the members' propensities, for drawing the day's buyers
@@ -257,6 +267,11 @@ class Day(NamedTuple):
     text: str
     orders: int
     lines: int
+
+
+def midnight_offset(zone: timezone) -> str:
+    """The offset as ISO writes it: '+03:00'."""
+    return datetime.combine(date(2000, 1, 1), datetime.min.time(), zone).isoformat()[-6:]
 
 
 def money(cents: int) -> str:
@@ -276,14 +291,14 @@ def _draw(rng: np.random.Generator, cumulative: Floats, n: int) -> Ints:
 
 
 def apportion(total: int, weights: list[float]) -> list[int]:
-    """`total` split in proportion to `weights` into whole parts that sum to it exactly (largest remainders)."""
-    whole = sum(weights)
-    exact = [total * w / whole for w in weights]
-    parts = [int(x) for x in exact]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (parts[i] - exact[i], i))
-    for i in by_remainder[: total - sum(parts)]:
-        parts[i] += 1
-    return parts
+    """`total` split in proportion to `weights` into whole parts that sum to it exactly, each within 1 of its exact
+    share: the differences of the rounded running totals (the last running total is `total` itself)."""
+    running, whole, bounds = 0.0, sum(weights), [0]
+    for weight in weights[:-1]:
+        running += weight
+        bounds.append(min(total, int(total * running / whole + 0.5)))
+    bounds.append(total)
+    return [b - a for a, b in pairwise(bounds)]
 
 
 class History:
@@ -357,7 +372,7 @@ class History:
         yield ",".join(MEMBER_COLUMNS) + "\n"
         shape, registered = self.shape, self.population.registered
         rng = np.random.default_rng(self._seeds["details"])
-        midnight = datetime.combine(shape.start, datetime.min.time(), UTC)
+        midnight = datetime.combine(shape.start, datetime.min.time(), shape.zone)
         names = {
             g: [f"{first} {last}{'a' if g == 'female' else ''}" for first in firsts for last in LAST_NAMES]
             for g, firsts in FIRST_NAMES.items()
@@ -394,7 +409,8 @@ class History:
         """orders.csv, a day at a time: the header, then each day's orders in time order, one row per line."""
         yield Day(",".join(ORDER_COLUMNS) + "\n", 0, 0)
         rng = np.random.default_rng(self._seeds["orders"])
-        times = [f"T{h:02d}:{m:02d}:{s:02d}+00:00," for h in range(24) for m in range(60) for s in range(60)]
+        offset = midnight_offset(self.shape.zone)
+        times = [f"T{h:02d}:{m:02d}:{s:02d}{offset}," for h in range(24) for m in range(60) for s in range(60)]
         number = 0
         for d, count in enumerate(self.day_counts()):
             if count:
