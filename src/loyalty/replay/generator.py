@@ -119,6 +119,7 @@ DAY = 86_400
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
+Small = NDArray[np.int32]  # a member's numbers that fit, to keep ten million members in little memory
 
 
 @dataclass(frozen=True)
@@ -258,8 +259,8 @@ class Population(NamedTuple):
     """The members, in order of registration (member i is external id M<i+1>): each array has one item a member."""
 
     registered: Ints  # seconds from the start's midnight (local time), ascending; negative before the period
-    churn_day: Ints  # the first day (from the start) on which the member buys no more
-    favourite: Ints  # the favourite store's index; the home city is its city
+    churn_day: Small  # the first day (from the start) on which the member buys no more
+    favourite: Small  # the favourite store's index; the home city is its city
     propensity: Floats  # running sum of the members' propensities, for drawing the day's buyers
 
 
@@ -357,10 +358,10 @@ class History:
         )
         # Within the day, early enough that an order a minute later is still that day.
         registered = np.sort(day * DAY + rng.integers(0, DAY - 60, n))
-        lifetime = np.ceil(rng.exponential(shape.mean_lifetime_days, n)).astype(np.int64)
-        churn_day = np.maximum(registered // DAY, 0) + np.maximum(lifetime, 1)
+        lifetime = np.ceil(np.minimum(rng.exponential(shape.mean_lifetime_days, n), 100_000)).astype(np.int64)
+        churn_day = (np.maximum(registered // DAY, 0) + np.maximum(lifetime, 1)).astype(np.int32)
         city = _draw(rng, self.city_weights, n)
-        favourite = self.city_first[city] + (rng.random(n) * self.city_stores[city]).astype(np.int64)
+        favourite = (self.city_first[city] + (rng.random(n) * self.city_stores[city])).astype(np.int32)
         propensity = np.minimum(rng.pareto(shape.propensity_alpha, n) + 1, shape.propensity_cap)
         return Population(registered, churn_day, favourite, np.cumsum(propensity))
 
@@ -372,27 +373,28 @@ class History:
         yield ",".join(MEMBER_COLUMNS) + "\n"
         shape, registered = self.shape, self.population.registered
         rng = np.random.default_rng(self._seeds["details"])
-        midnight = datetime.combine(shape.start, datetime.min.time(), shape.zone)
-        names = {
-            g: [f"{first} {last}{'a' if g == 'female' else ''}" for first in firsts for last in LAST_NAMES]
-            for g, firsts in FIRST_NAMES.items()
-        }
+        offset = midnight_offset(shape.zone)
+        # numpy writes the local wall-clock times and dates, a chunk at a time.
+        midnight, today = np.datetime64(shape.start.isoformat(), "s"), np.datetime64(shape.start.isoformat(), "D")
+        genders = ("male", "female")
+        names = [
+            [f"{first} {last}{'a' if g == 'female' else ''}" for first in FIRST_NAMES[g] for last in LAST_NAMES]
+            for g in genders
+        ]
+        yes_no = ("false", "true")
         for first in range(0, shape.members, size):
             n = min(size, shape.members - first)
-            female = (rng.random(n) < 0.55).tolist()
-            name_draw = rng.integers(0, len(names["male"]), n).tolist()
-            age_days = rng.integers(18 * 365, 75 * 365, n).tolist()
-            consents = (rng.random((n, 2)) < (0.6, 0.4)).tolist()
+            female = (rng.random(n) < 0.55).astype(np.int64).tolist()
+            name = rng.integers(0, len(names[0]), n).tolist()
+            born = np.datetime_as_string(today - rng.integers(18 * 365, 75 * 365, n).astype("timedelta64[D]"))
+            at = np.datetime_as_string(midnight + registered[first : first + n].astype("timedelta64[s]"), unit="s")
+            consents = (rng.random((n, 2)) < (0.6, 0.4)).astype(np.int64).tolist()
             rows = []
-            for i in range(n):
-                member = first + i
-                gender = "female" if female[i] else "male"
-                ext = self.external_id(member)
-                at = midnight + timedelta(seconds=int(registered[member]))
+            for i, (f, b, a, (email, sms)) in enumerate(zip(female, born.tolist(), at.tolist(), consents, strict=True)):
+                ext = self.external_id(first + i)
                 rows.append(
-                    f"{ext},{names[gender][name_draw[i]]},+7900{member:07d},{ext.lower()}@example.com,,{gender},"
-                    f"{(shape.start - timedelta(days=age_days[i])).isoformat()},{at.isoformat()},true,"
-                    f"{'true' if consents[i][0] else 'false'},{'true' if consents[i][1] else 'false'}\n"
+                    f"{ext},{names[f][name[i]]},+7900{first + i:07d},{ext.lower()}@example.com,,{genders[f]},{b},"
+                    f"{a}{offset},true,{yes_no[email]},{yes_no[sms]}\n"
                 )
             yield "".join(rows)
 
