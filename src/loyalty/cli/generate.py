@@ -61,6 +61,7 @@ def generate(
     with _opened(out_dir / f"members{suffix}", compress) as handle:
         for chunk in history.member_chunks():
             handle.write(chunk.encode())
+    written = time.perf_counter()
     lines = 0
     progress, step = with_progress(orders, "orders")
     with progress, _opened(out_dir / f"orders{suffix}", compress) as handle:
@@ -68,11 +69,11 @@ def generate(
             handle.write(day.text.encode())
             lines += day.lines
             step(day.orders)
-    seconds = time.perf_counter() - began
+    ended = time.perf_counter()
     out.print(
         f"Generated {members:,} members, {orders:,} orders ({lines:,} lines), {stores:,} stores in {cities:,} cities "
-        f"from {shape.start} to {shape.end} (seed {seed}) into {out_dir}: {seconds:.1f} s, "
-        f"{orders / max(seconds, 1e-9):,.0f} orders/s",
+        f"from {shape.start} to {shape.end} (seed {seed}) into {out_dir} in {ended - began:.1f} s: "
+        f"{members / max(written - began, 1e-9):,.0f} members/s, {orders / max(ended - written, 1e-9):,.0f} orders/s",
         soft_wrap=True,
     )
 
