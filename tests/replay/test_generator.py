@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.checkout import imports
@@ -80,6 +80,7 @@ def test_no_orders_is_a_file_with_its_header_only() -> None:
 
 @pytest.fixture(scope="module")
 def medium() -> tuple[History, list[dict[str, str]], list[dict[str, str]]]:
+    """A year of 60,000 orders by 3,000 members: large enough for the statistics to show, quick to make."""
     history = History(HistoryShape(members=3000, orders=60_000, seed=2024, start=START))
     members = rows("".join(history.member_chunks()))
     orders = rows("".join(day.text for day in history.order_chunks()))
@@ -213,6 +214,51 @@ def test_the_period_ends_the_same_day_months_later_or_at_the_months_end() -> Non
     assert HistoryShape(1, 1, 1, date(2024, 1, 31), months=1).end == date(2024, 2, 29)
     assert HistoryShape(1, 1, 1, date(2024, 11, 15), months=3).end == date(2025, 2, 15)
     assert History(HistoryShape(1, 1, 1, date(2024, 1, 1), months=12)).days == 366
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    members=st.integers(1, 40),
+    orders=st.integers(0, 400),
+    seed=st.integers(0, 2**63 - 1),
+    start=st.dates(date(1970, 1, 1), date(2990, 1, 1)),
+    months=st.integers(1, 3),
+    non_member_share=st.floats(0, 0.99),
+    cities=st.integers(1, 4),
+    more_stores=st.integers(0, 4),
+    offset=st.integers(-12, 14),
+)
+def test_any_history_keeps_its_invariants(
+    members: int,
+    orders: int,
+    seed: int,
+    start: date,
+    months: int,
+    non_member_share: float,
+    cities: int,
+    more_stores: int,
+    offset: int,
+) -> None:
+    """Exactly `orders` orders, in time order, within the period; each member's after the registration and before
+    the churn; exact money with discounts within the line."""
+    shape = HistoryShape(
+        members, orders, seed, start, months, non_member_share, cities + more_stores, cities, utc_offset_hours=offset
+    )
+    history = History(shape)
+    _, member_text, order_text = files(shape)
+    registered = {m["external_id"]: datetime.fromisoformat(m["registered_at"]) for m in rows(member_text)}
+    lines = rows(order_text)
+    assert len({line["order_id"] for line in lines}) == orders
+    times = [datetime.fromisoformat(line["occurred_at"]) for line in lines]
+    assert times == sorted(times)
+    for line, at in zip(lines, times, strict=True):
+        assert start <= at.date() < shape.end
+        assert at.utcoffset() == timedelta(hours=offset)
+        assert Decimal(0) <= Decimal(line["discount"]) <= Decimal(line["price"]) * int(line["quantity"])
+        if line["member_external_id"]:
+            assert at > registered[line["member_external_id"]]
+            member = int(line["member_external_id"][1:]) - 1
+            assert (at.date() - start).days < history.population.churn_day[member]
 
 
 @given(st.integers(0, 10**9), st.lists(st.floats(0.01, 100), min_size=1, max_size=50))

@@ -33,7 +33,7 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -275,6 +275,12 @@ def midnight_offset(zone: timezone) -> str:
     return datetime.combine(date(2000, 1, 1), datetime.min.time(), zone).isoformat()[-6:]
 
 
+@cache
+def _clock(offset: str) -> list[str]:
+    """The time of each second of a day as an instant ends: 'T13:05:09+03:00,'."""
+    return [f"T{h:02d}:{m:02d}:{s:02d}{offset}," for h in range(24) for m in range(60) for s in range(60)]
+
+
 def money(cents: int) -> str:
     """Cents as a decimal string with two places: 12345 → '123.45'."""
     return f"{cents // 100}.{cents % 100:02d}"
@@ -411,8 +417,7 @@ class History:
         """orders.csv, a day at a time: the header, then each day's orders in time order, one row per line."""
         yield Day(",".join(ORDER_COLUMNS) + "\n", 0, 0)
         rng = np.random.default_rng(self._seeds["orders"])
-        offset = midnight_offset(self.shape.zone)
-        times = [f"T{h:02d}:{m:02d}:{s:02d}{offset}," for h in range(24) for m in range(60) for s in range(60)]
+        times = _clock(midnight_offset(self.shape.zone))
         number = 0
         for d, count in enumerate(self.day_counts()):
             if count:
