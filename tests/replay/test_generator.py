@@ -200,6 +200,7 @@ def test_the_cities_and_stores_registry() -> None:
         ({"stores": 3, "cities": 4}, "cities"),
         ({"month_weights": (1.0,) * 11}, "month_weights"),
         ({"basket_weights": (0.0, 0.0)}, "basket_weights"),
+        ({"channel_weights": (0.0, 0.0, 1.0)}, "channel_weights"),
         ({"discount_percents": (0,)}, "discount_percents"),
     ],
 )

@@ -238,6 +238,8 @@ class HistoryShape:
             weights = getattr(self, name)
             if (size is not None and len(weights) != size) or not weights or min(weights) < 0 or sum(weights) <= 0:
                 yield name, f"must be {size or 'some'} weights, none negative, not all zero"
+        if len(self.channel_weights) == 3 and sum(self.channel_weights[:2]) <= 0:
+            yield "channel_weights", "store and online must not both be zero: non-members buy there"
         if not self.discount_percents or not all(0 < p < 100 for p in self.discount_percents):
             yield "discount_percents", "must be percentages between 0 and 100"
 
