@@ -9,6 +9,7 @@ from loyalty.cli import (
     analytics,
     campaigns,
     demo,
+    generate,
     jobs,
     keys,
     members,
@@ -44,3 +45,4 @@ app.command("summary")(reports.summary)
 app.command("kpi")(analytics.kpi)
 app.command("simulate")(simulate.simulate)
 app.command("demo")(demo.demo)
+app.command("generate")(generate.generate)
