@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from loyalty.replay.generator import History, HistoryShape
 
 from bench.confirm import bench_database_url, fresh_database, libpq_url, log, report
 from loyalty.program import service as programs
+from loyalty.replay.generator import History, HistoryShape
 from loyalty.storage.database import UnitOfWork, make_engine
 from loyalty.storage.migrate import upgrade
 
