@@ -152,9 +152,14 @@ def test_a_new_point_value_revalues_the_liability(history: Engine) -> None:
         }
     ]
     rows = journal.csv_rows(report)
-    assert ["2026-10-15", "revaluation", "0", "675.00", "Loyalty points revaluation", journal.LIABILITY] == rows[
-        next(i for i, r in enumerate(rows) if r[:2] == ["2026-10-15", "revaluation"])
-    ][:6]
+    assert rows[next(i for i, r in enumerate(rows) if r[:2] == ["2026-10-15", "revaluation"])][:6] == [
+        "2026-10-15",
+        "revaluation",
+        "0",
+        "675.00",
+        "Loyalty points revaluation",
+        journal.LIABILITY,
+    ]
 
 
 @pytest.mark.parametrize("use_case", [cohorts.cohorts, journal.journal])

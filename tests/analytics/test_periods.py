@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -36,7 +37,8 @@ def test_months_are_clipped_to_the_period() -> None:
 
 
 @given(
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),
+    # hypothesis takes naive bounds and makes the values aware
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)),  # noqa: DTZ001
     st.integers(min_value=1, max_value=24 * 400),
 )
 def test_the_buckets_tile_the_period(start: datetime, hours: int) -> None:
@@ -44,6 +46,6 @@ def test_the_buckets_tile_the_period(start: datetime, hours: int) -> None:
     for buckets in (periods.days(start, end, BERLIN), periods.months(start, end, BERLIN)):
         assert buckets[0].start == start
         assert buckets[-1].end == end
-        assert all(a.end == b.start for a, b in zip(buckets, buckets[1:], strict=False))
+        assert all(a.end == b.start for a, b in pairwise(buckets))
         assert all(b.start < b.end for b in buckets)
         assert len({b.label for b in buckets}) == len(buckets)
