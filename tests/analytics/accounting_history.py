@@ -60,12 +60,16 @@ def build(engine: Engine) -> dict[str, int]:
     cancel(engine, "c2", now=day(10, 16))
     buy(engine, "b3", day(10, 20), ("x", "1000", 3), ("y", "1000", 1), phone=phones["B"])
     for points, at in ((40, day(10, 22)), (-30, day(10, 23))):
-        run(engine, lambda uow, p=points, a=at: ledger.adjust(uow, ids["C"], p, "tests", "goodwill", a))
+        adjust(engine, ids["C"], points, at)
     return_lines(engine, "b3", "r1", [("1", 1)], now=day(10, 25))
     return_lines(engine, "b2", "r2", [("1", 1)], now=day(10, 26))
     ids["D"] = register(engine, phones["D"], at=datetime(2026, 10, 31, 20, 30, tzinfo=UTC))
     jobs.expire(engine, day(12, 1), day(12, 1))
     return ids
+
+
+def adjust(engine: Engine, member_id: int, points: int, at: datetime) -> None:
+    run(engine, lambda uow: ledger.adjust(uow, member_id, points, "tests", "goodwill", at))
 
 
 def rows(engine: Engine, table: Any) -> list[Any]:
