@@ -12,6 +12,7 @@ The program: 5% cashback, 500 points for registering, 14 pending days, points bu
     member C  registers 10-03 (+500)  order c1 10-05  1,500.00 (+75)
                                       order c2 10-15  2,000.00 (+50), cancelled 10-16 (-50)
                                       adjustments 10-22 +40, 10-23 -30
+    non-member order n1 10-12 5,000.00
     member D  registers at 23:30 Moscow on 10-31 (20:30 UTC): the October cohort, not November's
     The expiry job runs on 12-01: every lot left burns on its day.
 """
@@ -55,6 +56,7 @@ def build(engine: Engine) -> dict[str, int]:
     ids["C"] = register(engine, phones["C"], at=day(10, 3))
     buy(engine, "c1", day(10, 5), ("x", "1500", 1), phone=phones["C"])
     jobs.expire(engine, day(10, 6), day(10, 6))
+    confirm(engine, order("n1", ("x", "5000", 1), occurred_at=day(10, 12)), now=day(10, 12))  # a non-member's
     buy(engine, "b2", day(10, 10), ("x", "1500", 2), phone=phones["B"], points=500)
     buy(engine, "c2", day(10, 15), ("x", "2000", 1), phone=phones["C"])
     cancel(engine, "c2", now=day(10, 16))
