@@ -68,3 +68,15 @@ def liability_by_month(
             }
         )
     return shown
+
+
+CSV_COLUMNS = ("cohort", "registered", "month", "active", "share")
+
+
+def csv_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The retention table as CSV rows under `CSV_COLUMNS`: one per cohort and month (an empty share: no members)."""
+    return [
+        [cohort["month"], str(cohort["registered"]), r["month"], str(r["active"]), r["share"] or ""]
+        for cohort in report["cohorts"]
+        for r in cohort["retention"]
+    ]

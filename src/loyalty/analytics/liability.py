@@ -185,3 +185,11 @@ def lot_register(uow: UnitOfWork, as_of: datetime) -> list[dict[str, Any]]:
         }
         for account, lot, rule, version, expires_at, points, n in rows
     ]
+
+
+LOT_COLUMNS = ("account_id", "lot", "rule", "program_version", "expires_at", "points", "held", "money")
+
+
+def lot_rows(register: list[dict[str, Any]]) -> list[list[str]]:
+    """The lot register as CSV rows under `LOT_COLUMNS` (an empty cell for a missing value)."""
+    return [["" if row[name] is None else str(row[name]) for name in LOT_COLUMNS] for row in register]
