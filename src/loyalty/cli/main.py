@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli import (
+    accounting,
     analytics,
     campaigns,
     demo,
@@ -41,4 +42,8 @@ app.command("openapi")(serve.openapi)
 app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)
 app.command("kpi")(analytics.kpi)
+app.command("cohorts")(accounting.cohort_report)
+app.command("liability")(accounting.liability_report)
+app.command("journal")(accounting.journal_report)
+app.command("charts")(accounting.chart_files)
 app.command("demo")(demo.demo)
