@@ -114,20 +114,21 @@ def members_chart(months: Sequence[str], by_group: dict[str, Sequence[dict[str, 
 
 
 def cohort_heatmap(report: dict[str, Any], directory: Path) -> list[Path]:
-    """Retention by month of registration: a row per cohort, a column per month, the share active in each cell."""
+    """Retention by month of registration: a row per cohort with members, a column per month, the share active in
+    each cell."""
     months = report["months"]
-    grid = [[float("nan")] * len(months) for _ in months]
-    for row, cohort in enumerate(report["cohorts"]):
+    shown = [c for c in report["cohorts"] if c["registered"]] or report["cohorts"]  # months nobody joined: no row
+    grid = [[float("nan")] * len(months) for _ in shown]
+    for row, cohort in enumerate(shown):
         for cell in cohort["retention"]:
             grid[row][months.index(cell["month"])] = _number(cell["share"])
     with _style():
-        figure = Figure(figsize=(1.2 + 0.6 * len(months), 1.2 + 0.45 * len(months)))
+        figure = Figure(figsize=(2.5 + 0.6 * len(months), 1.5 + 0.45 * len(shown)))
         axes = figure.add_subplot()
         image = axes.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
         axes.grid(visible=False)
         axes.set_xticks(range(len(months)), months, rotation=45)
-        labels = [f"{c['month']} ({c['registered']})" for c in report["cohorts"]]
-        axes.set_yticks(range(len(months)), labels)
+        axes.set_yticks(range(len(shown)), [f"{c['month']} ({c['registered']})" for c in shown])
         axes.set_xlabel("month active")
         axes.set_ylabel("month registered (members)")
         axes.set_title("Cohort retention")

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from loyalty.analytics import charts, cohorts, journal, liability
+from loyalty.analytics import cohorts, journal, liability
 from loyalty.cli.terminal import DatabaseOption, as_of, fail, instant, now, out, print_json
 from loyalty.core.errors import LoyaltyError
 from loyalty.program import service as programs
@@ -170,6 +170,8 @@ def chart_files(
 ) -> None:
     """Write the charts of the period as PNG and SVG files: engagement by month with the 70% line, members vs
     non-members, cohort retention and the liability."""
+    from loyalty.analytics import charts  # matplotlib takes a second to import: only the commands that draw pay it
+
     written = _read(database, start, end, lambda uow, first, last: charts.write_charts(uow, first, last, directory))
     for path in written:
         out.print(str(path), highlight=False)
