@@ -3,9 +3,14 @@ shares as decimal strings with four places, points as integers; a share without 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.http.schemas import Instant
+# As `loyalty.http.schemas.Instant`, which only a module named `schemas` may import (see the import contracts).
+Instant = Annotated[
+    str, Field(description="ISO 8601 date-time with an offset", json_schema_extra={"format": "date-time"})
+]
 
 
 class Retention(BaseModel):
