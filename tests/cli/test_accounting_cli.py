@@ -99,3 +99,24 @@ def test_a_period_that_ends_before_it_starts_exits_2(history: str, command: str,
     code, output = loyalty(command, "--from", "1 October", "--to", "2026-10-01", *extra, database=history)
     assert code == 2
     assert "--from" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "loyalty journal --from 2026-10-15 --to 2026-10-27 --format csv",
+        "loyalty cohorts --from 2026-09-01 --to 2026-11-01 --format csv",
+        "loyalty liability --as-of 2026-10-31",
+    ],
+)
+def test_the_readme_examples_are_what_the_commands_print_for_this_history(history: str, command: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    code, output = loyalty(*command.split()[1:], database=history)
+    assert code == 0, output
+    if "csv" in command:
+        assert output == shown
+    else:  # a table: its rows, whatever the terminal's width
+        rows = [line.strip("│ ") for line in shown.splitlines() if line.startswith("│")]
+        assert rows
+        assert all(" ".join(row.split()) in " ".join(output.split()) for row in rows)
