@@ -17,6 +17,7 @@ applied to the outstanding points gives the points expected to expire unused, ro
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -154,9 +155,10 @@ def liability(uow: UnitOfWork, as_of: datetime) -> dict[str, Any]:
     }
 
 
-def lot_register(uow: UnitOfWork, as_of: datetime) -> list[dict[str, Any]]:
-    """Every lot holding points (or, see above, a negative amount) at `as_of`, for the subledger: account, lot, source, expiry, points credited and
-    held, and the money value of what it holds. Ordered by account and lot."""
+def lot_register(uow: UnitOfWork, as_of: datetime) -> Iterator[dict[str, Any]]:
+    """Every lot holding points (or, see above, a negative amount) at `as_of`, for the subledger: account, lot,
+    source, expiry, points credited and held, and the money value of what it holds. Ordered by account and lot;
+    each row is made as it is consumed (a register can hold millions of lots): consume it inside the unit of work."""
     program = program_before(uow, as_of)
     lots = lots_at(as_of).c
     rows = uow.conn.execute(
@@ -172,7 +174,7 @@ def lot_register(uow: UnitOfWork, as_of: datetime) -> list[dict[str, Any]]:
         .where(lots.held != 0)
         .order_by(lots.account_id, lots.lot_no)
     )
-    return [
+    return (
         {
             "account_id": account,
             "lot": lot,
@@ -184,12 +186,12 @@ def lot_register(uow: UnitOfWork, as_of: datetime) -> list[dict[str, Any]]:
             "money": format_money(int(n) * program.point_value, program.exponent),
         }
         for account, lot, rule, version, expires_at, points, n in rows
-    ]
+    )
 
 
 LOT_COLUMNS = ("account_id", "lot", "rule", "program_version", "expires_at", "points", "held", "money")
 
 
-def lot_rows(register: list[dict[str, Any]]) -> list[list[str]]:
+def lot_rows(register: Iterable[dict[str, Any]]) -> Iterator[list[str]]:
     """The lot register as CSV rows under `LOT_COLUMNS` (an empty cell for a missing value)."""
-    return [["" if row[name] is None else str(row[name]) for name in LOT_COLUMNS] for row in register]
+    return (["" if row[name] is None else str(row[name]) for name in LOT_COLUMNS] for row in register)
