@@ -57,9 +57,9 @@ def _cuts(start: datetime, end: datetime, zone: tzinfo, step: Any, floor: Any) -
 
 
 def _midnight(day: date, zone: tzinfo) -> datetime:
-    """The first instant of a local day (a midnight skipped by a clock change is the first instant after it)."""
-    local = datetime.combine(day, time(0), zone)
-    return local.astimezone(UTC).astimezone(zone).astimezone(UTC)
+    """The instant a local day starts, in UTC (a midnight a clock change skips is read with the offset before the
+    change, as zoneinfo reads any wall time that does not exist)."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
 
 
 def bucket_of(column: ColumnElement[datetime], buckets: Sequence[Bucket]) -> ColumnElement[int]:
