@@ -21,7 +21,11 @@ END = datetime(2026, 12, 1, tzinfo=h.MOSCOW)
 PNG = b"\x89PNG\r\n\x1a\n"
 TITLES = {
     "engagement": ["Engagement by month", "70% line"],
-    "members_vs_non_members": ["Members vs non-members: orders by month", "Members vs non-members: revenue by month"],
+    "members_vs_non_members": [
+        "Members vs non-members: orders by month",
+        "Members vs non-members: revenue by month",
+        "revenue, RUB",
+    ],
     "cohort_retention": ["Cohort retention", "2026-09 (2)"],
     "liability": ["Liability at each month end", "liability, RUB"],
 }

@@ -89,7 +89,9 @@ def engagement_chart(months: Sequence[str], engagement: Sequence[str | None], di
         return _save(figure, directory, "engagement")
 
 
-def members_chart(months: Sequence[str], by_group: dict[str, Sequence[dict[str, Any]]], directory: Path) -> list[Path]:
+def members_chart(
+    months: Sequence[str], by_group: dict[str, Sequence[dict[str, Any]]], currency: str, directory: Path
+) -> list[Path]:
     """Orders and revenue per month of members' and non-members' orders, side by side."""
     with _style():
         figure = Figure(figsize=(9, 6))
@@ -109,6 +111,8 @@ def members_chart(months: Sequence[str], by_group: dict[str, Sequence[dict[str, 
         orders.set_title("Members vs non-members: orders by month")
         revenue.set_title("Members vs non-members: revenue by month")
         orders.legend()
+        orders.set_ylabel("orders")
+        revenue.set_ylabel(f"revenue, {currency}")
         revenue.set_xticks(list(positions), list(months), rotation=45)
         return _save(figure, directory, "members_vs_non_members")
 
@@ -179,7 +183,12 @@ def write_charts(uow: UnitOfWork, start: datetime, end: datetime, directory: Pat
     labels = [month.label for month in months]
     return [
         *engagement_chart(labels, [k["overall"]["engagement"] for k in monthly], directory),
-        *members_chart(labels, {g: [k[g] for k in monthly] for g in ("members", "non_members")}, directory),
+        *members_chart(
+            labels,
+            {g: [k[g] for k in monthly] for g in ("members", "non_members")},
+            cohort_report["currency"],
+            directory,
+        ),
         *cohort_heatmap(cohort_report, directory),
         *liability_chart(cohort_report["liability"], cohort_report["currency"], directory),
     ]
