@@ -293,6 +293,14 @@ def test_demo_runs_from_the_command_line(tmp_path: Path) -> None:
     )
     assert "Ledger audit: OK" in first.stdout
     assert (tmp_path / "loyalty.db").exists()
+    # It ends with the KPIs of the history against the 70% line, and the charts written where it says.
+    kpis = first.stdout[first.stdout.index("Ledger audit: OK") :]
+    for figure in ("engagement (active / registered)", "70% line", "repeat purchase rate", "average check"):
+        assert figure in kpis
+    assert f"{summary['points_outstanding']} points" in kpis  # the liability is what the balances add up to
+    assert "breakage" in kpis
+    assert f"8 files in {tmp_path / 'loyalty-charts'}" in kpis.replace("\n", "")
+    assert (tmp_path / "loyalty-charts" / "engagement.svg").read_bytes().startswith(b"<?xml")
     second = subprocess.run(
         [sys.executable, "-m", "loyalty.cli", "demo"],
         cwd=tmp_path,

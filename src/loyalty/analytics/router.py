@@ -1,17 +1,23 @@
-"""The KPIs of a period over HTTP (analytics scope)."""
+"""The KPIs of a period, cohorts, the liability and its daily journal over HTTP (analytics scope)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
+from loyalty.analytics import cohorts, journal, liability, simulation
 from loyalty.analytics import service as analytics
-from loyalty.analytics import simulation
+from loyalty.analytics.accounting_schemas import CohortReport, JournalReport, LiabilityReport
 from loyalty.analytics.schemas import KpiReport, SimulationReport, SimulationRequest
 from loyalty.core.instants import parse_instant
 from loyalty.http import deps
 from loyalty.http.bodies import BodyRoute
+from loyalty.http.schemas import DATE_OR_DATE_TIME
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork
 
@@ -72,3 +78,119 @@ def simulate(body: SimulationRequest, request: Request, _: deps.Analytics) -> di
                 body.redeeming_orders if body.redeeming_orders is not None else estimated.redeeming_orders,
             )
         return simulation.simulate(uow, document, first, last, deps.now(request), behaviour)
+
+
+# Cohorts, the liability and the daily journal: JSON, or CSV with `format=csv` or `Accept: text/csv`.
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": "date,movement,points,amount,..."}}}
+}
+FormatQuery = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="csv for CSV (as is `Accept: text/csv`); JSON otherwise"),
+]
+
+
+def _wants_csv(request: Request, output: str | None) -> bool:
+    if output is not None:
+        return output == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv(columns: Sequence[str], rows: Iterable[Sequence[str]], name: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _period(request: Request, start: str, end: str) -> tuple[datetime, datetime]:
+    zone = deps.program_zone(request)
+    return parse_instant(start, "from", zone=zone, day="start"), parse_instant(end, "to", zone=zone, day="start")
+
+
+@router.get(
+    "/cohorts",
+    response_model=CohortReport,
+    response_model_by_alias=True,
+    responses=CSV_RESPONSE,
+    summary="Get retention by month of registration and the liability at each month end",
+    description="For each calendar month of [from, to) in the program's time zone (the first and last cut to the "
+    "period): the members who registered in it and, for it and every later month, how many of them were active "
+    "(earned or spent points) and their share; and the points outstanding at each month's end with their money "
+    "value. CSV: one row per cohort and month.",
+)
+def cohort_report(
+    request: Request,
+    _: deps.Analytics,
+    start: Annotated[str, Query(alias="from", max_length=40, description=f"The first instant: {BOUND}")],
+    end: Annotated[str, Query(alias="to", max_length=40, description=f"The end, not included: {BOUND}")],
+    output: FormatQuery = None,
+) -> Any:
+    first, last = _period(request, start, end)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        report = cohorts.cohorts(uow, first, last)
+    if _wants_csv(request, output):
+        return _csv(cohorts.CSV_COLUMNS, cohorts.csv_rows(report), "cohorts")
+    return report
+
+
+@router.get(
+    "/liability",
+    response_model=LiabilityReport,
+    responses=CSV_RESPONSE,
+    summary="Get the outstanding points liability by expiry month and source, with the expected breakage",
+    description="The points outstanding at `as_of` (default: now) as the lots that hold them, by month of expiry and "
+    "by the rule that credited them, less what members owe, in points and in money at the point value in force; "
+    "the breakage expected of them (the share of the points of matured lots that expired rather than being "
+    "redeemed) and what is left to be redeemed. CSV: the lot register, one row per lot holding points.",
+)
+def liability_report(
+    request: Request,
+    _: deps.Analytics,
+    as_of: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="The instant; a bare date is the end of that day in the program's zone",
+            json_schema_extra=DATE_OR_DATE_TIME,
+        ),
+    ] = None,
+    output: FormatQuery = None,
+) -> Any:
+    at = (
+        deps.now(request)
+        if as_of is None
+        else parse_instant(as_of, "as_of", zone=deps.program_zone(request), day="end")
+    )
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        if _wants_csv(request, output):
+            return _csv(liability.LOT_COLUMNS, liability.lot_rows(liability.lot_register(uow, at)), "lots")
+        return liability.liability(uow, at)
+
+
+@router.get(
+    "/journal",
+    response_model=JournalReport,
+    response_model_by_alias=True,
+    responses=CSV_RESPONSE,
+    summary="Get the daily journal of the points liability",
+    description="Each day of [from, to) in the program's time zone with movements: points issued (on purchases and "
+    "as bonuses), redeemed, expired, reversed by returns and adjusted, each with its money value and the accounts "
+    "to debit and credit, and the closing liability; the opening and closing liability of the period. The README "
+    "explains the accounts. CSV: one row per line, for posting to a general ledger.",
+)
+def journal_report(
+    request: Request,
+    _: deps.Analytics,
+    start: Annotated[str, Query(alias="from", max_length=40, description=f"The first instant: {BOUND}")],
+    end: Annotated[str, Query(alias="to", max_length=40, description=f"The end, not included: {BOUND}")],
+    output: FormatQuery = None,
+) -> Any:
+    first, last = _period(request, start, end)
+    with UnitOfWork(deps.engine(request), read_only=True) as uow:
+        report = journal.journal(uow, first, last)
+    if _wants_csv(request, output):
+        return _csv(journal.CSV_COLUMNS, journal.csv_rows(report), "journal")
+    return report

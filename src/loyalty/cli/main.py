@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli import (
+    accounting,
     analytics,
     campaigns,
     demo,
@@ -44,5 +45,9 @@ app.command("audit")(reports.audit)
 app.command("summary")(reports.summary)
 app.command("kpi")(analytics.kpi)
 app.command("simulate")(simulate.simulate)
+app.command("cohorts")(accounting.cohort_report)
+app.command("liability")(accounting.liability_report)
+app.command("journal")(accounting.journal_report)
+app.command("charts")(accounting.chart_files)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
