@@ -35,6 +35,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 RATIO_PLACES = 4
+# The figures of a group of orders (a store's, a channel's): registration, activity, engagement and churn are
+# about members, whom an order group does not hold, and expiry burns an account's lots, not an order's points.
+ORDER_DIMENSION_FIGURES = (
+    "orders",
+    "revenue",
+    "average_check",
+    "repeat_purchase_rate",
+    "purchase_frequency",
+    "historical_ltv",
+    "points_issued",
+    "points_redeemed",
+    "points_taken_back",
+    "redemption_rate",
+    "liability_points",
+    "liability_money",
+    "program_cost_share",
+)
 ENGAGEMENT_LINE = Decimal("0.70")  # the article's line: 70% of registered members active is good
 
 
