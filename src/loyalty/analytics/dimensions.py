@@ -120,3 +120,16 @@ def check_group(uow: UnitOfWork, split: Dimension, group: str, now: datetime) ->
     if group not in known:
         listed = ", ".join(sorted(known)[:LISTED]) + (", ..." if len(known) > LISTED else "") if known else "none"
         raise InvalidInput.at(split.name, f"unknown {split.name} {group!r}; the known ones are: {listed}")
+
+
+def chosen_split(by: str | None, filters: dict[str, str]) -> tuple[str | None, str | None]:
+    """(by, the one group) from `by` and filters named after dimensions (`segment=vip`): a filter alone splits by
+    its dimension; InvalidInput naming the filter for two of them, or one of another dimension than `by`."""
+    if not filters:
+        return by, None
+    (name, group), *others = filters.items()
+    if others:
+        raise InvalidInput.at(others[0][0], f"filter by one group at a time ({name} is already given)")
+    if by is not None and by != name:
+        raise InvalidInput.at(name, f"filters the groups of {name}, but the KPIs are split by {by}")
+    return name, group
