@@ -20,11 +20,15 @@ The period is [10-01, 11-01) UTC, so n2 falls just outside it; the previous peri
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
 
+from loyalty.analytics import launch as launches
 from loyalty.analytics import service as analytics
 from loyalty.core.errors import InvalidInput
 from loyalty.ledger import jobs
@@ -207,3 +211,55 @@ def test_the_readme_example_is_what_the_command_prints_for_this_history(history:
     code, output = loyalty(*command[2:].split()[1:], database=url)
     assert code == 0, output
     assert output == shown
+
+
+def test_before_and_after_a_launch_side_by_side(history: Engine) -> None:
+    compared = read(history, lambda uow: launches.compare(uow, START, 30))
+    before = read(history, lambda uow: analytics.kpis(uow, START - timedelta(days=30), START))
+    after = read(history, lambda uow: analytics.kpis(uow, START, START + timedelta(days=30)))
+    assert (compared["before"]["from"], compared["after"]["to"]) == (before["from"], after["to"])
+    assert compared["after"]["to"] == "2026-10-31T00:00:00+00:00"
+    for part in ("overall", "members", "non_members"):
+        assert list(compared[part]) == list(before[part])
+        for name, moved in compared[part].items():
+            was, now = before[part][name], after[part][name]
+            assert (moved["before"], moved["after"]) == (was, now)
+            if was is None or now is None or isinstance(was, bool):
+                assert (moved["change"], moved["relative_change"]) == (None, None), name
+                continue
+            assert Decimal(moved["change"]) == Decimal(now) - Decimal(was), name
+            if Decimal(was) == 0:
+                assert moved["relative_change"] is None, name
+            else:
+                exact = (Fraction(Decimal(now)) - Fraction(Decimal(was))) / abs(Fraction(Decimal(was)))
+                assert moved["relative_change"] == str(Decimal(round(exact * 10**4)).scaleb(-4)), name
+    # by hand: September 13,000 RUB of 3 orders, October to the 31st 12,500 of 4
+    assert compared["overall"]["revenue"] == {
+        "before": "13000.00",
+        "after": "12500.00",
+        "change": "-500.00",
+        "relative_change": "-0.0385",
+    }
+    assert compared["overall"]["engagement_good"] == {
+        "before": True,
+        "after": False,
+        "change": None,
+        "relative_change": None,
+    }
+    assert compared["overall"]["churn"]["before"] is None  # nobody active in August: no churn to compare with
+
+
+def test_a_launch_counts_calendar_days_of_its_time_zone(history: Engine) -> None:
+    """Berlin moves its clocks on 29 March 2026: the week before 1 April is 167 hours, and still 7 days."""
+    launched = datetime(2026, 4, 1, tzinfo=ZoneInfo("Europe/Berlin"))
+    compared = read(history, lambda uow: launches.compare(uow, launched, 7))
+    assert compared["before"] == {"from": "2026-03-25T00:00:00+01:00", "to": "2026-04-01T00:00:00+02:00"}
+    assert compared["after"] == {"from": "2026-04-01T00:00:00+02:00", "to": "2026-04-08T00:00:00+02:00"}
+
+
+@pytest.mark.parametrize("days", [0, -1, 1826])
+def test_a_launch_with_days_out_of_range_is_refused(history: Engine, days: int) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        read(history, lambda uow: launches.compare(uow, START, days))
+    assert refused.value.problems[0].path == "days"
+    assert "between 1 and 1825" in refused.value.problems[0].reason
