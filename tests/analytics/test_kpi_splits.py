@@ -4,7 +4,7 @@ entries, segment lists, tiers), following the README's definitions; on SQLite an
 
 The history is seeded-random, built through the use cases: members registering over three months, orders of
 members and non-members in two stores (and none) and two channels, some paid partly with points, returns,
-cancellations, expiry runs, operators' adjustments, a tier earned by spend, and three segments (a rule one
+cancellations, line discounts that leave amounts the quantity does not divide, expiry runs, operators' adjustments, a tier earned by spend, and three segments (a rule one
 that nobody matches)."""
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ def history(engine: Engine) -> Engine:
                 store=rng.choice(STORES),
                 channel=rng.choice(CHANNELS),
             )
+            if rng.random() < 0.5:  # a line discount: amounts that units do not divide, rounded down when returned
+                body["lines"][0]["discount"] = "10.01"
             if member is not None and rng.random() < 0.3:
                 try:
                     confirm(engine, {**body, "points": 100}, now=at + timedelta(minutes=1))

@@ -225,7 +225,7 @@ def _order_nets(start: datetime | None, end: datetime, scope: _Scope) -> Subquer
     """One row per sold order of [start, end) (from the beginning when start is None) and group of `scope`: its
     account, its net revenue, whether any unit of it was kept, and its group (`grp`, when the scope splits)."""
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
     joined, grp = _order_group(scope, o.join(lines, lines.c.order_key == o.c.order_key))
     if scope.members is not None:
         joined = joined.join(scope.members, scope.members.c.account_id == o.c.account_id)
@@ -297,18 +297,25 @@ def _buying_members(start: datetime, end: datetime, scope: _Scope) -> Subquery:
 
 def _member_revenue_to(uow: UnitOfWork, start: datetime, end: datetime, scope: _Scope) -> dict[Any, int]:
     """Per group: the members' net revenue from the start of the history to the period's end; in an order scope,
-    the revenue (in every group) of the members who ordered in the group in the period."""
+    the revenue (in every group) of the members who ordered in the group in the period. Summed line by line, not
+    order by order: the whole history is read, and the net of an order is the sum of its lines' anyway."""
+    o, lines = t.orders, t.order_lines
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
+    joined: FromClause = o.join(lines, lines.c.order_key == o.c.order_key)
+    grp: ColumnElement[Any] | None = None
+    if scope.members is not None:
+        joined = joined.join(scope.members, scope.members.c.account_id == o.c.account_id)
+        grp = scope.members.c.grp
+    sold = (o.c.status.in_(_SOLD), o.c.occurred_at < end, o.c.account_id.is_not(None))
     if scope.orders is None:
-        nets = _order_nets(None, end, scope)
-        grp = _group_of(nets)
-        query = select(func.coalesce(func.sum(nets.c.net), 0)).where(nets.c.account_id.is_not(None))
+        query = select(func.coalesce(func.sum(kept), 0)).select_from(joined).where(*sold)
         rows = uow.conn.execute(_grouped(query, grp))
         return {name: int(total) for name, (total,) in _keyed(rows, grp)}
-    everything = _order_nets(None, end, _Scope())
     per_member = (
-        select(everything.c.account_id, func.sum(everything.c.net).label("net"))
-        .where(everything.c.account_id.is_not(None))
-        .group_by(everything.c.account_id)
+        select(o.c.account_id, func.sum(kept).label("net"))
+        .select_from(joined)
+        .where(*sold)
+        .group_by(o.c.account_id)
         .subquery("to_date")
     )
     buying = _buying_members(start, end, scope)
