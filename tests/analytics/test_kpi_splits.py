@@ -17,9 +17,10 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, literal, select
 
 from loyalty.analytics import service as analytics
+from loyalty.analytics.dimensions import DIMENSIONS, OrderDimension
 from loyalty.analytics.kpi import ORDER_DIMENSION_FIGURES
 from loyalty.core.errors import InvalidInput, LoyaltyError
 from loyalty.ledger import jobs
@@ -337,3 +338,21 @@ def test_an_unknown_dimension_or_group_is_refused_naming_it(
         read(history, lambda uow: analytics.kpis(uow, START, END, by=by, only=only, now=NOW))
     assert refused.value.problems[0].path == field
     assert reason in refused.value.problems[0].reason
+
+
+def test_a_dimension_is_one_entry(history: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An order dimension computed from the order's store, as a city from a stores table would be."""
+    area = case((t.orders.c.store == "north", literal("north")), else_=literal("elsewhere"))
+    entry = OrderDimension("area", "north or elsewhere", 20, lambda joined: (joined, area), known=lambda *_: AREAS)
+    monkeypatch.setitem(DIMENSIONS, "area", entry)
+    facts = History(history)
+    groups = split(history, "area")
+    assert list(groups) == ["elsewhere", "north"]
+    assert groups["north"] == {"group": "north", **facts.of_orders(lambda o: o["store"] == "north")}
+    assert groups["elsewhere"] == {"group": "elsewhere", **facts.of_orders(lambda o: o["store"] != "north")}
+    with pytest.raises(InvalidInput) as refused:
+        split(history, "area", only="south")
+    assert refused.value.problems[0].path == "area"
+
+
+AREAS = frozenset({"north", "elsewhere"})

@@ -7,9 +7,16 @@ of its orders, and its member figures are those of the members who ordered in it
 says which figures an order dimension has). Every group is a column of SQL, so a split is still a few grouped
 statements, whatever the number of groups.
 
-Adding a dimension is adding an entry: a city, say, the city of the order's store from a `stores` table, is
-`OrderDimension("city", "the city of the order's store", limits.NAME,
-lambda joined: (joined.outerjoin(t.stores, t.stores.c.store_id == t.orders.c.store), t.stores.c.city))`."""
+Adding a dimension is adding an entry (the endpoint's `by` and filters, the command's `--by` and the OpenAPI
+document follow `DIMENSIONS`): a city, say, the city of the order's store from a `stores` table, is
+
+    OrderDimension(
+        "city", "the city of the order's store", limits.NAME,
+        lambda joined: (joined.outerjoin(t.stores, t.stores.c.store_id == t.orders.c.store), t.stores.c.city),
+        known=lambda uow, _now: set(uow.conn.execute(select(t.stores.c.city).distinct()).scalars()),
+    )
+
+(`known` makes an unknown city a 422 naming `city`)."""
 
 from __future__ import annotations
 
