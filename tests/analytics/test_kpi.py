@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty.analytics.kpi import (
+    ORDER_DIMENSION_FIGURES,
+    UNITS,
     PeriodCounts,
     average,
+    change,
     divide_half_even,
     engagement_good,
     figures,
@@ -165,3 +169,34 @@ def test_half_even_division_is_the_nearest_integer(numerator: int, denominator: 
     assert abs(2 * (numerator - q * denominator)) <= denominator
     if abs(2 * (numerator - q * denominator)) == denominator:
         assert q % 2 == 0
+
+
+def test_a_change_is_exact_and_relative_to_the_size_of_before() -> None:
+    assert change(Decimal("0.5000"), Decimal("0.6000")) == (Decimal("0.1000"), Decimal("0.2000"))
+    assert change(Decimal("2000.00"), Decimal("1500.00")) == (Decimal("-500.00"), Decimal("-0.2500"))
+    assert change(Decimal(-200), Decimal(-100)) == (Decimal(100), Decimal("0.5000"))  # less negative: a rise
+    assert change(Decimal(0), Decimal(5)) == (Decimal(5), None)  # from nothing: no relative change
+    assert change(None, Decimal(5)) == (None, None)
+    assert change(Decimal(3), None) == (None, None)
+    assert change(Decimal(3), Decimal("3.0000")) == (Decimal("0.0000"), Decimal("0.0000"))
+
+
+@given(
+    st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=-(10**12), max_value=10**12, places=4, allow_nan=False, allow_infinity=False),
+)
+def test_the_relative_change_is_the_exact_quotient_rounded_half_to_even(before: Decimal, after: Decimal) -> None:
+    difference, relative = change(before, after)
+    assert difference == after - before
+    if before == 0:
+        assert relative is None
+        return
+    exact = (Fraction(after) - Fraction(before)) / abs(Fraction(before)) * 10**4
+    nearest = round(exact)  # Python rounds a Fraction half to even
+    assert relative == Decimal(nearest).scaleb(-4)
+
+
+def test_every_figure_has_a_unit_and_order_groups_keep_only_figures_that_exist() -> None:
+    assert set(UNITS) == set(figures(EMPTY))
+    assert set(ORDER_DIMENSION_FIGURES) < set(UNITS)
+    assert not {"engagement", "churn", "breakage", "points_expired"} & set(ORDER_DIMENSION_FIGURES)

@@ -13,16 +13,22 @@ purchase, burning 30 days after they are given, an order paid partly with points
     member D  registers 10-28 (+500)  no orders
     non-members                       order n0 09-15  1,000.00; n1 10-12 5,000.00; n2 11-01T00:00 7,000.00
 
+Orders name a channel: b1, b2, c2 and n2 the web, the others the till.
+
 The period is [10-01, 11-01) UTC, so n2 falls just outside it; the previous period is [08-31, 10-01)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
 
+from loyalty.analytics import launch as launches
 from loyalty.analytics import service as analytics
 from loyalty.core.errors import InvalidInput
 from loyalty.ledger import jobs
@@ -38,10 +44,17 @@ def day(month: int, day: int) -> datetime:
 
 
 def buy(
-    engine: Engine, key: str, at: datetime, *lines: tuple[str, str, int], phone: str | None, points: int = 0
+    engine: Engine,
+    key: str,
+    at: datetime,
+    *lines: tuple[str, str, int],
+    phone: str | None,
+    channel: str,
+    points: int = 0,
 ) -> None:
     member = {"phone": phone} if phone else None
-    confirm(engine, order(key, *lines, member=member, points=points, occurred_at=at), now=at + timedelta(minutes=1))
+    body = order(key, *lines, member=member, points=points, occurred_at=at, channel=channel)
+    confirm(engine, body, now=at + timedelta(minutes=1))
 
 
 @pytest.fixture
@@ -49,21 +62,21 @@ def history(engine: Engine) -> Engine:
     publish(engine, seed_program(expiry={"after_days": 30}), effective_from=datetime(2026, 8, 1, tzinfo=UTC))
     a, b, c, d = "+79120000001", "+79120000002", "+79120000003", "+79120000004"
     register(engine, a, at=day(9, 5))
-    buy(engine, "a1", day(9, 10), ("x", "10000", 1), phone=a)
-    buy(engine, "n0", day(9, 15), ("x", "1000", 1), phone=None)
+    buy(engine, "a1", day(9, 10), ("x", "10000", 1), phone=a, channel="till")
+    buy(engine, "n0", day(9, 15), ("x", "1000", 1), phone=None, channel="till")
     register(engine, b, at=day(9, 20))
-    buy(engine, "b1", day(9, 25), ("x", "2000", 1), phone=b)
+    buy(engine, "b1", day(9, 25), ("x", "2000", 1), phone=b, channel="web")
     register(engine, c, at=day(10, 3))
-    buy(engine, "c1", day(10, 5), ("x", "1500", 1), phone=c)
+    buy(engine, "c1", day(10, 5), ("x", "1500", 1), phone=c, channel="till")
     assert jobs.expire(engine, day(10, 6), day(10, 6)) == {"accounts": 1, "points": 500}  # A's registration lot
-    buy(engine, "b2", day(10, 10), ("x", "3000", 1), phone=b, points=500)
-    buy(engine, "n1", day(10, 12), ("x", "5000", 1), phone=None)
-    buy(engine, "c2", day(10, 15), ("x", "2000", 1), phone=c)
+    buy(engine, "b2", day(10, 10), ("x", "3000", 1), phone=b, points=500, channel="web")
+    buy(engine, "n1", day(10, 12), ("x", "5000", 1), phone=None, channel="till")
+    buy(engine, "c2", day(10, 15), ("x", "2000", 1), phone=c, channel="web")
     cancel(engine, "c2", now=day(10, 16))
-    buy(engine, "b3", day(10, 20), ("x", "1000", 3), ("y", "1000", 1), phone=b)
+    buy(engine, "b3", day(10, 20), ("x", "1000", 3), ("y", "1000", 1), phone=b, channel="till")
     return_lines(engine, "b3", "r1", [("1", 1)], now=day(10, 25))
     register(engine, d, at=day(10, 28))
-    buy(engine, "n2", END, ("x", "7000", 1), phone=None)
+    buy(engine, "n2", END, ("x", "7000", 1), phone=None, channel="web")
     return engine
 
 
@@ -97,6 +110,51 @@ def test_every_kpi_of_october(history: Engine) -> None:
     }
     assert kpis["members"] == {"orders": 3, "revenue": "7500.00", "average_check": "2500.00"}
     assert kpis["non_members"] == {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"}
+
+
+def test_october_by_channel(history: Engine) -> None:
+    kpis = read(history, lambda uow: analytics.kpis(uow, START, END, by="channel", now=END))
+    till, web = kpis["groups"]
+    assert till == {
+        "group": "till",
+        "figures": {
+            "orders": 3,  # b3, c1, n1
+            "revenue": "9500.00",  # 3,000 + 1,500 + 5,000
+            "average_check": "3166.67",
+            "repeat_purchase_rate": "0.0000",  # B and C once each at the till
+            "purchase_frequency": "1.0000",
+            "historical_ltv": "4750.00",  # B's 2,000 + 3,000 + 3,000 and C's 1,500, over B and C
+            "points_issued": 275,  # b3 200, c1 75
+            "points_redeemed": 0,
+            "points_taken_back": 50,  # b3's return
+            "redemption_rate": "0.0000",
+            "liability_points": 825,  # B 250, C 575
+            "liability_money": "825.00",
+            "program_cost_share": "0.0000",
+        },
+        "members": {"orders": 2, "revenue": "4500.00", "average_check": "2250.00"},
+        "non_members": {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"},
+    }
+    assert web == {
+        "group": "web",
+        "figures": {
+            "orders": 1,  # b2; c2 came back whole
+            "revenue": "3000.00",
+            "average_check": "3000.00",
+            "repeat_purchase_rate": "0.0000",
+            "purchase_frequency": "1.0000",  # B's one order (C's c2 is no order)
+            "historical_ltv": "8000.00",  # B alone bought on the web: 2,000 + 3,000 + 3,000
+            "points_issued": 100,  # c2, before it was cancelled
+            "points_redeemed": 500,  # b2
+            "points_taken_back": 100,  # c2's cancellation
+            "redemption_rate": "5.0000",  # 500 / 100: points issued earlier were spent here
+            "liability_points": 250,  # B
+            "liability_money": "250.00",
+            "program_cost_share": "0.1667",  # 500 RUB / 3,000 RUB
+        },
+        "members": {"orders": 1, "revenue": "3000.00", "average_check": "3000.00"},
+        "non_members": {"orders": 0, "revenue": "0.00", "average_check": None},
+    }
 
 
 def test_the_previous_period_sees_its_own_history(history: Engine) -> None:
@@ -143,12 +201,65 @@ def test_a_period_that_does_not_run_forwards_is_refused(
     assert reason in refused.value.problems[0].reason
 
 
-def test_the_readme_example_is_what_the_command_prints_for_this_history(history: Engine) -> None:
+@pytest.mark.parametrize("split", ["", "--by channel "])
+def test_the_readme_example_is_what_the_command_prints_for_this_history(history: Engine, split: str) -> None:
     """The README shows `loyalty kpi` on this history; October in the program's zone (Moscow) holds the same events."""
-    command = "$ loyalty kpi --from 2026-10-01 --to 2026-11-01 --format csv\n"
+    command = f"$ loyalty kpi --from 2026-10-01 --to 2026-11-01 {split}--format csv\n"
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     shown = readme.split(command, 1)[1].split("```", 1)[0]
     url = history.url.render_as_string(hide_password=False)
     code, output = loyalty(*command[2:].split()[1:], database=url)
     assert code == 0, output
     assert output == shown
+
+
+def test_before_and_after_a_launch_side_by_side(history: Engine) -> None:
+    compared = read(history, lambda uow: launches.compare(uow, START, 30))
+    before = read(history, lambda uow: analytics.kpis(uow, START - timedelta(days=30), START))
+    after = read(history, lambda uow: analytics.kpis(uow, START, START + timedelta(days=30)))
+    assert (compared["before"]["from"], compared["after"]["to"]) == (before["from"], after["to"])
+    assert compared["after"]["to"] == "2026-10-31T00:00:00+00:00"
+    for part in ("overall", "members", "non_members"):
+        assert list(compared[part]) == list(before[part])
+        for name, moved in compared[part].items():
+            was, now = before[part][name], after[part][name]
+            assert (moved["before"], moved["after"]) == (was, now)
+            if was is None or now is None or isinstance(was, bool):
+                assert (moved["change"], moved["relative_change"]) == (None, None), name
+                continue
+            assert Decimal(moved["change"]) == Decimal(now) - Decimal(was), name
+            if Decimal(was) == 0:
+                assert moved["relative_change"] is None, name
+            else:
+                exact = (Fraction(Decimal(now)) - Fraction(Decimal(was))) / abs(Fraction(Decimal(was)))
+                assert moved["relative_change"] == str(Decimal(round(exact * 10**4)).scaleb(-4)), name
+    # by hand: September 13,000 RUB of 3 orders, October to the 31st 12,500 of 4
+    assert compared["overall"]["revenue"] == {
+        "before": "13000.00",
+        "after": "12500.00",
+        "change": "-500.00",
+        "relative_change": "-0.0385",
+    }
+    assert compared["overall"]["engagement_good"] == {
+        "before": True,
+        "after": False,
+        "change": None,
+        "relative_change": None,
+    }
+    assert compared["overall"]["churn"]["before"] is None  # nobody active in August: no churn to compare with
+
+
+def test_a_launch_counts_calendar_days_of_its_time_zone(history: Engine) -> None:
+    """Berlin moves its clocks on 29 March 2026: the week before 1 April is 167 hours, and still 7 days."""
+    launched = datetime(2026, 4, 1, tzinfo=ZoneInfo("Europe/Berlin"))
+    compared = read(history, lambda uow: launches.compare(uow, launched, 7))
+    assert compared["before"] == {"from": "2026-03-25T00:00:00+01:00", "to": "2026-04-01T00:00:00+02:00"}
+    assert compared["after"] == {"from": "2026-04-01T00:00:00+02:00", "to": "2026-04-08T00:00:00+02:00"}
+
+
+@pytest.mark.parametrize("days", [0, -1, 1826])
+def test_a_launch_with_days_out_of_range_is_refused(history: Engine, days: int) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        read(history, lambda uow: launches.compare(uow, START, days))
+    assert refused.value.problems[0].path == "days"
+    assert "between 1 and 1825" in refused.value.problems[0].reason

@@ -35,6 +35,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 RATIO_PLACES = 4
+# The figures of a group of orders (a store's, a channel's): registration, activity, engagement and churn are
+# about members, whom an order group does not hold, and expiry burns an account's lots, not an order's points.
+ORDER_DIMENSION_FIGURES = (
+    "orders",
+    "revenue",
+    "average_check",
+    "repeat_purchase_rate",
+    "purchase_frequency",
+    "historical_ltv",
+    "points_issued",
+    "points_redeemed",
+    "points_taken_back",
+    "redemption_rate",
+    "liability_points",
+    "liability_money",
+    "program_cost_share",
+)
 ENGAGEMENT_LINE = Decimal("0.70")  # the article's line: 70% of registered members active is good
 
 
@@ -126,3 +143,42 @@ def figures(counts: PeriodCounts) -> dict[str, int | Decimal | bool | None]:
 def order_figures(orders: int, revenue: int) -> dict[str, int | None]:
     """The order figures of a group of orders (members', non-members')."""
     return {"orders": orders, "revenue": revenue, "average_check": average(revenue, orders)}
+
+
+def change(before: Decimal | None, after: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
+    """How a figure moved from `before` to `after`: the difference, exact, and the relative change (after -
+    before) / |before| rounded half to even to four places (so a fall is negative whatever the sign of before).
+    (None, None) when either value is missing; the relative change is None when before is 0."""
+    if before is None or after is None:
+        return None, None
+    difference = after - before
+    exponents = (before.as_tuple().exponent, after.as_tuple().exponent)
+    places = max(0, *(-e for e in exponents if isinstance(e, int)))
+    base = int(before.scaleb(places))
+    return difference, ratio(int(difference.scaleb(places)), abs(base))
+
+
+# What each figure counts, for typed exports: members or orders, points, money (minor units when computed, a
+# decimal string in the program's currency when shown), a ratio with four places, or a yes/no flag.
+UNITS = {
+    "registered_members": "count",
+    "active_members": "count",
+    "engagement": "ratio",
+    "engagement_good": "flag",
+    "churn": "ratio",
+    "orders": "count",
+    "revenue": "money",
+    "average_check": "money",
+    "repeat_purchase_rate": "ratio",
+    "purchase_frequency": "ratio",
+    "historical_ltv": "money",
+    "points_issued": "points",
+    "points_redeemed": "points",
+    "points_expired": "points",
+    "points_taken_back": "points",
+    "redemption_rate": "ratio",
+    "breakage": "ratio",
+    "liability_points": "points",
+    "liability_money": "money",
+    "program_cost_share": "ratio",
+}

@@ -41,6 +41,27 @@ class Figures(OrderFigures):
     program_cost_share: Ratio = Field(description="Money value of the points redeemed / revenue (0.0345 is 3.45%)")
 
 
+FigureValue = int | str | bool | None
+
+
+class KpiGroup(BaseModel):
+    group: str | None = Field(description="The group: a segment or tier id, a store or a channel (null: none named)")
+    figures: dict[str, FigureValue] = Field(
+        description="The KPIs of the group, named and valued as in `overall`. A member dimension (segment, tier) "
+        "has every figure, over the group's members and their orders; an order dimension (store, channel) has the "
+        "figures of its orders (orders, revenue, average check, repeat purchase rate, purchase frequency; points "
+        "issued, redeemed and taken back by its orders, redemption rate, program cost share) and of the members "
+        "who ordered in it in the period (historical LTV, liability), and no registration, activity, engagement, "
+        "churn, expiry or breakage, which no order decides"
+    )
+    members: OrderFigures | None = Field(
+        default=None, description="An order group's orders of members; null for a member dimension"
+    )
+    non_members: OrderFigures | None = Field(
+        default=None, description="An order group's orders of non-members; null for a member dimension"
+    )
+
+
 class KpiReport(BaseModel):
     from_: str = Field(alias="from", description="The period's first instant")
     to: str = Field(description="The instant the period ends, not part of it")
@@ -48,6 +69,10 @@ class KpiReport(BaseModel):
     overall: Figures
     members: OrderFigures = Field(description="Orders of members")
     non_members: OrderFigures = Field(description="Orders of non-members (no member named at the checkout)")
+    by: str | None = Field(default=None, description="The dimension the KPIs are split by; null when not split")
+    groups: list[KpiGroup] = Field(
+        default_factory=list, description="The figures of each group of `by`, in order of the group (null last)"
+    )
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -81,6 +106,86 @@ class KpiReport(BaseModel):
                     },
                     "members": {"orders": 3, "revenue": "7500.00", "average_check": "2500.00"},
                     "non_members": {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"},
+                    "by": "channel",
+                    "groups": [
+                        {
+                            "group": "web",
+                            "figures": {
+                                "orders": 1,
+                                "revenue": "3000.00",
+                                "average_check": "3000.00",
+                                "repeat_purchase_rate": "0.0000",
+                                "purchase_frequency": "1.0000",
+                                "historical_ltv": "8000.00",
+                                "points_issued": 100,
+                                "points_redeemed": 500,
+                                "points_taken_back": 100,
+                                "redemption_rate": "5.0000",
+                                "liability_points": 250,
+                                "liability_money": "250.00",
+                                "program_cost_share": "0.1667",
+                            },
+                            "members": {"orders": 1, "revenue": "3000.00", "average_check": "3000.00"},
+                            "non_members": {"orders": 0, "revenue": "0.00", "average_check": None},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+
+class Change(BaseModel):
+    before: FigureValue = Field(description="The figure of the days before the launch")
+    after: FigureValue = Field(description="The figure of the days from the launch")
+    change: str | None = Field(description="after - before, a decimal string; null when either is null or a flag")
+    relative_change: str | None = Field(
+        description="(after - before) / |before|, four places (0.1000 is +10%); null also when before is 0"
+    )
+
+
+class Period(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class LaunchReport(BaseModel):
+    launch: str = Field(description="The launch's first instant")
+    days: int = Field(description="The days on either side")
+    currency: str
+    before: Period = Field(description="[launch - days, launch)")
+    after: Period = Field(description="[launch, launch + days)")
+    overall: dict[str, Change]
+    members: dict[str, Change] = Field(description="Orders of members")
+    non_members: dict[str, Change] = Field(description="Orders of non-members")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "launch": "2026-10-01T00:00:00+03:00",
+                    "days": 30,
+                    "currency": "RUB",
+                    "before": {"from": "2026-09-01T00:00:00+03:00", "to": "2026-10-01T00:00:00+03:00"},
+                    "after": {"from": "2026-10-01T00:00:00+03:00", "to": "2026-10-31T00:00:00+03:00"},
+                    "overall": {
+                        "engagement": {
+                            "before": "0.5000",
+                            "after": "0.6000",
+                            "change": "0.1000",
+                            "relative_change": "0.2000",
+                        },
+                        "average_check": {
+                            "before": "2000.00",
+                            "after": "2200.00",
+                            "change": "200.00",
+                            "relative_change": "0.1000",
+                        },
+                    },
+                    "members": {"orders": {"before": 10, "after": 11, "change": "1", "relative_change": "0.1000"}},
+                    "non_members": {"orders": {"before": 4, "after": 4, "change": "0", "relative_change": "0.0000"}},
                 }
             ]
         },

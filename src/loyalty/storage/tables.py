@@ -183,6 +183,13 @@ ledger_entries = Table(
     Column("operator", String(limits.OPERATOR)),
     Column("reason", Text),
     Column("details", JSON),
+    # The KPIs read a period's entries by when they occurred; on PostgreSQL the columns they sum and group by ride
+    # in the index, so a period is an index-only scan.
+    Index(
+        "ix_ledger_entries_occurred_at",
+        "occurred_at",
+        postgresql_include=["kind", "points", "program_version", "account_id"],
+    ),
 )
 
 lots = Table(
@@ -239,6 +246,7 @@ orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_orders_account_status", "account_id", "status"),
+    Index("ix_orders_occurred_at", "occurred_at"),  # the orders of a period (KPIs)
 )
 
 order_lines = Table(
