@@ -19,6 +19,7 @@ from loyalty.cli import (
     reports,
     segments,
     serve,
+    stores,
     worker,
 )
 
@@ -30,6 +31,7 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(segments.app, name="segments")
+app.add_typer(stores.app, name="stores")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(messaging.webhooks_app, name="webhooks")
 app.add_typer(messaging.deliveries_app, name="deliveries")

@@ -37,6 +37,7 @@ from loyalty.program import service as programs
 from loyalty.referrals import router as referrals
 from loyalty.segments import router as segments
 from loyalty.storage.database import Failure, make_engine
+from loyalty.stores import router as stores
 from loyalty.tiers import router as tiers
 
 access_log = logging.getLogger("loyalty.access")
@@ -167,6 +168,7 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         campaigns,
         messaging,
         analytics,
+        stores,
     )
     for router in (module.router for module in routers):
         app.include_router(
