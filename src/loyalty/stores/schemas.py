@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from loyalty.core import limits
-from loyalty.http.schemas import Strict
+from loyalty.http.schemas import Instant, Strict
 
 STORE_EXAMPLE: dict[str, JsonValue] = {
     "store_id": "msk-01",
@@ -31,8 +31,8 @@ class Store(BaseModel):
     store_id: str
     city: str
     name: str | None
-    created_at: str
-    updated_at: str
+    created_at: Instant
+    updated_at: Instant
 
     model_config = ConfigDict(json_schema_extra={"examples": [STORE_EXAMPLE]})
 
