@@ -121,3 +121,39 @@ def test_a_figure_is_the_value_rounded_half_to_even(value: float, places: int) -
     assert shown is not None
     assert abs(Decimal(shown) - Decimal(repr(value))) <= Decimal(1).scaleb(-places) / 2
     assert not shown.startswith("-") or Decimal(shown) < 0
+
+
+def test_a_ratio_of_sums_is_compared_over_customers_not_orders() -> None:
+    # Each customer buys a few orders of about 100 (treatment: about 110): the average check is spend / orders.
+    rng = np.random.default_rng(21)
+
+    def customers(n: int, check: float) -> tuple[np.ndarray, np.ndarray]:
+        orders = rng.poisson(3, n) + 1
+        own = rng.normal(check, 20, n)  # a customer's own usual check: their orders are alike
+        return orders * own + rng.normal(0, 5, n), orders.astype(float)
+
+    treatment, control = customers(3000, 110.0), customers(3000, 100.0)
+    result = stats.compare_ratio(treatment, control, seed=2)
+    assert result.mean_treatment == pytest.approx(treatment[0].sum() / treatment[1].sum())
+    assert result.welch is not None and result.welch.lift_interval is not None
+    assert result.welch.lift_interval.contains(0.10) and result.verdict == stats.SIGNIFICANT
+    assert result.bootstrap_lift is not None and result.bootstrap_lift.contains(0.10)
+    # The delta method and the bootstrap of customers agree on the width, within a fifth.
+    assert result.bootstrap is not None
+    welch_width = result.welch.interval.high - result.welch.interval.low
+    boot_width = result.bootstrap.high - result.bootstrap.low
+    assert boot_width == pytest.approx(welch_width, rel=0.2)
+
+
+def test_no_difference_in_a_ratio_is_mostly_not_significant() -> None:
+    rng = np.random.default_rng(4)
+    quiet = 0
+    for _ in range(200):
+        groups_ = []
+        for _group in range(2):
+            orders = (rng.poisson(2, 150) + 1).astype(float)
+            groups_.append((orders * rng.gamma(4, 25, 150), orders))
+        welch = stats.ratio_welch(groups_[0], groups_[1])
+        assert welch is not None
+        quiet += not welch.interval.excludes_zero()
+    assert 0.90 <= quiet / 200 <= 0.99

@@ -76,11 +76,47 @@ def welch(treatment: Values, control: Values, confidence: float = 0.95) -> Welch
     (mean(treatment) / mean(control) - 1, its standard error by the delta method, on Welch's degrees of freedom).
     None when a group has fewer than two values."""
     t, c = _array(treatment), _array(control)
-    nt, nc = len(t), len(c)
-    if nt < 2 or nc < 2:
+    if len(t) < 2 or len(c) < 2:
         return None
-    mt, mc = float(t.mean()), float(c.mean())
-    vt, vc = float(t.var(ddof=1)) / nt, float(c.var(ddof=1)) / nc
+    return _welch(
+        _Estimate(float(t.mean()), float(t.var(ddof=1)) / len(t), len(t)),
+        _Estimate(float(c.mean()), float(c.var(ddof=1)) / len(c), len(c)),
+        confidence,
+    )
+
+
+def ratio_welch(
+    treatment: tuple[Values, Values], control: tuple[Values, Values], confidence: float = 0.95
+) -> Welch | None:
+    """Welch's intervals for a ratio of sums, such as the average check (spend / orders), compared between two
+    groups of units (customers): each group's ratio R = sum(numerator) / sum(denominator), its variance by the delta
+    method over the units, var(R) = sum((num - R den)²) / (n (n - 1) mean(den)²), so that the orders of one customer
+    are not taken for independent draws. None when a group has fewer than two units or no denominator."""
+    t, c = _ratio(*treatment), _ratio(*control)
+    if t is None or c is None:
+        return None
+    return _welch(t, c, confidence)
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    value: float
+    variance: float  # of the estimate, not of the units
+    n: int
+
+
+def _ratio(numerator: Values, denominator: Values) -> _Estimate | None:
+    num, den = _array(numerator), _array(denominator)
+    n = len(num)
+    if n < 2 or den.sum() == 0:
+        return None
+    r = float(num.sum() / den.sum())
+    residuals = num - r * den
+    return _Estimate(r, float((residuals**2).sum()) / (n * (n - 1)) / float(den.mean()) ** 2, n)
+
+
+def _welch(t: _Estimate, c: _Estimate, confidence: float) -> Welch:
+    mt, mc, vt, vc = t.value, c.value, t.variance, c.variance
     difference = mt - mc
     se = math.sqrt(vt + vc)
     if se == 0:  # both groups constant: the difference is what it is
@@ -88,7 +124,7 @@ def welch(treatment: Values, control: Values, confidence: float = 0.95) -> Welch
         lift = difference / mc if mc else None
         exact = Interval(difference, difference)
         return Welch(difference, exact, lift, Interval(lift, lift) if lift is not None else None, p, math.inf)
-    df = (vt + vc) ** 2 / ((vt**2 / (nt - 1) if vt else 0.0) + (vc**2 / (nc - 1) if vc else 0.0))
+    df = (vt + vc) ** 2 / ((vt**2 / (t.n - 1) if vt else 0.0) + (vc**2 / (c.n - 1) if vc else 0.0))
     q = float(scipy_stats.t.ppf(0.5 + confidence / 2, df))
     p = float(2 * scipy_stats.t.sf(abs(difference) / se, df))
     lift = lift_interval = None
@@ -100,38 +136,53 @@ def welch(treatment: Values, control: Values, confidence: float = 0.95) -> Welch
 
 
 def bootstrap(
-    treatment: Values,
-    control: Values,
+    treatment: Values | tuple[Values, Values],
+    control: Values | tuple[Values, Values],
     seed: int,
     confidence: float = 0.95,
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> tuple[Interval, Interval | None] | None:
-    """Percentile bootstrap intervals of the difference of means and of the relative lift: each group resampled
+    """Percentile bootstrap intervals of the difference and of the relative lift: each group's units resampled
     with replacement `resamples` times by a generator seeded with `seed`, so the same data and seed give the same
-    interval. The lift's interval is None when a resampled control mean is 0. None when a group is empty."""
-    t, c = _array(treatment), _array(control)
-    if len(t) < 2 or len(c) < 2:
+    interval. A group is values (the statistic is their mean) or a pair (numerator, denominator) per unit (the
+    statistic is the ratio of their sums: a customer's orders move together). The lift's interval is None when a
+    resampled control statistic is 0. None when a group has fewer than two units."""
+    t, c = _units(treatment), _units(control)
+    if t.shape[1] < 2 or c.shape[1] < 2:
         return None
     rng = np.random.default_rng(seed)
-    means_t, means_c = _resampled_means(t, rng, resamples), _resampled_means(c, rng, resamples)
+    stat_t, stat_c = _resampled(t, rng, resamples), _resampled(c, rng, resamples)
     tail = (1 - confidence) / 2
-    low, high = np.quantile(means_t - means_c, [tail, 1 - tail])
+    finite = np.isfinite(stat_t) & np.isfinite(stat_c)
+    if not finite.all():
+        return None  # a resample without any denominator: the ratio is not defined
+    low, high = np.quantile(stat_t - stat_c, [tail, 1 - tail])
     lift = None
-    if np.all(means_c != 0):
-        lift_low, lift_high = np.quantile(means_t / means_c - 1, [tail, 1 - tail])
+    if np.all(stat_c != 0):
+        lift_low, lift_high = np.quantile(stat_t / stat_c - 1, [tail, 1 - tail])
         lift = Interval(float(lift_low), float(lift_high))
     return Interval(float(low), float(high)), lift
 
 
-def _resampled_means(values: NDArray[np.float64], rng: np.random.Generator, resamples: int) -> NDArray[np.float64]:
-    """The means of `resamples` resamples of `values`, drawn a chunk at a time so memory stays bounded."""
-    n = len(values)
+def _units(group: Values | tuple[Values, Values]) -> NDArray[np.float64]:
+    """A group as rows: one row of values, or two rows (numerator, denominator)."""
+    if isinstance(group, tuple):
+        return np.vstack([_array(group[0]), _array(group[1])])
+    return _array(group).reshape(1, -1)
+
+
+def _resampled(units: NDArray[np.float64], rng: np.random.Generator, resamples: int) -> NDArray[np.float64]:
+    """The statistic of `resamples` resamples of the units, drawn a chunk at a time so memory stays bounded."""
+    n = units.shape[1]
     per_chunk = max(1, _CHUNK // n)
-    means = np.empty(resamples)
-    for start in range(0, resamples, per_chunk):
-        rows = min(per_chunk, resamples - start)
-        means[start : start + rows] = values[rng.integers(0, n, size=(rows, n))].mean(axis=1)
-    return means
+    found = np.empty(resamples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, resamples, per_chunk):
+            rows = min(per_chunk, resamples - start)
+            drawn = units[:, rng.integers(0, n, size=(rows, n))]  # (1 or 2, rows, n)
+            sums = drawn.sum(axis=2)
+            found[start : start + rows] = sums[0] / n if len(units) == 1 else sums[0] / sums[1]
+    return found
 
 
 def cuped(values: Values, covariate: Values) -> tuple[NDArray[np.float64], float]:
@@ -171,6 +222,31 @@ def compare(
         len(c),
         float(t.mean()) if len(t) else math.nan,
         float(c.mean()) if len(c) else math.nan,
+        w,
+        boot[0] if boot else None,
+        boot[1] if boot else None,
+        verdict,
+    )
+
+
+def compare_ratio(
+    treatment: tuple[Values, Values],
+    control: tuple[Values, Values],
+    *,
+    seed: int,
+    confidence: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> Comparison:
+    """`compare` for a ratio of sums over units (numerator, denominator per unit), such as the average check."""
+    w = ratio_welch(treatment, control, confidence)
+    boot = bootstrap(treatment, control, seed, confidence, resamples)
+    t, c = _units(treatment), _units(control)
+    verdict = TOO_FEW if w is None else SIGNIFICANT if w.interval.excludes_zero() else NOT_SIGNIFICANT
+    return Comparison(
+        t.shape[1],
+        c.shape[1],
+        float(t[0].sum() / t[1].sum()) if t[1].sum() else math.nan,
+        float(c[0].sum() / c[1].sum()) if c[1].sum() else math.nan,
         w,
         boot[0] if boot else None,
         boot[1] if boot else None,
