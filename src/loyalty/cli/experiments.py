@@ -9,7 +9,6 @@ from rich.table import Table
 
 from loyalty.cli.terminal import DatabaseOption, fail, now, out, print_json
 from loyalty.core.errors import LoyaltyError
-from loyalty.experiments import report as reports
 from loyalty.experiments import service as experiments
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, make_engine
@@ -79,15 +78,18 @@ def experiment_list(database: DatabaseOption = None) -> None:
     """Every experiment, the latest to start first."""
     with UnitOfWork(make_engine(database), read_only=True) as uow:
         found = [experiments.as_json(e) for e in experiments.list_experiments(uow)]
-    table = Table("id", "kind", "withholds", "from", "to", "groups", title=f"{len(found)} experiments")
+    out.print(f"{len(found)} experiments")
     for e in found:
         groups = (
             f"{e['share']} held out" + (f" of {e['segment']}" if e["segment"] else "")
             if e["kind"] == "holdout"
             else f"{', '.join(e['treatment'])} vs {', '.join(e['control'])}"
         )
-        table.add_row(e["experiment_id"], e["kind"], e["withholds"], e["starts_at"], e["ends_at"], groups)
-    out.print(table)
+        out.print(
+            f"{e['experiment_id']}: {e['kind']}, withholds {e['withholds']}, {e['starts_at']} to {e['ends_at']}, "
+            f"{groups}",
+            soft_wrap=True,
+        )
 
 
 @app.command("report")
@@ -99,6 +101,8 @@ def experiment_report(
 ) -> None:
     """Lift in orders per customer, spend per customer and average check, treatment against control, with Welch's
     and the bootstrap's intervals, CUPED, and whether it is significant."""
+    from loyalty.experiments import report as reports  # NumPy and SciPy are loaded by the commands that use them
+
     try:
         with UnitOfWork(make_engine(database), read_only=True) as uow:
             report = reports.report(uow, experiment_id, confidence=confidence)
@@ -115,22 +119,23 @@ def experiment_report(
         f"control {groups['control']['customers']} customers, {groups['control']['orders']} orders"
     )
     percent = f"{float(report['confidence']):.0%}"
-    table = Table("metric", "treatment", "control", "lift", f"Welch {percent}", "bootstrap", "CUPED", "verdict")
     rows = [(m, report["metrics"][m]) for m in METRICS]
     if report["store_weeks"] is not None:
         rows += [(m, report["store_weeks"][m]) for m in ("orders_per_store_week", "revenue_per_store_week")]
+    figures = Table("metric", "treatment", "control", "lift", "verdict", title="Means (units) and lift")
+    intervals = Table("metric", f"Welch {percent}", "bootstrap", "CUPED", title="Intervals of the lift")
     for name, metric in rows:
-        table.add_row(
+        treatment, control = metric["treatment"], metric["control"]
+        figures.add_row(
             name,
-            metric["treatment"]["mean"] or "—",
-            metric["control"]["mean"] or "—",
+            f"{treatment['mean'] or '—'} ({treatment['units']})",
+            f"{control['mean'] or '—'} ({control['units']})",
             metric["lift"] or "—",
-            _interval(metric["welch"]),
-            _interval(metric["bootstrap"]),
-            _interval(metric["cuped"]),
             metric["verdict"],
         )
-    out.print(table)
+        intervals.add_row(name, _interval(metric["welch"]), _interval(metric["bootstrap"]), _interval(metric["cuped"]))
+    out.print(figures)
+    out.print(intervals)
 
 
 def _interval(figures: dict[str, Any] | None) -> str:
@@ -150,8 +155,10 @@ def experiment_size(
     power: Annotated[str, typer.Option(help="The chance of finding an effect that is there.")] = "0.8",
 ) -> None:
     """Customers needed in each group to detect --effect on --mean."""
+    from loyalty.experiments import planning
+
     try:
-        planned = experiments.sample_size(mean, sd, effect, alpha, power)
+        planned = planning.sample_size(mean, sd, effect, alpha, power)
     except LoyaltyError as error:
         fail(error)
     out.print(f"{planned['per_group']} per group, {planned['total']} in all")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty.core import limits
+from loyalty.experiments import planning
 from loyalty.experiments import report as reports
 from loyalty.experiments import service as experiments
 from loyalty.experiments.schemas import Experiment, ExperimentList, NewExperiment, Report, SampleSize
@@ -88,4 +89,4 @@ def sample_size(
     alpha: Number = "0.05",
     power: Number = "0.8",
 ) -> dict[str, Any]:
-    return experiments.sample_size(baseline_mean, sd, effect, alpha, power)
+    return planning.sample_size(baseline_mean, sd, effect, alpha, power)
