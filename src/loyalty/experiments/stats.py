@@ -279,5 +279,5 @@ def figure(value: float | None, places: int) -> str | None:
     """A float as a decimal string rounded half to even to `places`; None for none (or not a number)."""
     if value is None or not math.isfinite(value):
         return None
-    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    rounded = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
     return str(rounded.copy_abs() if rounded == 0 else rounded)  # no "-0.00"
