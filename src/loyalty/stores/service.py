@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput, NotFound
@@ -77,7 +78,7 @@ def import_stores(uow: UnitOfWork, stores: list[Store], now: datetime) -> dict[s
 
 
 def _upsert(uow: UnitOfWork, stores: Iterable[Store], now: datetime) -> None:
-    by_id = {s.store_id: s for s in stores}  # the last line for a store wins
+    by_id = {s.store_id: s for s in stores}
     existing = (
         {row.store_id: row for row in uow.conn.execute(select(t.stores).where(t.stores.c.store_id.in_(list(by_id))))}
         if len(by_id) <= 1000
@@ -105,7 +106,16 @@ def _upsert(uow: UnitOfWork, stores: Iterable[Store], now: datetime) -> None:
             )
             changed = True
     if new:
-        uow.conn.execute(t.stores.insert(), new)
+        # A store another transaction has just created is changed to what this one says, not a failure.
+        insert = postgresql.insert(t.stores) if uow.conn.dialect.name == "postgresql" else sqlite.insert(t.stores)
+        excluded = insert.excluded
+        uow.conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["store_id"],
+                set_={"city": excluded.city, "name": excluded.name, "updated_at": excluded.updated_at},
+            ),
+            new,
+        )
     if new or changed:
         stamps.renew(uow, stamps.EXPERIMENTS)  # a split by city reads its stores from here
 
