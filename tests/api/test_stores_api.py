@@ -36,3 +36,11 @@ def test_a_blank_city_is_refused_naming_the_field(api: Api) -> None:
     assert long.status_code == 422
     assert "city" in long.json()["errors"][0]["path"]
     assert api.admin.get("/v1/stores").json()["stores"] == []
+
+
+def test_a_store_id_with_a_control_character_is_refused_or_unknown(api: Api) -> None:
+    put = api.admin.put("/v1/stores/a%00b", json={"city": "Moscow"})
+    assert put.status_code == 422
+    assert [e["path"] for e in put.json()["errors"]] == ["store_id"]
+    with api.server.client(api.server.analytics) as analytics:
+        assert analytics.get("/v1/stores/a%00b").status_code == 404

@@ -121,6 +121,8 @@ def _upsert(uow: UnitOfWork, stores: Iterable[Store], now: datetime) -> None:
 
 
 def get(uow: UnitOfWork, store_id: str) -> dict[str, Any]:
+    if any(ord(c) < 32 for c in store_id):  # no store has one (`checked`), and PostgreSQL text cannot hold NUL
+        raise NotFound(f"no store {store_id!r}")
     row = uow.conn.execute(select(t.stores).where(t.stores.c.store_id == store_id)).first()
     if row is None:
         raise NotFound(f"no store {store_id}")
