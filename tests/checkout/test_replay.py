@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
 from loyalty.checkout.requests import parse_order
+from loyalty.experiments import service as experiments
 from loyalty.program import service as programs
 from loyalty.storage import tables as t
 from loyalty.storage.database import make_engine
@@ -288,3 +289,24 @@ def test_bulk_member_import_registers_as_one_by_one(
             consents = select(t.consents).order_by(*t.consents.primary_key)
             assert a.execute(consents).all() == b.execute(consents).all()
         assert violations(bulk) == []
+
+
+def test_a_history_during_an_experiment_is_confirmed_one_by_one_and_its_holdout_earns_nothing(engine: Engine) -> None:
+    publish(engine, seed_program(), effective_from=START)
+    data = {
+        "experiment_id": "everyone-out",
+        "name": "Everyone held out",
+        "kind": "holdout",
+        "share": "0.5",
+        "starts_at": START.isoformat(),
+        "ends_at": (START + timedelta(days=100)).isoformat(),
+    }
+    run(engine, lambda uow: experiments.create(uow, data, NOW, lambda: UTC))
+    history = [(10, 1, f"m{n}", 1, 2000, 0) for n in range(30)]
+    summary = imports.import_orders(engine, requests_of(history, "x"), NOW, create_members=True)
+    assert summary.created == 30
+    assert summary.reason is not None and "experiment" in summary.reason
+    with engine.connect() as conn:
+        earned = dict(conn.execute(select(t.orders.c.order_key, t.orders.c.points_earned)).all())
+    assert 0 in earned.values() and any(earned.values())  # the control group earned nothing, the others earned
+    assert violations(engine) == []

@@ -10,8 +10,8 @@ functions, and the rows are built by the same functions the one-by-one path writ
 same ledger, which a property test checks, entry by entry.
 
 What the replay does not model it refuses (`NotReplayable`), and the caller confirms order by order instead:
-campaigns in force at an order's time (their budgets and members' caps live in the database), rules on birthdays or
-viewed products, a member named other than by external id, members unknown without `create_members`, a
+campaigns in force at an order's time (their budgets and members' caps live in the database), an experiment running
+then (its control group's orders are priced apart), rules on birthdays or viewed products, a member named other than by external id, members unknown without `create_members`, a
 reservation still holding points, an order recorded earlier that is still a reservation, or a registration bonus
 with a cap."""
 
@@ -34,6 +34,7 @@ from loyalty.checkout.service import post
 from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError
 from loyalty.core.events import Event, EventKind
 from loyalty.engagement import actions
+from loyalty.experiments import service as experiments
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.events import events_of
@@ -209,7 +210,12 @@ def _check_program(
     """Refuse what the replay does not model (the module's docstring lists it); `checked` and `books` are what
     earlier chunks found."""
     campaigns = stamps.get(uow, stamps.CAMPAIGNS) is not None
+    experimenting = experiments.in_force(uow)
     for _, request, _ in ordered:
+        if any(start <= request.occurred_at < end for start, end in experimenting):
+            raise NotReplayable(
+                f"an experiment's control group may hold out an order at {request.occurred_at.isoformat()}"
+            )
         if request.member is not None and set(request.member) != {"external_id"}:
             raise NotReplayable("an order names its member other than by external id")
         try:

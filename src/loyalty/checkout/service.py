@@ -18,9 +18,11 @@ from loyalty.campaigns import offerings
 from loyalty.campaigns.model import Campaign
 from loyalty.checkout import orders
 from loyalty.checkout.cart import Cart
+from loyalty.checkout.holdouts import held_out_quote
 from loyalty.checkout.quote import Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError, NotFound
+from loyalty.experiments import service as experiments
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
@@ -245,6 +247,8 @@ def _quote(
         offer = offerings.offerings(uow, program, member_id, cart.occurred_at)
     attributes = member_attributes(uow, program, member_id, {line.sku for line in cart.lines}, offer.campaigns)
     attributes.update(offer.attributes)
+    if (held := experiments.holdout(uow, member_id, cart.store, cart.occurred_at)) is not None:
+        return held_out_quote(held, program, cart, available, points, attributes, offer, restricted)
     q = quote(
         program,
         cart,

@@ -10,6 +10,7 @@ from loyalty.cli import (
     analytics,
     campaigns,
     demo,
+    experiments,
     generate,
     jobs,
     keys,
@@ -22,6 +23,7 @@ from loyalty.cli import (
     segments,
     serve,
     simulate,
+    stores,
     worker,
 )
 
@@ -33,6 +35,8 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(segments.app, name="segments")
+app.add_typer(stores.app, name="stores")
+app.add_typer(experiments.app, name="experiment")
 app.add_typer(campaigns.app, name="campaigns")
 app.add_typer(messaging.webhooks_app, name="webhooks")
 app.add_typer(messaging.deliveries_app, name="deliveries")

@@ -40,6 +40,11 @@ SKU = 200
 CATEGORY = 100
 CHANNEL = 50
 STORE = 100
+CITY = 100  # a store's city, as the stores registry names it
+
+# Experiments
+EXPERIMENT_ID = 64
+EXPERIMENT_LIST = 1000  # stores or cities in one group of a split test
 
 # Events and their deliveries
 EVENT_KIND = 40

@@ -27,6 +27,7 @@ from loyalty.analytics import router as analytics
 from loyalty.campaigns import router as campaigns
 from loyalty.checkout import router as orders
 from loyalty.engagement import router as events
+from loyalty.experiments import router as experiments
 from loyalty.http import bodies, errors, metrics
 from loyalty.jobs import router as jobs
 from loyalty.ledger import router as points
@@ -37,6 +38,7 @@ from loyalty.program import service as programs
 from loyalty.referrals import router as referrals
 from loyalty.segments import router as segments
 from loyalty.storage.database import Failure, make_engine
+from loyalty.stores import router as stores
 from loyalty.tiers import router as tiers
 
 access_log = logging.getLogger("loyalty.access")
@@ -167,6 +169,8 @@ def create_app(engine: Engine | None = None, clock: Callable[[], datetime] | Non
         campaigns,
         messaging,
         analytics,
+        experiments,
+        stores,
     )
     for router in (module.router for module in routers):
         app.include_router(

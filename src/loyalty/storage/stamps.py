@@ -20,7 +20,8 @@ from loyalty.storage.database import UnitOfWork
 
 PROGRAM = "program.stamp"
 CAMPAIGNS = "campaigns.stamp"
-NAMES = (PROGRAM, CAMPAIGNS)
+EXPERIMENTS = "experiments.stamp"  # the experiments and the stores registry their cities are read through
+NAMES = (PROGRAM, CAMPAIGNS, EXPERIMENTS)
 
 # The stamps as extra columns of any statement (scalar subqueries on the primary key of `settings`).
 COLUMNS: tuple[Label[Any], ...] = tuple(

@@ -565,3 +565,34 @@ Index(
     deliveries.c.channel,
     deliveries.c.delivered_at,
 )
+
+# The stores registry: the city of each store an order names (orders.store).
+stores = Table(
+    "stores",
+    metadata,
+    Column("store_id", String(limits.STORE), primary_key=True),
+    Column("city", String(limits.CITY), nullable=False),
+    Column("name", String(limits.NAME)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_stores_city", "city"),
+)
+
+# Experiments: a holdout of members (assigned by a seeded hash of the member's id, so no list is stored) or a split
+# of stores or cities into treatment and control; what the control group goes without, over [starts_at, ends_at).
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String(limits.EXPERIMENT_ID), primary_key=True),
+    Column("name", String(limits.NAME), nullable=False),
+    Column("kind", String(16), nullable=False),  # holdout | stores | cities
+    Column("withholds", String(16), nullable=False),  # program | campaigns
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("share", Numeric(5, 4)),  # holdout: the share of members held out, in (0, 0.5]
+    Column("segment_id", String(limits.SEGMENT_ID), ForeignKey("segments.segment_id")),
+    Column("treatment", JSON, nullable=False),  # stores | cities: the store ids or city names with the program
+    Column("control", JSON, nullable=False),  # ... and those without; [] for a holdout
+    Column("created_at", UTCDateTime, nullable=False),
+)

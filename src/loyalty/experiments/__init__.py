@@ -1,0 +1,1 @@
+"""Experiments: holdouts and split tests by store or city, and their statistics."""
