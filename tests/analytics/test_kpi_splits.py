@@ -26,6 +26,7 @@ from loyalty.core.errors import InvalidInput, LoyaltyError
 from loyalty.ledger import jobs
 from loyalty.segments import service as segments
 from loyalty.storage import tables as t
+from loyalty.stores import service as stores
 from tests.usecases import adjust, cancel, confirm, order, publish, read, register, return_lines, run, seed_program
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -325,7 +326,7 @@ def test_a_filter_keeps_one_group(history: Engine) -> None:
 @pytest.mark.parametrize(
     ("by", "only", "field", "reason"),
     [
-        ("colour", None, "by", "unknown dimension 'colour'; the KPIs split by segment, tier, store, channel"),
+        ("colour", None, "by", "unknown dimension 'colour'; the KPIs split by segment, tier, store, channel, city"),
         ("segment", "gold-club", "segment", "unknown segment 'gold-club'"),
         ("tier", "bronze", "tier", "unknown tier 'bronze'; the known ones are: gold, silver"),
         ("store", "x" * 101, "store", "longer than 100 characters"),
@@ -356,3 +357,19 @@ def test_a_dimension_is_one_entry(history: Engine, monkeypatch: pytest.MonkeyPat
 
 
 AREAS = frozenset({"north", "elsewhere"})
+
+
+def test_by_city_groups_orders_by_their_store_s_city(history: Engine) -> None:
+    """The Chicken Club's split: the city of the store an order names, from the stores registry; an order of no store
+    or of a store not registered is in the group None."""
+    run(history, lambda uow: stores.put(uow, "north", "Moscow", "North", NOW))
+    facts = History(history)
+    groups = split(history, "city")
+    assert set(groups) <= {"Moscow", None}
+    assert groups["Moscow"] == {"group": "Moscow", **facts.of_orders(lambda o: o["store"] == "north")}
+    assert groups[None] == {"group": None, **facts.of_orders(lambda o: o["store"] != "north")}
+    assert list(split(history, "city", only="Moscow")) == ["Moscow"]
+    with pytest.raises(InvalidInput) as refused:
+        split(history, "city", only="Tver")
+    assert refused.value.problems[0].path == "city"
+    assert "unknown city 'Tver'; the known ones are: Moscow" in refused.value.problems[0].reason

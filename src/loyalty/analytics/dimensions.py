@@ -8,15 +8,8 @@ says which figures an order dimension has). Every group is a column of SQL, so a
 statements, whatever the number of groups.
 
 Adding a dimension is adding an entry (the endpoint's `by` and filters, the command's `--by` and the OpenAPI
-document follow `DIMENSIONS`): a city, say, the city of the order's store from a `stores` table, is
-
-    OrderDimension(
-        "city", "the city of the order's store", limits.NAME,
-        lambda joined: (joined.outerjoin(t.stores, t.stores.c.store_id == t.orders.c.store), t.stores.c.city),
-        known=lambda uow, _now: set(uow.conn.execute(select(t.stores.c.city).distinct()).scalars()),
-    )
-
-(`known` makes an unknown city a 422 naming `city`)."""
+document follow `DIMENSIONS`), as `city` was: the city of the order's store in the stores registry (an order of no
+store, or of a store not registered, is in the group `None`); `known` makes an unknown city a 422 naming `city`."""
 
 from __future__ import annotations
 
@@ -94,6 +87,14 @@ def _tier_holders(uow: UnitOfWork, now: datetime) -> Select[Any]:
     )
 
 
+def _store_city(joined: FromClause) -> tuple[FromClause, ColumnElement[Any]]:
+    return joined.outerjoin(t.stores, t.stores.c.store_id == t.orders.c.store), t.stores.c.city
+
+
+def _cities(uow: UnitOfWork, _now: datetime) -> Collection[str]:
+    return set(uow.conn.execute(select(t.stores.c.city).distinct()).scalars())
+
+
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
@@ -105,6 +106,7 @@ DIMENSIONS: dict[str, Dimension] = {
         OrderDimension(
             "channel", "the channel an order names", limits.CHANNEL, lambda joined: (joined, t.orders.c.channel)
         ),
+        OrderDimension("city", "the city of the store an order names", limits.CITY, _store_city, known=_cities),
     )
 }
 
