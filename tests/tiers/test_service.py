@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from loyalty.program import service as programs
 from loyalty.tiers import service as tiers
 from tests.usecases import NOW, PROGRAM_START, confirm, order, publish, read, register, return_lines, seed_program
 
@@ -144,3 +145,17 @@ def test_a_level_reached_for_life_gets_a_whole_period_when_a_rolling_version_tak
     assert status(tiered, member_id, switch)["kept_until"] == (switch + timedelta(days=90)).isoformat()
     assert tiers.reevaluate(tiered, switch + timedelta(days=89), switch)["downgraded"] == 0
     assert tiers.reevaluate(tiered, switch + timedelta(days=90), switch)["downgraded"] == 1
+
+
+def test_the_returned_part_of_a_line_is_rounded_down_to_a_whole_minor_unit(engine: Engine) -> None:
+    """A line of 10.00 for 3 units, one returned: 3.33 came back (1000 × 1 // 3 = 333), 6.67 is kept — not 6.66,
+    as an exact division truncated after the sum gave; the KPIs and segments count it so too."""
+    publish(engine, seed_program(tiers=TIERS))
+    member_id = register(engine)
+    body = order("split", ("x", "3.34", 3), member={"phone": "+79123456789"}, discount="0.02")
+    confirm(engine, body)
+    return_lines(engine, "split", "r1", [("1", 1)])
+    program = read(engine, lambda uow: programs.version_at(uow, NOW)).program
+    assert program.tiers is not None
+    value = read(engine, lambda uow: tiers.qualifying_value(uow, member_id, program.tiers, NOW, program))
+    assert value == 667

@@ -301,7 +301,7 @@ def _load(uow: UnitOfWork, member_ids: list[int], now: datetime) -> dict[int, Me
 def _load_tier_orders(uow: UnitOfWork, chunk: Sequence[int], members: dict[int, Member]) -> None:
     """Every stored order that counts towards a tier, as `tiers.qualifying_value` counts it."""
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
     query = (
         select(
             o.c.account_id,

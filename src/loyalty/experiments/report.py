@@ -138,7 +138,7 @@ def _nets(pre_start: datetime, end: datetime) -> Any:
     """One row per sold order of [pre_start, end): its account, store, instant, net revenue and whether any unit of
     it was kept (as the KPIs count them)."""
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
     return (
         select(
             o.c.order_key,

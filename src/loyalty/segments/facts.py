@@ -22,7 +22,7 @@ STREAM_ROWS = 2000
 
 def _purchases(as_of: datetime) -> Select[tuple[int, int, int, datetime]]:
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
     bought = lines.c.returned_quantity < lines.c.quantity
     return (
         select(

@@ -44,7 +44,7 @@ def qualifying_values(
 def _qualifying(tiers: TierPolicy, at: datetime, program: Program) -> Select[Any]:
     """Spend kept (net of returns) and orders not wholly returned, of the orders the caller's filter selects."""
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) / lines.c.quantity
+    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
     query = (
         select(
             func.coalesce(func.sum(kept), 0),
