@@ -32,6 +32,8 @@ from loyalty.analytics import launch as launches
 from loyalty.analytics import service as analytics
 from loyalty.core.errors import InvalidInput
 from loyalty.ledger import jobs
+from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
 from tests.cli.test_cli import loyalty
 from tests.usecases import cancel, confirm, order, publish, read, register, return_lines, seed_program
 
@@ -263,3 +265,37 @@ def test_a_launch_with_days_out_of_range_is_refused(history: Engine, days: int) 
         read(history, lambda uow: launches.compare(uow, START, days))
     assert refused.value.problems[0].path == "days"
     assert "between 1 and 1825" in refused.value.problems[0].reason
+
+
+def test_emails_of_the_period_with_their_opens_and_clicks(engine: Engine) -> None:
+    """Four emails delivered in October (one opened twice and clicked, one opened), one in September opened in
+    October, an SMS: October's figures count October's emails, each open or click once."""
+    publish(engine, seed_program(), effective_from=datetime(2026, 8, 1, tzinfo=UTC))
+    sent = [(1, "email", day(10, 2)), (2, "email", day(10, 3)), (3, "email", day(10, 4)), (4, "email", day(10, 30))]
+    sent += [(5, "email", day(9, 28)), (6, "sms", day(10, 5))]
+    reactions = [("message.opened", 1, "a"), ("message.opened", 1, "b"), ("message.clicked", 1, "c")]
+    reactions += [("message.opened", 2, "d"), ("message.opened", 5, "e"), ("message.clicked", 6, "f")]
+    with UnitOfWork(engine) as uow:
+        for delivery_id, channel, at in sent:
+            uow.conn.execute(
+                t.deliveries.insert().values(
+                    delivery_id=delivery_id, event_id=delivery_id, account_id=None, channel=channel, target="t",
+                    status="delivered", attempts=1, created_at=at, updated_at=at, delivered_at=at,
+                )
+            )  # fmt: skip
+        for kind, delivery_id, key in reactions:
+            uow.conn.execute(
+                t.events.insert().values(
+                    account_id=None, kind=kind, occurred_at=day(10, 20), recorded_at=day(10, 20), key=key,
+                    data={"delivery_id": delivery_id},
+                )
+            )  # fmt: skip
+        uow.commit()
+    report = read(engine, lambda uow: analytics.kpis(uow, START, END))
+    assert report["messages"] == {
+        "emails_delivered": 4,
+        "emails_opened": 2,
+        "emails_clicked": 1,
+        "open_rate": "0.5000",
+        "click_rate": "0.2500",
+    }

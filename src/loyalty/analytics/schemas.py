@@ -62,6 +62,14 @@ class KpiGroup(BaseModel):
     )
 
 
+class MessageFigures(BaseModel):
+    emails_delivered: int = Field(description="Emails the mail server accepted in the period")
+    emails_opened: int = Field(description="Of those, opened (once per email, however often)")
+    emails_clicked: int = Field(description="Of those, with a link followed")
+    open_rate: Ratio = Field(description="opened / delivered")
+    click_rate: Ratio = Field(description="clicked / delivered")
+
+
 class KpiReport(BaseModel):
     from_: str = Field(alias="from", description="The period's first instant")
     to: str = Field(description="The instant the period ends, not part of it")
@@ -69,6 +77,7 @@ class KpiReport(BaseModel):
     overall: Figures
     members: OrderFigures = Field(description="Orders of members")
     non_members: OrderFigures = Field(description="Orders of non-members (no member named at the checkout)")
+    messages: MessageFigures | None = Field(default=None, description="Emails of the period and their opens, clicks")
     by: str | None = Field(default=None, description="The dimension the KPIs are split by; null when not split")
     groups: list[KpiGroup] = Field(
         default_factory=list, description="The figures of each group of `by`, in order of the group (null last)"
@@ -106,6 +115,13 @@ class KpiReport(BaseModel):
                     },
                     "members": {"orders": 3, "revenue": "7500.00", "average_check": "2500.00"},
                     "non_members": {"orders": 1, "revenue": "5000.00", "average_check": "5000.00"},
+                    "messages": {
+                        "emails_delivered": 40,
+                        "emails_opened": 18,
+                        "emails_clicked": 5,
+                        "open_rate": "0.4500",
+                        "click_rate": "0.1250",
+                    },
                     "by": "channel",
                     "groups": [
                         {

@@ -14,8 +14,9 @@ from loyalty.analytics import counts as read
 from loyalty.analytics import dimensions
 from loyalty.analytics.counts import Scope
 from loyalty.analytics.dimensions import Dimension, MemberDimension
-from loyalty.analytics.kpi import ORDER_DIMENSION_FIGURES, PeriodCounts, figures, order_figures
+from loyalty.analytics.kpi import ORDER_DIMENSION_FIGURES, PeriodCounts, figures, order_figures, ratio
 from loyalty.core.errors import InvalidInput
+from loyalty.core.events import EventKind
 from loyalty.core.money import format_money
 from loyalty.program import service as programs
 from loyalty.program.model import Program
@@ -65,12 +66,51 @@ def kpis(
         "overall": _presented(figures(counts), program.exponent),
         "members": _presented(order_figures(*orders[True]), program.exponent),
         "non_members": _presented(order_figures(*orders[False]), program.exponent),
+        "messages": messages(uow, start, end),
         "by": by,
         "groups": [],
     }
     if split is not None:
         report["groups"] = _groups(uow, start, end, split, only, at, program)
     return report
+
+
+def messages(uow: UnitOfWork, start: datetime, end: datetime) -> dict[str, Any]:
+    """Emails of the period: delivered to the mail server in it, and of those how many were opened and how many had
+    a link followed (once per message however often; an open or a click may come after the period). Two grouped
+    statements; messages sent by triggers (see Messaging)."""
+    d, e = t.deliveries.c, t.events.c
+    sent = (
+        select(d.delivery_id)
+        .where(d.channel == "email", d.status == "delivered", d.delivered_at >= start, d.delivered_at < end)
+        .subquery()
+    )
+    delivered = int(uow.conn.execute(select(func.count()).select_from(sent)).scalar_one())
+    reacted = dict.fromkeys((EventKind.MESSAGE_OPENED.value, EventKind.MESSAGE_CLICKED.value), 0)
+    if delivered:
+        tracked = select(e.kind, e.data["delivery_id"].as_integer().label("delivery_id")).where(
+            e.kind.in_(list(reacted)), e.occurred_at >= start
+        )
+        tracked_sub = tracked.subquery()
+        query = (
+            select(tracked_sub.c.kind, func.count(func.distinct(tracked_sub.c.delivery_id)))
+            .where(tracked_sub.c.delivery_id.in_(select(sent.c.delivery_id)))
+            .group_by(tracked_sub.c.kind)
+        )
+        reacted.update((kind, int(n)) for kind, n in uow.conn.execute(query))
+    opened, clicked = reacted[EventKind.MESSAGE_OPENED.value], reacted[EventKind.MESSAGE_CLICKED.value]
+    return {
+        "emails_delivered": delivered,
+        "emails_opened": opened,
+        "emails_clicked": clicked,
+        "open_rate": _ratio_text(opened, delivered),
+        "click_rate": _ratio_text(clicked, delivered),
+    }
+
+
+def _ratio_text(part: int, whole: int) -> str | None:
+    value = ratio(part, whole)
+    return None if value is None else str(value)
 
 
 def _groups(
