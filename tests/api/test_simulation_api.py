@@ -31,7 +31,11 @@ def test_over_http_and_the_command_line(server: Server, tmp_path: Path) -> None:
     header = lines[0].split(",")
     total = dict(zip(header, lines[-1].split(","), strict=True))
     assert (total["month"], total["simulated_points_issued"], total["actual_points_issued"]) == ("total", "350", "175")
-    code, output = loyalty(
-        *args, "--redeeming-orders", "2", database=server.engine.url.render_as_string(hide_password=False)
-    )
+    database = server.engine.url.render_as_string(hide_password=False)
+    code, output = loyalty(*args, "--charts", str(tmp_path / "charts"), database=database)
+    assert code == 0, output
+    svg = (tmp_path / "charts" / "simulation.svg").read_text()
+    assert "What-if: Draft against the ledger" in svg and "2026-03" in svg
+    assert (tmp_path / "charts" / "simulation.png").read_bytes().startswith(b"\x89PNG")
+    code, output = loyalty(*args, "--redeeming-orders", "2", database=database)
     assert code == 2 and "--redeeming-orders" in output

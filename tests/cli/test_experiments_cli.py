@@ -49,6 +49,13 @@ def test_the_chicken_club_test_from_the_command_line(database_url: str, tmp_path
     assert "2000.00 (4)" in output  # spend per customer in Moscow, 4 customers
     code, output = loyalty("experiment", "list", database=database_url)
     assert "chicken-club" in output and "Moscow vs Tver" in output
+    code, output = loyalty(
+        "experiment", "report", "chicken-club", "--charts", str(tmp_path / "charts"), database=database_url
+    )
+    assert code == 0, output
+    svg = (tmp_path / "charts" / "experiment-chicken-club.svg").read_text()
+    assert "Program in Moscow, not in Tver: lift, treatment against control" in svg and "spend per customer" in svg
+    assert (tmp_path / "charts" / "experiment-chicken-club.png").read_bytes().startswith(b"\x89PNG")
     engine.dispose()
 
 

@@ -174,6 +174,55 @@ def interval_chart(estimates: Sequence[Estimate], title: str, name: str, directo
         return _save(figure, directory, name)
 
 
+def simulation_chart(report: dict[str, Any], directory: Path) -> list[Path]:
+    """A simulation (`analytics.simulation`) beside what the ledger shows: points issued, redeemed and expired per
+    month, actual and simulated side by side, and the liability at each month's end."""
+    months = [m["month"] for m in report["months"]]
+    x = list(range(len(months)))
+    with _style():
+        figure = Figure(figsize=(9, 6))
+        flows, stock = figure.subplots(2, 1, sharex=True)
+        width = 0.4
+        for offset, column, colour in ((-width / 2, "actual", MEMBERS), (width / 2, "simulated", OTHERS)):
+            issued = [m[column]["points_issued"] for m in report["months"]]
+            spent = [-m[column]["points_redeemed"] - m[column]["points_expired"] for m in report["months"]]
+            flows.bar([i + offset for i in x], issued, width, color=colour, label=f"{column}: issued")
+            flows.bar(
+                [i + offset for i in x], spent, width, color=colour, alpha=0.45, label=f"{column}: redeemed + expired"
+            )
+            stock.plot(
+                x, [m[column]["liability_points"] for m in report["months"]], color=colour, marker="o", label=column
+            )
+        flows.axhline(0, color="black", linewidth=1)
+        flows.set_ylabel("points per month")
+        flows.set_title(f"What-if: {report.get('program', 'the simulated program')} against the ledger")
+        flows.legend(fontsize=8)
+        stock.set_ylabel("liability, points")
+        stock.set_xticks(x, months, rotation=45)
+        stock.legend(fontsize=8)
+        return _save(figure, directory, "simulation")
+
+
+def experiment_chart(report: dict[str, Any], directory: Path) -> list[Path]:
+    """An experiment's lifts (`experiments.report`) with their Welch intervals, and CUPED's where there is one: an
+    interval crossing zero is not significant."""
+    estimates = []
+    for name, metric in report["metrics"].items():
+        welch = metric.get("welch")
+        if metric.get("lift") is not None and welch is not None and None not in welch["lift"]:
+            lift, (low, high) = Decimal(metric["lift"]), welch["lift"]
+            estimates.append(Estimate(name.replace("_", " "), lift, Decimal(low), Decimal(high)))
+        cuped = metric.get("cuped")
+        if cuped is not None and None not in cuped["lift"] and metric.get("lift") is not None:
+            low, high = cuped["lift"]
+            estimates.append(
+                Estimate(f"{name.replace('_', ' ')} (CUPED)", Decimal(metric["lift"]), Decimal(low), Decimal(high))
+            )
+    experiment = report["experiment"]
+    title = f"{experiment['name']}: lift, treatment against control"
+    return interval_chart(estimates, title, f"experiment-{experiment['experiment_id']}", directory, "relative")
+
+
 def write_charts(uow: UnitOfWork, start: datetime, end: datetime, directory: Path) -> list[Path]:
     """Every chart of [start, end) into `directory`: the KPIs of each month of the period (as `loyalty kpi` gives
     them), members vs non-members, cohort retention and the liability. Returns the files written."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from loyalty.cli.terminal import DatabaseOption, fail, now, out, print_json
+from loyalty.cli.terminal import DatabaseOption, err, fail, now, out, print_json
 from loyalty.core.errors import LoyaltyError
 from loyalty.experiments import service as experiments
 from loyalty.program import service as programs
@@ -97,6 +98,9 @@ def experiment_report(
     experiment_id: Annotated[str, typer.Argument(help="The experiment's id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print what the HTTP endpoint returns.")] = False,
     confidence: Annotated[float, typer.Option(min=0.5, max=0.999, help="The intervals' confidence.")] = 0.95,
+    charts: Annotated[
+        Path | None, typer.Option("--charts", help="Also draw the lifts and their intervals (PNG, SVG) in this folder.")
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Lift in orders per customer, spend per customer and average check, treatment against control, with Welch's
@@ -108,6 +112,11 @@ def experiment_report(
             report = reports.report(uow, experiment_id, confidence=confidence)
     except LoyaltyError as error:
         fail(error)
+    if charts is not None:
+        from loyalty.analytics.charts import experiment_chart  # matplotlib is loaded by the commands that draw
+
+        written = experiment_chart(report, charts)
+        err.print(f"Charts: {', '.join(str(p) for p in written)}", soft_wrap=True)
     if as_json:
         print_json(report)
         return

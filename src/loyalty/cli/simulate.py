@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from loyalty.analytics import simulation
-from loyalty.cli.terminal import DatabaseOption, fail, instant, now, out, print_json
+from loyalty.cli.terminal import DatabaseOption, err, fail, instant, now, out, print_json
 from loyalty.core.errors import InvalidInput, LoyaltyError
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, make_engine
@@ -38,6 +38,10 @@ def simulate(
         str | None, typer.Option(help="Share of their orders they pay partly with points (default: the history's).")
     ] = None,
     output: Annotated[Format, typer.Option("--format", help="table (default), json or csv.")] = Format.TABLE,
+    charts: Annotated[
+        Path | None,
+        typer.Option("--charts", help="Also draw the comparison as simulation.png and .svg in this folder."),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """What the stored history would have issued, redeemed and expired, the liability and the cost, month by month,
@@ -59,6 +63,11 @@ def simulate(
             report = simulation.simulate(uow, document, first, last, at, behaviour)
     except LoyaltyError as error:
         fail(error)
+    if charts is not None:
+        from loyalty.analytics.charts import simulation_chart  # matplotlib is loaded by the commands that draw
+
+        written = simulation_chart({**report, "program": document.get("name") or program_file.name}, charts)
+        err.print(f"Charts: {', '.join(str(p) for p in written)}", soft_wrap=True)
     if output is Format.JSON:
         print_json(report)
     elif output is Format.CSV:
