@@ -22,39 +22,12 @@ from loyalty.checkout import orders, replay
 from loyalty.checkout import service as checkout
 from loyalty.checkout.requests import OrderRequest, parse_order
 from loyalty.core.errors import Conflict, FieldProblem, InvalidInput, LoyaltyError
+from loyalty.core.file_formats import MEMBER_COLUMNS, ORDER_COLUMNS
 from loyalty.core.instants import Zone
 from loyalty.core.money import parse_decimal
 from loyalty.members import service as members
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork
-
-MEMBER_COLUMNS = (
-    "external_id",
-    "name",
-    "phone",
-    "email",
-    "card",
-    "gender",
-    "birth_date",
-    "registered_at",
-    "consent_personal_data",
-    "consent_email",
-    "consent_sms",
-)
-ORDER_COLUMNS = (
-    "order_id",
-    "member_external_id",
-    "occurred_at",
-    "line_id",
-    "sku",
-    "category",
-    "quantity",
-    "price",
-    "discount",
-    "points",
-    "channel",
-    "store",
-)
 
 Progress = Callable[[int], None]
 

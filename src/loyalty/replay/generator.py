@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from loyalty.core.errors import FieldProblem, InvalidInput
+from loyalty.core.file_formats import MEMBER_COLUMNS, ORDER_COLUMNS, STORE_COLUMNS
 
 MAX_MEMBERS = 10_000_000
 MAX_ORDERS = 100_000_000
@@ -48,34 +49,6 @@ MAX_MONTHS = 120
 MAX_STORES = 10_000
 MAX_SKUS = 1_000_000
 
-MEMBER_COLUMNS = (
-    "external_id",
-    "name",
-    "phone",
-    "email",
-    "card",
-    "gender",
-    "birth_date",
-    "registered_at",
-    "consent_personal_data",
-    "consent_email",
-    "consent_sms",
-)
-ORDER_COLUMNS = (
-    "order_id",
-    "member_external_id",
-    "occurred_at",
-    "line_id",
-    "sku",
-    "category",
-    "quantity",
-    "price",
-    "discount",
-    "points",
-    "channel",
-    "store",
-)
-STORE_COLUMNS = ("store_id", "city", "name")
 CHANNELS = ("store", "online", "app")
 CITY_NAMES = (
     "Moscow",

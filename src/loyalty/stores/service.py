@@ -18,11 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.core import limits
 from loyalty.core.errors import FieldProblem, InvalidInput, NotFound
+from loyalty.core.file_formats import STORE_COLUMNS
 from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
-HEADER = ("store_id", "city", "name")
+HEADER = STORE_COLUMNS
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a registry of a few hundred thousand stores
 
 
