@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs bench-import clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs bench-import bench-simulate clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -53,6 +53,10 @@ bench-jobs: install
 # "Performance"); larger with e.g. `make bench-import ARGS="--orders 1000000"`.
 bench-import: install
 	@.venv/bin/python -m bench.imports $(ARGS)
+
+# The economics simulator over a year of generated history on PostgreSQL, next to reading what it reads.
+bench-simulate: install
+	@.venv/bin/python -m bench.simulate $(ARGS)
 
 # wrk (installed with apt-get when missing, as root) against the product and a bare FastAPI ceiling (README,
 # "Performance"); its options go in ARGS, e.g. `make bench-http ARGS="--duration 20 --no-inprocess"`.

@@ -89,7 +89,7 @@ def run(config: Config) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-import-") as folder:
         orders = Path(folder) / "orders.csv"
         began = time.perf_counter()
-        lines = generate(orders, config)
+        lines = generate(orders, config.orders, config.members)
         result["lines"] = lines
         result["generate_seconds"] = round(time.perf_counter() - began, 2)
         log(f"generated {config.orders} orders ({lines} lines) in {result['generate_seconds']} s")
@@ -111,8 +111,9 @@ def run(config: Config) -> dict[str, Any]:
     return result
 
 
-def generate(path: Path, config: Config) -> int:
-    shape = HistoryShape(members=config.members, orders=config.orders, seed=7, start=date(2025, 1, 1))
+def generate(path: Path, orders: int, members: int) -> int:
+    """`orders` orders of `members` members, a year from 2025-01-01 (seed 7), into `path`; the lines written."""
+    shape = HistoryShape(members=members, orders=orders, seed=7, start=date(2025, 1, 1))
     lines = 0
     with path.open("w", encoding="utf-8") as handle:
         for day in History(shape).order_chunks():
