@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from decimal import ROUND_CEILING, Decimal
@@ -385,25 +385,14 @@ def import_orders(
     points as the program allows (the demo's stand-in for members spending their points).
 
     The orders are replayed in memory and written in bulk (`checkout.replay`) unless the history needs what only
-    the one-by-one confirmation models; `details["order_by_order"]` then says so. Both leave the same ledger."""
+    the one-by-one confirmation models; `reason` then says so. Both leave the same ledger."""
+    ordered = sorted(requests, key=lambda r: (r[1].occurred_at, r[0]))
     try:
-        with UnitOfWork(engine) as uow:
-            ordered = sorted(requests, key=lambda r: (r[1].occurred_at, r[0]))
-            outcome = replay.replay_orders(
-                uow, ordered, now, create_members=create_members, redeem=redeem, progress=progress
-            )
-            if outcome.errors:
-                errors = [LineError(line, reason) for line, reason in outcome.errors]
-                raise ImportRejected(sorted(errors, key=lambda e: e.line))
-            uow.commit()
+        return _replayed(engine, ordered, now, [], create_members=create_members, redeem=redeem, progress=progress)
     except replay.NotReplayable as reason:  # refused before anything was written
         summary = one_by_one(engine, requests, now, create_members=create_members, redeem=redeem, progress=progress)
         summary.reason = str(reason)
         return summary
-    summary = ImportSummary(rows=len(requests), created=outcome.created, unchanged=outcome.unchanged)
-    if outcome.members_created:
-        summary.details["members_created"] = outcome.members_created
-    return summary
 
 
 def import_order_file(
@@ -419,23 +408,34 @@ def import_order_file(
     """`import_orders` of a generic CSV, streamed: a file in time order (as exports and `loyalty generate` write
     them) is replayed as it is read, so memory does not grow with the file; any other is read whole and sorted."""
     errors: list[LineError] = []
+    orders = iter_orders(path, now, zone, errors)
     try:
-        with UnitOfWork(engine) as uow:
-            outcome = replay.replay_orders(
-                uow,
-                iter_orders(path, now, zone, errors),
-                now,
-                create_members=create_members,
-                redeem=redeem,
-                progress=progress,
-            )
-            errors.extend(LineError(line, reason) for line, reason in outcome.errors)
-            if errors:
-                raise ImportRejected(sorted(errors, key=lambda e: e.line))
-            uow.commit()
+        return _replayed(engine, orders, now, errors, create_members=create_members, redeem=redeem, progress=progress)
     except replay.NotReplayable:  # rolled back: read it whole, sort it, and replay it or confirm it order by order
         requests = read_orders(path, now, zone)
         return import_orders(engine, requests, now, create_members=create_members, redeem=redeem, progress=progress)
+
+
+def _replayed(
+    engine: Engine,
+    orders: Iterable[tuple[int, OrderRequest, str | None]],
+    now: datetime,
+    errors: list[LineError],
+    *,
+    create_members: bool,
+    redeem: bool,
+    progress: Progress | None,
+) -> ImportSummary:
+    """`orders`, in time order, replayed and written in one transaction; ImportRejected with every bad line (those
+    `errors` holds already, of the reading, and the replay's); NotReplayable, nothing kept, from the replay."""
+    with UnitOfWork(engine) as uow:
+        outcome = replay.replay_orders(
+            uow, orders, now, create_members=create_members, redeem=redeem, progress=progress
+        )
+        errors.extend(LineError(line, reason) for line, reason in outcome.errors)
+        if errors:
+            raise ImportRejected(sorted(errors, key=lambda e: e.line))
+        uow.commit()
     summary = ImportSummary(
         rows=outcome.created + outcome.unchanged, created=outcome.created, unchanged=outcome.unchanged
     )
