@@ -108,13 +108,7 @@ def simulate(body: SimulationRequest, request: Request, _: deps.Analytics) -> di
     last = parse_instant(body.to, "to", zone=zone, day="start")
     document = programs.read_document_json(body.program)
     with UnitOfWork(deps.engine(request), snapshot=True) as uow:
-        behaviour = None
-        if body.redeeming_members is not None or body.redeeming_orders is not None:
-            estimated = simulation.estimate_behaviour(uow)
-            behaviour = simulation.Behaviour(
-                body.redeeming_members if body.redeeming_members is not None else estimated.redeeming_members,
-                body.redeeming_orders if body.redeeming_orders is not None else estimated.redeeming_orders,
-            )
+        behaviour = simulation.behaviour(uow, body.redeeming_members, body.redeeming_orders)
         return simulation.simulate(uow, document, first, last, deps.now(request), behaviour)
 
 

@@ -86,6 +86,19 @@ def estimate_behaviour(uow: UnitOfWork) -> Behaviour:
     return Behaviour(_share(paying, ordering), _share(int(paid), int(orders)))
 
 
+def behaviour(
+    uow: UnitOfWork, redeeming_members: Decimal | None = None, redeeming_orders: Decimal | None = None
+) -> Behaviour:
+    """The behaviour to simulate: the shares given, the history's (`estimate_behaviour`) for those not given."""
+    if redeeming_members is not None and redeeming_orders is not None:
+        return Behaviour(redeeming_members, redeeming_orders)
+    estimated = estimate_behaviour(uow)
+    return Behaviour(
+        estimated.redeeming_members if redeeming_members is None else redeeming_members,
+        estimated.redeeming_orders if redeeming_orders is None else redeeming_orders,
+    )
+
+
 def _share(part: int, whole: int) -> Decimal:
     return (Decimal(part) / Decimal(whole)).quantize(_FOUR, ROUND_HALF_EVEN) if whole else Decimal(0)
 

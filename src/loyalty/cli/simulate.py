@@ -53,13 +53,11 @@ def simulate(
     try:
         document = programs.read_document_file(program_file)
         with UnitOfWork(engine, snapshot=True) as uow:
-            behaviour = None
-            if redeeming_members is not None or redeeming_orders is not None:
-                estimated = simulation.estimate_behaviour(uow)
-                behaviour = simulation.Behaviour(
-                    _share(redeeming_members, "--redeeming-members", estimated.redeeming_members),
-                    _share(redeeming_orders, "--redeeming-orders", estimated.redeeming_orders),
-                )
+            behaviour = simulation.behaviour(
+                uow,
+                _share(redeeming_members, "--redeeming-members"),
+                _share(redeeming_orders, "--redeeming-orders"),
+            )
             report = simulation.simulate(uow, document, first, last, at, behaviour)
     except LoyaltyError as error:
         fail(error)
@@ -91,9 +89,9 @@ def simulate(
         out.print(table)
 
 
-def _share(value: str | None, option: str, default: Decimal) -> Decimal:
+def _share(value: str | None, option: str) -> Decimal | None:
     if value is None:
-        return default
+        return None
     try:
         share = Decimal(value)
     except InvalidOperation:
