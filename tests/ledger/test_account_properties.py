@@ -19,7 +19,7 @@ from loyalty.audit import arithmetic as audit
 from loyalty.core.errors import InsufficientPoints
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account, Changes, Spend
-from loyalty.ledger.model import Draw, EntryKind, Lot, Provenance
+from loyalty.ledger.model import Draw, EntryKind, Lot, Provenance, spendable_by_share
 from loyalty.storage.database import UnitOfWork, make_engine
 from tests.ledger.conftest import run_on_copies
 from tests.usecases import NOW
@@ -196,6 +196,43 @@ class AccountMachine(RuleBasedStateMachine):
 def test_the_account_aggregate_keeps_its_invariants_through_random_histories() -> None:
     run_state_machine_as_test(
         AccountMachine, settings=settings(max_examples=150, stateful_step_count=50, deadline=None)
+    )
+
+
+def scanned(account: Account, at: datetime) -> tuple[int, dict[Decimal, int]]:
+    """`spendable_split` worked out from a scan of every lot (the rule in loyalty.ledger.model, Lot.spendable_at)."""
+    split = spendable_by_share(account.lots().values(), at)
+    restricted = {share: n for share, n in split.items() if share is not None}
+    return split.get(None, 0) + sum(restricted.values()), restricted
+
+
+class FollowingAccountMachine(AccountMachine):
+    """The same histories on an account that follows time (as a replay's accounts do): what it says is spendable,
+    from running totals, is at every step what a scan of its lots says, also when asked about an earlier instant."""
+
+    def start(self) -> Account:
+        account = super().start()
+        account.follow_time()
+        return account
+
+    @rule(days=st.integers(min_value=0, max_value=90))
+    def look_back(self, days: int) -> None:
+        at = self.clock - timedelta(days=days)
+        assert self.account.spendable_split(at) == scanned(self.account, at)
+
+    @rule(days=st.integers(min_value=0, max_value=90))
+    def look_ahead(self, days: int) -> None:
+        at = self.clock + timedelta(days=days)
+        assert self.account.spendable_split(at) == scanned(self.account, at)
+
+    @invariant()
+    def totals_are_the_scan(self) -> None:
+        assert self.account.spendable_split(self.clock) == scanned(self.account, self.clock)
+
+
+def test_an_account_following_time_says_what_a_scan_of_its_lots_says() -> None:
+    run_state_machine_as_test(
+        FollowingAccountMachine, settings=settings(max_examples=150, stateful_step_count=50, deadline=None)
     )
 
 

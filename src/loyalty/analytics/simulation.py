@@ -17,8 +17,9 @@ the replay applies the program's own rules."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -32,7 +33,6 @@ from loyalty.checkout import replay
 from loyalty.checkout.requests import OrderRequest
 from loyalty.core.errors import InvalidInput
 from loyalty.core.money import format_money
-from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind
 from loyalty.program.model import Program, ProgramVersion
 from loyalty.storage import tables as t
@@ -190,17 +190,8 @@ def _replay(uow: UnitOfWork, draft: ProgramVersion, behaviour: Behaviour, end: d
     def version_at(_: datetime) -> ProgramVersion:
         return draft
 
-    for at, _, _, kind, item in merge(_registrations(uow, end), _orders(uow, end)):
-        if kind == "member":
-            account = Account(item, 0, 0, 0, now)
-            account.load_lots([])
-            members[item] = replay.Member(account, registered_at=at)
-            replay.registration(tally, members[item], now, version_at)
-            continue
-        member_id, request = item
-        buyer = members.get(member_id) if member_id is not None else None
-        redeems = member_id is not None and behaviour.redeems(member_id, request.order_key)
-        replay.confirm(tally, replace(request, points=0), member_id, buyer, now, version_at, redeems)
+    with replay.collector_paused():
+        _run(tally, members, merge(_registrations(uow, end), _orders(uow, end)), behaviour, version_at, now)
     for member in members.values():  # what expired by the end burns
         member.account.expire(end, lambda _: 0)
         replay.flush_account(tally, member.account)
@@ -209,6 +200,28 @@ def _replay(uow: UnitOfWork, draft: ProgramVersion, behaviour: Behaviour, end: d
 
 # Each stream yields (instant, 0 for a registration or 1 for an order, its place in the stream, kind, item): a member
 # registered at an order's instant registers first (as an import registers them at it), and no two items tie.
+
+
+def _run(
+    tally: Tally,
+    members: dict[int, replay.Member],
+    history: Iterable[tuple[datetime, int, int, str, Any]],
+    behaviour: Behaviour,
+    version_at: Callable[[datetime], ProgramVersion],
+    now: datetime,
+) -> None:
+    for n, (at, _, _, kind, item) in enumerate(history, 1):
+        if n % replay.CHUNK_ORDERS == 0:
+            gc.collect(1)  # the collector is paused (replay.collector_paused)
+        if kind == "member":
+            account = replay.new_account(item, now)
+            members[item] = replay.Member(account, registered_at=at)
+            replay.registration(tally, members[item], now, version_at)
+            continue
+        member_id, request = item
+        buyer = members.get(member_id) if member_id is not None else None
+        redeems = member_id is not None and behaviour.redeems(member_id, request.order_key)
+        replay.confirm(tally, replace(request, points=0), member_id, buyer, now, version_at, redeems)
 
 
 def _registrations(uow: UnitOfWork, end: datetime) -> Iterator[tuple[datetime, int, int, str, Any]]:

@@ -24,6 +24,7 @@ from loyalty.ledger.model import (
     Draw,
     EntryKind,
     Lot,
+    MovingSpendable,
     Provenance,
     draw_spend,
     draw_take_back,
@@ -122,6 +123,7 @@ class Account:
     _draws: list[LotDraw] = field(default_factory=list, repr=False)
     _returned: list[LotDraw] = field(default_factory=list, repr=False)
     _touched: set[int] = field(default_factory=set, repr=False)  # lots whose remainders changed
+    _moving: MovingSpendable | None = field(default=None, repr=False)  # see follow_time()
 
     # Lots
 
@@ -133,12 +135,19 @@ class Account:
         """Take the stored lots that still hold points; the lots credited since the last write join them."""
         self._lots = {lot.lot_no: lot for lot in stored}
         self._lots.update(self._credited)
+        self._moving = None
+
+    def follow_time(self) -> None:
+        """Answer `spendable` from running totals (`MovingSpendable`) rather than a scan of the lots: for an account
+        asked again and again at later instants, as a replay of history asks it. The lots must be loaded."""
+        self._moving = MovingSpendable(self.lots().values())
 
     def add_lots(self, stored: Iterable[Lot]) -> None:
         """Take stored lots beyond the live ones (spent in full: a give-back refills them); known ones are kept."""
         lots = self.lots()
         for lot in stored:
-            lots.setdefault(lot.lot_no, lot)
+            if lots.setdefault(lot.lot_no, lot) is lot and self._moving is not None:
+                self._moving.add(lot)
 
     def lots(self) -> dict[int, Lot]:
         """The loaded lots by number: those that held points when loaded, and those credited since."""
@@ -155,7 +164,9 @@ class Account:
     def spendable(self, at: datetime, held: int = 0, stored: int | None = None) -> int:
         """Points spendable at `at` less `held` (points reservations of other orders hold). From the loaded lots,
         or, when they are not loaded, from `stored`, the points of the stored lots spendable at `at`."""
-        if self._lots is not None:
+        if self._moving is not None:
+            total = sum(self._moving.split(at).values())
+        elif self._lots is not None:
             total = spendable(self._lots.values(), at)
         elif stored is not None:
             total = stored + spendable(self._credited.values(), at)
@@ -170,7 +181,9 @@ class Account:
         `stored` is the split of the stored lots when the lots are not loaded. Points held for other orders are
         taken from the unrestricted ones first, then from the restricted ones of the largest share first, so what
         is left is never more usable than what the account truly has."""
-        if self._lots is not None:
+        if self._moving is not None:
+            split = self._moving.split(at)
+        elif self._lots is not None:
             split = spendable_by_share(self._lots.values(), at)
         elif stored is not None:
             split = dict(stored)
@@ -219,6 +232,8 @@ class Account:
         self._credited[lot_no] = lot
         if self._lots is not None:  # else load_lots() adds it; an order that only earns never loads them
             self._lots[lot_no] = lot
+        if self._moving is not None:
+            self._moving.add(lot)
         entry_no = self._entry(kind, points, occurred_at, provenance, lot_no=lot_no, debt_delta=-repaid)
         self._credits.append((lot_no, entry_no, provenance))
         return entry_no
@@ -356,3 +371,5 @@ class Account:
         for d in draws:
             self._draws.append(LotDraw(entry_no, d.lot_no, d.points))
             self._touched.add(d.lot_no)
+            if self._moving is not None:
+                self._moving.drawn(d.lot_no, d.points)

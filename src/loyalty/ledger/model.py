@@ -11,6 +11,7 @@ takes more than that cap from the lots with that share. Lots without one are lim
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,6 +116,70 @@ def spendable_by_share(lots: Iterable[Lot], at: datetime) -> dict[Decimal | None
         if lot.spendable_at(at):
             split[lot.max_share] = split.get(lot.max_share, 0) + lot.remaining
     return split
+
+
+class MovingSpendable:
+    """`spendable_by_share` for an account asked at instants that never go back (a replay of history, order after
+    order): running totals of the live lots, where a lot joins when it becomes available and leaves when it expires,
+    so a question costs the lots that changed since the previous one instead of a scan of all. The account tells it
+    of every lot it credits (`add`) and of every change to a remainder (`drawn`); asked at an earlier instant than
+    before, it starts again from a scan, so its answer is always the scan's."""
+
+    def __init__(self, lots: Iterable[Lot]) -> None:
+        self._lots = {lot.lot_no: lot for lot in lots}
+        self._at: datetime | None = None
+        self._live: set[int] = set()
+        self._totals: dict[Decimal | None, int] = {}
+        self._pending: list[tuple[datetime, int]] = []
+        self._expiring: list[tuple[datetime, int]] = []
+
+    def add(self, lot: Lot) -> None:
+        self._lots[lot.lot_no] = lot
+        if self._at is not None:
+            self._enter(lot)
+
+    def drawn(self, lot_no: int, points: int) -> None:
+        """`points` were taken from lot `lot_no` (a negative number: given back); its remainder is already changed."""
+        if lot_no in self._live:
+            share = self._lots[lot_no].max_share
+            self._totals[share] = self._totals.get(share, 0) - points
+
+    def split(self, at: datetime) -> dict[Decimal | None, int]:
+        if self._at is None or at < self._at:
+            self._start(at)
+        self._at = at
+        pending, expiring, lots = self._pending, self._expiring, self._lots
+        while pending and pending[0][0] <= at:
+            _, no = heapq.heappop(pending)
+            self._join(lots[no], at)
+        while expiring and expiring[0][0] <= at:
+            _, no = heapq.heappop(expiring)
+            if no in self._live:
+                self._live.discard(no)
+                lot = lots[no]
+                self._totals[lot.max_share] -= lot.remaining
+        return {share: points for share, points in self._totals.items() if points > 0}
+
+    def _start(self, at: datetime) -> None:
+        self._at = at
+        self._live, self._totals, self._pending, self._expiring = set(), {}, [], []
+        for lot in self._lots.values():
+            self._enter(lot)
+
+    def _enter(self, lot: Lot) -> None:
+        assert self._at is not None
+        if lot.available_at > self._at:
+            heapq.heappush(self._pending, (lot.available_at, lot.lot_no))
+        else:
+            self._join(lot, self._at)
+
+    def _join(self, lot: Lot, at: datetime) -> None:
+        if lot.expires_at is not None and lot.expires_at <= at:
+            return
+        self._live.add(lot.lot_no)
+        self._totals[lot.max_share] = self._totals.get(lot.max_share, 0) + lot.remaining
+        if lot.expires_at is not None:
+            heapq.heappush(self._expiring, (lot.expires_at, lot.lot_no))
 
 
 def draw_spend(
