@@ -1,8 +1,9 @@
 """The bulk import (`checkout.replay`) leaves exactly the ledger that confirming the same orders one by one leaves:
 every member, identifier, account, entry, lot, draw, order, order line, tier, tier move, action and event, row for
 row, over random histories — members new and already registered (with lots, tiers and orders of their own), tiers
-on a rolling window, two program versions, pending points, expiry, orders paying with points, non-members, and
-the import's `redeem` stand-in — on SQLite and PostgreSQL."""
+on a rolling window, two program versions, pending points, expiry, orders paying with points, non-members,
+campaigns with a budget and a cap per member, a personal offer, and the import's `redeem` stand-in — on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -63,12 +64,51 @@ def twin_databases(template: tuple[str, Any], directory: Path) -> Iterator[tuple
             publish(engine, seed_program(tiers=ROLLING), effective_from=START)
             later = seed_program(tiers=ROLLING, earning={"pending_days": 0, "rules": [{"id": "base", "percent": 7}]})
             publish(engine, later, effective_from=START + timedelta(days=250))
+            run(engine, lambda uow: [campaigns.create(uow, c, NOW) for c in CAMPAIGNS])
         yield engines[0], engines[1]
     finally:
         for engine in engines:
             engine.dispose()
         for name in names:
             _drop_pg_database(name)
+
+
+# A multiplier for a while, and a bonus per order with a budget and a cap per member, overlapping it: both in force
+# in parts of the histories (START + 0..480 days), so budgets and caps run out in some of them.
+CAMPAIGNS: list[dict[str, Any]] = [
+    {
+        "id": "double-days",
+        "name": "Double days",
+        "starts_at": (START + timedelta(days=100)).isoformat(),
+        "ends_at": (START + timedelta(days=200)).isoformat(),
+        "earning": {"multiplier": 2},
+    },
+    {
+        "id": "bonus",
+        "name": "300 points an order",
+        "starts_at": (START + timedelta(days=50)).isoformat(),
+        "ends_at": (START + timedelta(days=400)).isoformat(),
+        "earning": {"fixed_points": 300},
+        "budget_points": 1500,
+        "per_member_cap_points": 400,
+    },
+]
+
+
+def add_offer(engine: Engine) -> None:
+    """A personal offer to the first registered member, if there is one, from day 300."""
+    with engine.connect() as conn:
+        first = conn.execute(select(t.members.c.member_id).order_by(t.members.c.member_id)).scalar()
+    if first is None:
+        return
+    offer = {
+        "id": "welcome-back",
+        "name": "Welcome back",
+        "starts_at": (START + timedelta(days=300)).isoformat(),
+        "audience": {"members": [{"member_id": first}]},
+        "earning": {"fixed_points": 100},
+    }
+    run(engine, lambda uow: campaigns.create(uow, offer, NOW, personal=True))
 
 
 def state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -86,6 +126,9 @@ def state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         t.tier_history,
         t.action_events,
         t.events,
+        t.campaigns,
+        t.campaign_members,
+        t.campaign_member_usage,
     ]
     found = {}
     with engine.connect() as conn:
@@ -147,6 +190,7 @@ def test_bulk_import_leaves_the_ledger_one_by_one_confirmation_leaves(
         for engine in (bulk, confirmed):
             with contextlib.suppress(imports.ImportRejected):
                 imports.one_by_one(engine, first, NOW, create_members=True, redeem=True)
+            add_offer(engine)
         assert state(bulk) == state(confirmed)
         outcome, expected = import_both(bulk, confirmed, requests_of(history, "b"), redeem)
         if isinstance(expected, list):  # rejected: every bad line, and nothing written
@@ -167,14 +211,33 @@ def test_bulk_import_leaves_the_ledger_one_by_one_confirmation_leaves(
         assert state(bulk) == state(confirmed)
 
 
-def test_a_history_with_campaigns_in_force_is_confirmed_one_by_one(engine: Engine) -> None:
+def test_campaign_budgets_and_caps_run_out_in_the_import_as_order_by_order(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with twin_databases(template, tmp_path_factory.mktemp("twins")) as (bulk, confirmed):
+        first = [(40, 1, "c1", 1, 5000, 0), (60, 1, "c1", 1, 5000, 0)]  # c1 got 300 of the bonus already
+        for engine in (bulk, confirmed):
+            imports.one_by_one(engine, requests_of(first, "a"), NOW, create_members=True)
+            add_offer(engine)
+        history = [(60 + 12 * n, 1, EXTERNAL_IDS[n % 4], 1, 5000, 0) for n in range(24)]
+        outcome, expected = import_both(bulk, confirmed, requests_of(history, "b"), False)
+        assert outcome.reason is None and outcome.created == expected.created == 24
+        found = state(bulk)
+        assert found == state(confirmed)
+        usage = {(member, campaign): points for member, campaign, points in found["campaign_member_usage"]}
+        assert usage[(1, "bonus")] == 400 and usage[(1, "welcome-back")] > 0  # the cap; the offer to member 1
+        assert sum(n for (_, campaign), n in usage.items() if campaign == "bonus") == 1500  # the budget, used up
+        assert violations(bulk) == []
+
+
+def test_a_history_with_a_campaign_on_birthdays_is_confirmed_one_by_one(engine: Engine) -> None:
     publish(engine, seed_program(), effective_from=START)
-    campaign = {"id": "double-days", "name": "Double days", "starts_at": START.isoformat()}
-    campaign["earning"] = {"categories": ["goods"], "multiplier": 2}
+    campaign = {"id": "birthday", "name": "Birthday", "starts_at": START.isoformat()}
+    campaign["earning"] = {"multiplier": 2, "birthday": {"days_before": 3}}
     run(engine, lambda uow: campaigns.create(uow, campaign, NOW))
     summary = imports.import_orders(engine, requests_of([(10, 1, "c1", 1, 2000, 0)], "x"), NOW, create_members=True)
     assert summary.created == 1
-    assert summary.reason is not None and "campaigns are in force" in summary.reason
+    assert summary.reason is not None and "birthdays" in summary.reason
     assert violations(engine) == []
 
 

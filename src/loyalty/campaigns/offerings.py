@@ -192,14 +192,28 @@ def _read_context(rows: Iterable[Any], book: Book, active: Mapping[str, Campaign
             used[ident] = int(number)
         elif kind == "b":
             left[ident] = int(number)
+    return member_context(book, active, segments, listed, used, left)
+
+
+def member_context(
+    book: Book,
+    active: Mapping[str, Campaign],
+    segments: Iterable[str],
+    listed: Iterable[str],
+    used: Mapping[str, int],
+    budget_left: Mapping[str, int],
+) -> MemberContext:
+    """What the campaigns in force (`active`, by id) need to know about a member: their segments, the campaigns
+    whose lists name them, and the points each capped or budgeted campaign may still give them — the least of
+    what is left of their cap (`used`: points they got from it) and of its budget."""
     context = MemberContext(frozenset(segments), frozenset(listed))
     for campaign_id in book.capped & active.keys():
         cap = active[campaign_id].per_member_cap
         assert cap is not None
         context.limits[campaign_id] = cap - used.get(campaign_id, 0)
     for campaign_id in book.budgeted & active.keys():
-        budget_left = left.get(campaign_id, 0)
-        context.limits[campaign_id] = min(budget_left, context.limits.get(campaign_id, budget_left))
+        left = budget_left.get(campaign_id, 0)
+        context.limits[campaign_id] = min(left, context.limits.get(campaign_id, left))
     return context
 
 
@@ -251,13 +265,14 @@ def offerings(uow: UnitOfWork, program: Program, member_id: int | None, at: date
     active = book.in_force(at)
     if not active:
         return Offerings([], {}, {}, book)
-    return _offerings(active, _member_context(uow, book, member_id, at, active), book)
+    return offered(active, _member_context(uow, book, member_id, at, active), book)
 
 
 NONE = Offerings([], {}, {}, _EMPTY)  # what the quote gets when no campaign is in force
 
 
-def _offerings(active: list[Campaign], context: MemberContext, book: Book) -> Offerings:
+def offered(active: list[Campaign], context: MemberContext, book: Book) -> Offerings:
+    """What the quote gets: the campaigns in force and what they need to know about the member."""
     if not active:
         return Offerings([], {}, {}, book)
     return Offerings(active, {"segments": context.segments, "listed": context.listed}, context.limits, book)

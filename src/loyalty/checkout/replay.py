@@ -9,11 +9,14 @@ registration bonus and the tier move are the checkout's, the ledger's, the engag
 functions, and the rows are built by the same functions the one-by-one path writes with. So the two paths leave the
 same ledger, which a property test checks, entry by entry.
 
-What the replay does not model it refuses (`NotReplayable`), and the caller confirms order by order instead:
-campaigns in force at an order's time (their budgets and members' caps live in the database), an experiment running
-then (its control group's orders are priced apart), rules on birthdays or viewed products, a member named other than by external id, members unknown without `create_members`, a
-reservation still holding points, an order recorded earlier that is still a reservation, or a registration bonus
-with a cap."""
+Campaigns and personal offers in force at an order's time are applied as the checkout applies them (`Offers`): the
+member's segments and lists as they stand, each campaign's budget and each member's cap counted down order by order,
+what each gave written at the end as confirming would have left it.
+
+What the replay does not model it refuses (`NotReplayable`), and the caller confirms order by order instead: an
+experiment running at an order's time (its control group's orders are priced apart), rules or campaigns on
+birthdays or viewed products, a member named other than by external id, members unknown without `create_members`,
+a reservation still holding points, an order recorded earlier that is still a reservation."""
 
 from __future__ import annotations
 
@@ -143,6 +146,8 @@ def replay_orders(
         if progress is not None:
             progress(len(chunk))
         if not outcome.errors:
+            if replay.offers is not None:
+                replay.offers.write(uow, replay.writer)
             _finish(uow, replay.writer, replay.members)
     return outcome
 
@@ -171,18 +176,20 @@ class _Replay:
         self.ids: dict[str | None, int] = {}
         self.members: dict[int, Member] = {}
         self.checked: set[int] = set()
-        self.books: dict[int, offerings.Book] = {}
+        self.offers = Offers(uow, _budgets_left(uow)) if stamps.get(uow, stamps.CAMPAIGNS) is not None else None
 
     def run(self, chunk: list[Order], outcome: Outcome) -> None:
         if not chunk:
             return
         uow, now, version_at, writer = self.uow, self.now, self.version_at, self.writer
-        _check_program(uow, chunk, version_at, self.checked, self.books)
+        _check_program(uow, chunk, version_at, self.checked, self.offers)
         known = set(self.ids)
         _members(uow, chunk, self.create_members, self.ids)
         existing_orders = _existing_orders(uow, [r.order_key for _, r, _ in chunk])
         fresh = [i for e, i in self.ids.items() if e not in known and i > 0]
         self.members.update(_load(uow, fresh, now))
+        if self.offers is not None:
+            self.offers.load(fresh)
         new_members = _register(uow, writer, chunk, self.ids, self.members, now)
         outcome.members_created += len(new_members)
         for line, request, external_id in chunk:
@@ -196,7 +203,7 @@ class _Replay:
                 else:
                     if member_id in new_members and new_members[member_id] is request:
                         registration(writer, self.members[member_id], now, version_at)
-                    confirm(writer, request, member_id, member, now, version_at, self.redeem)
+                    confirm(writer, request, member_id, member, now, version_at, self.redeem, self.offers)
                     outcome.created += 1
             except LoyaltyError as error:
                 outcome.errors.append((line, f"order {request.order_key}: {error}"))
@@ -223,11 +230,10 @@ def _check_program(
     ordered: Sequence[Order],
     version_at: Callable[[datetime], ProgramVersion],
     checked: set[int],
-    books: dict[int, offerings.Book],
+    offers: Offers | None,
 ) -> None:
-    """Refuse what the replay does not model (the module's docstring lists it); `checked` and `books` are what
-    earlier chunks found."""
-    campaigns = stamps.get(uow, stamps.CAMPAIGNS) is not None
+    """Refuse what the replay does not model (the module's docstring lists it); `checked` are the versions earlier
+    chunks found fine."""
     experimenting = experiments.in_force(uow)
     for _, request, _ in ordered:
         if any(start <= request.occurred_at < end for start, end in experimenting):
@@ -242,16 +248,13 @@ def _check_program(
             continue  # the order fails as it would one by one
         if version.number not in checked:
             checked.add(version.number)
-            program = version.program
-            conditions = [c for rule in program.earning.rules for c in rule.conditions]
+            conditions = [c for rule in version.program.earning.rules for c in rule.conditions]
+            if offers is not None:
+                conditions += [c for campaign in offers.book(version).campaigns for c in campaign.conditions]
             if any(isinstance(c, BirthdayCondition | ViewedCondition) for c in conditions):
-                raise NotReplayable(f"version {version.number} has rules on birthdays or viewed products")
-        if campaigns:
-            book = books.get(version.number)
-            if book is None:
-                book = books[version.number] = offerings.book(uow, version.program)
-            if book.in_force(request.occurred_at):
-                raise NotReplayable(f"campaigns are in force at {request.occurred_at.isoformat()}")
+                raise NotReplayable(
+                    f"version {version.number} or a campaign has conditions on birthdays or viewed products"
+                )
 
 
 def _members(uow: UnitOfWork, ordered: Sequence[Order], create: bool, ids: dict[str | None, int]) -> None:
@@ -447,8 +450,10 @@ def confirm(
     now: datetime,
     version_at: Callable[[datetime], ProgramVersion],
     redeem: bool,
+    offers: Offers | None = None,
 ) -> None:
-    """`checkout.confirm` of a new order, its rows gathered in `writer`."""
+    """`checkout.confirm` of a new order, its rows gathered in `writer`; `offers`: the campaigns and offers there
+    are (None: none)."""
     at = request.occurred_at
     version = version_at(at)
     program = version.program
@@ -459,6 +464,8 @@ def confirm(
         available, restricted = member.account.spendable_split(at)
         if program.tiers is not None:
             attributes["tier"] = program.tiers.level(member.tier).id
+    offer = offerings.NONE if offers is None else offers.at(version, member_id, at)
+    attributes.update(offer.attributes)
 
     def quoted(points: int) -> Any:
         return quote(
@@ -468,8 +475,8 @@ def confirm(
             requested=points,
             is_member=member is not None,
             member_attributes=attributes,
-            campaigns=[],
-            campaign_limits={},
+            campaigns=offer.campaigns,
+            campaign_limits=offer.limits,
             restricted=restricted,
         )
 
@@ -481,7 +488,7 @@ def confirm(
     result = quote_result(request.order_key, "confirmed", member_id, version, q, at)
     spend_entry, earn_lots = None, list[int]()
     if member is not None:
-        spend_entry, earn_lots = post(member.account, version, q, request, offerings.NONE, 0)
+        spend_entry, earn_lots = post(member.account, version, q, request, offer, 0)
     writer.add(
         t.orders, order_row(request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots)
     )
@@ -489,6 +496,8 @@ def confirm(
     if member is None:
         return
     flush_account(writer, member.account)
+    if offers is not None:
+        offers.given(offer, member.account.account_id, q.earned_by_rule)
     if program.tiers is not None:
         value = _qualifying(member, at, sum(line.amount for line in q.lines), program)
         move = tiers.upgrade(member.account.account_id, member.tier, value, program, at, request.order_key)
@@ -497,6 +506,112 @@ def confirm(
             writer.add(t.tier_history, move.history_row(member.history))
             writer.add(t.events, _event_row(move.event(), now))
             member.tier, member.tier_move = move.level.id, move
+
+
+def _budgets_left(uow: UnitOfWork) -> dict[str, int]:
+    c = t.campaigns.c
+    query = select(c.campaign_id, c.budget_points - c.budget_used).where(c.budget_points.is_not(None))
+    return {campaign_id: int(left) for campaign_id, left in uow.conn.execute(query)}
+
+
+class Offers:
+    """The campaigns and offers of a replay, with what the checkout reads of them for each order (`offerings`):
+    the members' segments and lists as they stand, what is left of each campaign's budget (`budget_left`, by id)
+    and what each member got from each campaign, both counted down as the replay gives points. `load` reads the
+    stored part for members already registered; the replay's own new members start with nothing."""
+
+    def __init__(self, uow: UnitOfWork, budget_left: dict[str, int]) -> None:
+        self.uow = uow
+        self.budget_left = budget_left
+        self.books: dict[int, offerings.Book] = {}
+        self.segments: dict[int, set[str]] = {}
+        self.listed: dict[int, set[str]] = {}
+        self.used: dict[int, dict[str, int]] = {}
+        self.stored: set[tuple[int, str]] = set()  # campaign_member_usage rows there before the replay
+        self.budget_given: dict[str, int] = {}
+        self.touched: set[tuple[int, str]] = set()  # (member, campaign) given points by the replay
+
+    def book(self, version: ProgramVersion) -> offerings.Book:
+        found = self.books.get(version.number)
+        if found is None:
+            found = self.books[version.number] = offerings.book(self.uow, version.program)
+        return found
+
+    def load(self, member_ids: Sequence[int]) -> None:
+        sm, cm, cu = t.segment_members.c, t.campaign_members.c, t.campaign_member_usage.c
+        for chunk in in_batches(sorted(member_ids)):
+            for account_id, segment_id in self.uow.conn.execute(
+                select(sm.account_id, sm.segment_id).where(sm.account_id.in_(chunk))
+            ):
+                self.segments.setdefault(account_id, set()).add(segment_id)
+            for account_id, campaign_id in self.uow.conn.execute(
+                select(cm.account_id, cm.campaign_id).where(cm.account_id.in_(chunk))
+            ):
+                self.listed.setdefault(account_id, set()).add(campaign_id)
+            for account_id, campaign_id, points in self.uow.conn.execute(
+                select(cu.account_id, cu.campaign_id, cu.points).where(cu.account_id.in_(chunk))
+            ):
+                self.used.setdefault(account_id, {})[campaign_id] = int(points)
+                self.stored.add((account_id, campaign_id))
+
+    def at(self, version: ProgramVersion, member_id: int | None, at: datetime) -> offerings.Offerings:
+        """`offerings.offerings` for the member's order at `at`, from what the replay holds."""
+        book = self.book(version)
+        active = book.in_force(at)
+        if not active:
+            return offerings.NONE
+        context = offerings.MemberContext()
+        if member_id is not None:
+            context = offerings.member_context(
+                book,
+                {c.id: c for c in active},
+                self.segments.get(member_id, ()) if book.needs_segments else (),
+                self.listed.get(member_id, ()) if book.needs_lists else (),
+                self.used.get(member_id, {}),
+                self.budget_left,
+            )
+        return offerings.offered(active, context, book)
+
+    def given(self, offer: offerings.Offerings, account_id: int, earned: dict[str, int]) -> None:
+        """`offerings.record_given`, counted here and written by `write`."""
+        for campaign in offer.campaigns:
+            points = earned.get(campaign.source, 0)
+            if points <= 0:
+                continue
+            if campaign.budget is not None:
+                self.budget_left[campaign.id] = self.budget_left.get(campaign.id, 0) - points
+                self.budget_given[campaign.id] = self.budget_given.get(campaign.id, 0) + points
+            used = self.used.setdefault(account_id, {})
+            used[campaign.id] = used.get(campaign.id, 0) + points
+            self.touched.add((account_id, campaign.id))
+
+    def write(self, uow: UnitOfWork, writer: Rows) -> None:
+        """What the campaigns gave: their budgets used, and each member's points from each (new rows gathered in
+        `writer`, to be flushed after; stored ones updated now)."""
+        c, cu = t.campaigns.c, t.campaign_member_usage.c
+        if self.budget_given:
+            uow.conn.execute(
+                update(t.campaigns)
+                .where(c.campaign_id == bindparam("id"))
+                .values(budget_used=c.budget_used + bindparam("given")),
+                [{"id": campaign_id, "given": n} for campaign_id, n in sorted(self.budget_given.items())],
+            )
+        changed = []
+        for account_id, campaign_id in sorted(self.touched):
+            points = self.used[account_id][campaign_id]
+            if (account_id, campaign_id) in self.stored:
+                changed.append({"a": account_id, "c": campaign_id, "p": points})
+            else:
+                writer.add(
+                    t.campaign_member_usage, {"account_id": account_id, "campaign_id": campaign_id, "points": points}
+                )
+        if changed:
+            uow.conn.execute(
+                update(t.campaign_member_usage)
+                .where(cu.account_id == bindparam("a"), cu.campaign_id == bindparam("c"))
+                .values(points=bindparam("p")),
+                changed,
+            )
 
 
 def _qualifying(member: Member, at: datetime, amount: int, program: Program) -> int:
