@@ -19,14 +19,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from loyalty.analytics import simulation
+from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
 from loyalty.checkout.requests import parse_order
 from loyalty.core.errors import InvalidInput
+from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
-from tests.usecases import NOW, publish, read
+from tests.usecases import NOW, publish, read, run
 
 START, END = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
 STORED = {
@@ -115,3 +117,41 @@ def test_the_assumptions_default_to_the_history_and_bad_input_is_refused(engine:
     with pytest.raises(InvalidInput) as share:
         simulation.Behaviour(Decimal("1.5"), Decimal(0))
     assert [p.path for p in share.value.problems] == ["redeeming_members"]
+
+
+def test_stored_campaigns_and_those_the_file_keeps_are_simulated_with_their_budgets(engine: Engine) -> None:
+    """A stored bonus of 30 points an order with a budget of 40, and the draft's own x2 in February:
+
+    01: A earns 100 + 30 (welcome; 10 of its budget left)                    issued 130, by campaigns 30
+    02: C earns 50 + 50 (x2) + 10 (what is left of the budget); A's 130 burn  issued 110, by campaigns 60
+    03: B earns 200, the budget spent; C's 110 burn 03-22                     issued 200, by campaigns 0"""
+    history(engine)
+    welcome = {"id": "welcome", "name": "Welcome", "starts_at": "2026-01-01", "ends_at": "2026-03-31"}
+    welcome |= {"earning": {"fixed_points": 30}, "budget_points": 40}
+    run(engine, lambda uow: campaigns.create(uow, welcome, NOW))
+    february = {"id": "february", "name": "x2 in February", "starts_at": "2026-02-01", "ends_at": "2026-02-28"}
+    draft = {**DRAFT, "campaigns": [{**february, "earning": {"multiplier": 2}}]}
+    report = simulate(engine, draft, simulation.Behaviour(Decimal(0), Decimal(0)))
+    assert report["campaigns"] == ["campaign:february", "campaign:welcome"]
+    simulated = [
+        (
+            m["simulated"]["points_issued"],
+            m["simulated"]["campaign_points_issued"],
+            m["simulated"]["points_expired"],
+            m["simulated"]["liability_points"],
+        )
+        for m in report["months"]
+    ]
+    assert simulated == [(130, 30, 0, 130), (110, 60, 130, 110), (200, 0, 110, 200)]
+    assert [m["actual"]["campaign_points_issued"] for m in report["months"]] == [0, 0, 0]  # stored after the orders
+    with engine.connect() as conn:  # nothing written: the budget is untouched, the draft's campaign not stored
+        assert conn.execute(select(t.campaigns.c.campaign_id, t.campaigns.c.budget_used)).all() == [("welcome", 0)]
+
+
+def test_a_kept_offer_naming_an_unknown_member_is_refused_with_its_place(engine: Engine) -> None:
+    history(engine)
+    offer = {"id": "vip", "name": "VIP", "starts_at": "2026-01-01", "earning": {"fixed_points": 5}}
+    draft = {**DRAFT, "offers": [{**offer, "audience": {"members": [{"external_id": "nobody"}]}}]}
+    with pytest.raises(InvalidInput) as bad:
+        simulate(engine, draft)
+    assert [p.path.split(".")[0] for p in bad.value.problems] == ["offers[0]"]

@@ -250,6 +250,7 @@ class SimulatedFigures(BaseModel):
     orders: int
     revenue: str = Field(description="The orders' totals")
     points_issued: int = Field(description="Earned on orders and given for actions")
+    campaign_points_issued: int = Field(description="Of points_issued: earned from campaigns and personal offers")
     points_redeemed: int
     points_expired: int
     liability_points: int = Field(description="Outstanding at the month's (the period's) end")
@@ -274,6 +275,10 @@ class SimulationReport(BaseModel):
     to: str
     currency: str
     assumptions: dict[str, str] = Field(description="redeeming_members and redeeming_orders, as simulated")
+    campaigns: list[str] = Field(
+        description="The campaigns and offers simulated (campaign:<id>, offer:<id>): the stored ones, and those the "
+        "program's file keeps in their place or beside them"
+    )
     months: list[SimulatedMonth]
     total: SimulationTotals
 

@@ -12,8 +12,12 @@ column, so the two read side by side.
 Members' behaviour is what changes with the rules and cannot be replayed, so it is an explicit assumption: a share
 of members redeem (`redeeming_members`), and they pay with as many points as the program allows on a share of their
 orders (`redeeming_orders`); who does is decided by a hash of the member's and the order's id, so a simulation is
-reproducible. The defaults are the shares the history shows (`estimate_behaviour`). Campaigns are not simulated:
-the replay applies the program's own rules."""
+reproducible. The defaults are the shares the history shows (`estimate_behaviour`).
+
+Campaigns and personal offers are those that would be in force once the simulated file is published
+(`publishing.as_published`): the stored ones, with those the file keeps (`campaigns:`, `offers:`) in place of the
+stored ones of the same id or beside them. Each runs by its dates, its budget and caps counted from zero as the
+history is replayed from its start; audiences by segment or list are the members' as they stand now."""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from loyalty.storage.database import UnitOfWork
 SOLD = ("confirmed", "cancelled")
 _ISSUED = (EntryKind.EARN.value, EntryKind.ACTION.value)
 _FOUR = Decimal("0.0001")
+_CAMPAIGN_SOURCES = ("campaign:", "offer:")  # the rule ids of points a campaign or a personal offer gave
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class Month:
     redeemed: int = 0
     expired: int = 0
     other: int = 0  # returns, adjustments: what else moved the balance
+    by_campaigns: int = 0  # of `issued`: earned from campaigns and personal offers
     revenue: int = 0  # minor units
     orders: int = 0
 
@@ -127,10 +133,12 @@ class Tally:
             found = self.months[key] = Month()
         return found
 
-    def entry(self, kind: str, points: int, at: datetime) -> None:
+    def entry(self, kind: str, points: int, at: datetime, rule_id: str | None = None) -> None:
         month = self.month(at)
         if kind in _ISSUED:
             month.issued += points
+            if rule_id is not None and rule_id.startswith(_CAMPAIGN_SOURCES):
+                month.by_campaigns += points
         elif kind == EntryKind.SPEND.value:
             month.redeemed -= points
         elif kind == EntryKind.EXPIRE.value:
@@ -145,7 +153,7 @@ class Tally:
 
     def add(self, table: Table, row: dict[str, Any]) -> None:
         if table is t.ledger_entries:
-            self.entry(row["kind"], row["points"], row["occurred_at"])
+            self.entry(row["kind"], row["points"], row["occurred_at"], row["rule_id"])
         elif table is t.orders:
             self.order(row["total"], row["occurred_at"])
 
@@ -177,13 +185,27 @@ def simulate(
     program = publishing.program_of(document)
     behaviour = behaviour or estimate_behaviour(uow)
     draft = ProgramVersion(0, datetime.min.replace(tzinfo=UTC), program, document)
-    simulated = _replay(uow, draft, behaviour, end, now)
+    book, listed = publishing.as_published(uow, document, program)
+    offers = None
+    if book.campaigns:
+        offers = replay.Offers(uow, {c.id: c.budget for c in book.campaigns if c.budget is not None}, book)
+        offers.load_lists(listed)
+    simulated = _replay(uow, draft, behaviour, end, now, offers)
     actual = _actual(uow, program.timezone, end)
-    return _report(program, start, end, behaviour, actual, simulated)
+    report = _report(program, start, end, behaviour, actual, simulated)
+    report["campaigns"] = [c.source for c in book.campaigns]
+    return report
 
 
-def _replay(uow: UnitOfWork, draft: ProgramVersion, behaviour: Behaviour, end: datetime, now: datetime) -> Tally:
-    """Every member and order before `end`, in time order, under `draft`, tallied."""
+def _replay(
+    uow: UnitOfWork,
+    draft: ProgramVersion,
+    behaviour: Behaviour,
+    end: datetime,
+    now: datetime,
+    offers: replay.Offers | None,
+) -> Tally:
+    """Every member and order before `end`, in time order, under `draft` and the campaigns of `offers`, tallied."""
     tally = Tally(draft.program.timezone)
     members: dict[int, replay.Member] = {}
 
@@ -191,7 +213,8 @@ def _replay(uow: UnitOfWork, draft: ProgramVersion, behaviour: Behaviour, end: d
         return draft
 
     with replay.collector_paused():
-        _run(tally, members, merge(_registrations(uow, end), _orders(uow, end)), behaviour, version_at, now)
+        history = merge(_registrations(uow, end), _orders(uow, end))
+        _run(tally, members, history, behaviour, version_at, now, offers)
     for member in members.values():  # what expired by the end burns
         member.account.expire(end, lambda _: 0)
         replay.flush_account(tally, member.account)
@@ -209,6 +232,7 @@ def _run(
     behaviour: Behaviour,
     version_at: Callable[[datetime], ProgramVersion],
     now: datetime,
+    offers: replay.Offers | None,
 ) -> None:
     for n, (at, _, _, kind, item) in enumerate(history, 1):
         if n % replay.CHUNK_ORDERS == 0:
@@ -221,7 +245,7 @@ def _run(
         member_id, request = item
         buyer = members.get(member_id) if member_id is not None else None
         redeems = member_id is not None and behaviour.redeems(member_id, request.order_key)
-        replay.confirm(tally, replace(request, points=0), member_id, buyer, now, version_at, redeems)
+        replay.confirm(tally, replace(request, points=0), member_id, buyer, now, version_at, redeems, offers)
 
 
 def _registrations(uow: UnitOfWork, end: datetime) -> Iterator[tuple[datetime, int, int, str, Any]]:
@@ -247,9 +271,9 @@ def _actual(uow: UnitOfWork, zone: tzinfo, end: datetime) -> Tally:
     """The same tally over what was written: the ledger's entries and the orders."""
     tally = Tally(zone)
     e, o = t.ledger_entries.c, t.orders.c
-    entries = select(e.kind, e.points, e.occurred_at).where(e.occurred_at < end)
-    for kind, points, occurred_at in uow.conn.execute(entries.execution_options(yield_per=10_000)):
-        tally.entry(kind, int(points), occurred_at)
+    entries = select(e.kind, e.points, e.occurred_at, e.rule_id).where(e.occurred_at < end)
+    for kind, points, occurred_at, rule_id in uow.conn.execute(entries.execution_options(yield_per=10_000)):
+        tally.entry(kind, int(points), occurred_at, rule_id)
     orders = select(o.total, o.occurred_at).where(o.status.in_(SOLD), o.occurred_at < end)
     for total, occurred_at in uow.conn.execute(orders.execution_options(yield_per=10_000)):
         tally.order(int(total), occurred_at)
@@ -268,7 +292,7 @@ def _report(
         for key in months:
             m = tally.months.get(key, Month())
             balance += m.issued - m.redeemed - m.expired + m.other
-            for name in ("issued", "redeemed", "expired", "other", "revenue", "orders"):
+            for name in ("issued", "by_campaigns", "redeemed", "expired", "other", "revenue", "orders"):
                 setattr(total, name, getattr(total, name) + getattr(m, name))
             rows.append({"month": key, **_figures(program, m, balance)})
         return rows, _figures(program, total, balance)
@@ -311,6 +335,7 @@ def _figures(program: Program, m: Month, balance: int) -> dict[str, Any]:
         "orders": m.orders,
         "revenue": format_money(m.revenue, program.exponent),
         "points_issued": m.issued,
+        "campaign_points_issued": m.by_campaigns,
         "points_redeemed": m.redeemed,
         "points_expired": m.expired,
         "liability_points": balance,

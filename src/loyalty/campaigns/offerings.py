@@ -138,18 +138,23 @@ def _book(uow: UnitOfWork, program: Program) -> Book:
                     revision=row.revision,
                 )
             )
-        book = Book(
-            stamp,
-            tuple(parsed),
-            any(c.audience.kind is AudienceKind.SEGMENTS for c in parsed),
-            any(c.audience.kind is AudienceKind.MEMBERS for c in parsed),
-            frozenset(c.id for c in parsed if c.per_member_cap is not None),
-            frozenset(c.id for c in parsed if c.budget is not None),
-        )
+        book = book_of(stamp, parsed)
         if len(_books) > 16:
             _books.clear()
         _books[key] = book
     return book
+
+
+def book_of(stamp: str, campaigns: Sequence[Campaign]) -> Book:
+    """The book of `campaigns`, in the order given (the store's: by id)."""
+    return Book(
+        stamp,
+        tuple(campaigns),
+        any(c.audience.kind is AudienceKind.SEGMENTS for c in campaigns),
+        any(c.audience.kind is AudienceKind.MEMBERS for c in campaigns),
+        frozenset(c.id for c in campaigns if c.per_member_cap is not None),
+        frozenset(c.id for c in campaigns if c.budget is not None),
+    )
 
 
 # What the checkout reads about a member for the campaigns, in one round trip: the parts the campaigns in force

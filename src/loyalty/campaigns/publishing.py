@@ -9,13 +9,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from loyalty.campaigns import offerings
 from loyalty.campaigns import service as campaigns
-from loyalty.campaigns.document import campaign_schema, check_kept
-from loyalty.core.errors import InvalidInput
+from loyalty.campaigns.document import campaign_schema, check_kept, parse_campaign
+from loyalty.campaigns.model import Campaign
+from loyalty.campaigns.offerings import Book
+from loyalty.core.errors import FieldProblem, InvalidInput
 from loyalty.program import service as programs
 from loyalty.program.document import program_schema
 from loyalty.program.model import Program, ProgramVersion
 from loyalty.segments.document import definition_schema
+from loyalty.segments.lists import references, resolve_references
 from loyalty.storage.database import UnitOfWork
 
 KEPT_SECTIONS = ("campaigns", "offers")
@@ -36,6 +40,31 @@ def publish(uow: UnitOfWork, document: dict[str, Any], effective_from: datetime,
     if kept:
         campaigns.apply(uow, kept, now)
     return version
+
+
+def as_published(uow: UnitOfWork, document: dict[str, Any], program: Program) -> tuple[Book, dict[str, list[int]]]:
+    """The campaigns and offers in force once `document` (whose `program` is checked) would be published, storing
+    nothing: the stored ones, with those its file keeps in place of the stored ones of the same id or beside them,
+    parsed in `program`'s time zone; and the members each offer of the file lists (for the simulator)."""
+    kept: dict[str, Campaign] = {}
+    listed: dict[str, list[int]] = {}
+    problems: list[FieldProblem] = []
+    for section, personal in (("campaigns", False), ("offers", True)):
+        for i, item in enumerate(document.get(section) or []):
+            campaign = parse_campaign(item, timezone=program.timezone, exponent=program.exponent, personal=personal)
+            kept[campaign.id] = campaign
+            members = item.get("audience", {}).get("members") if isinstance(item.get("audience"), dict) else None
+            if isinstance(members, list):
+                named = [{"member_id": r} if isinstance(r, int) and not isinstance(r, bool) else r for r in members]
+                try:
+                    listed[campaign.id] = resolve_references(uow, references(named, "audience.members"))
+                except InvalidInput as error:
+                    problems.extend(FieldProblem(f"{section}[{i}].{p.path}", p.reason) for p in error.problems)
+    if problems:
+        raise InvalidInput(problems)
+    stored = {c.id: c for c in offerings.book(uow, program).campaigns}
+    merged = {**stored, **kept}
+    return offerings.book_of("as-published", [merged[i] for i in sorted(merged)]), listed
 
 
 def program_file_schema() -> dict[str, Any]:

@@ -520,9 +520,10 @@ class Offers:
     and what each member got from each campaign, both counted down as the replay gives points. `load` reads the
     stored part for members already registered; the replay's own new members start with nothing."""
 
-    def __init__(self, uow: UnitOfWork, budget_left: dict[str, int]) -> None:
+    def __init__(self, uow: UnitOfWork, budget_left: dict[str, int], book: offerings.Book | None = None) -> None:
         self.uow = uow
         self.budget_left = budget_left
+        self.fixed = book  # the one book of every version (a simulation's), else the store's, per version
         self.books: dict[int, offerings.Book] = {}
         self.segments: dict[int, set[str]] = {}
         self.listed: dict[int, set[str]] = {}
@@ -532,6 +533,8 @@ class Offers:
         self.touched: set[tuple[int, str]] = set()  # (member, campaign) given points by the replay
 
     def book(self, version: ProgramVersion) -> offerings.Book:
+        if self.fixed is not None:
+            return self.fixed
         found = self.books.get(version.number)
         if found is None:
             found = self.books[version.number] = offerings.book(self.uow, version.program)
@@ -553,6 +556,19 @@ class Offers:
             ):
                 self.used.setdefault(account_id, {})[campaign_id] = int(points)
                 self.stored.add((account_id, campaign_id))
+
+    def load_lists(self, listed: dict[str, list[int]]) -> None:
+        """Every member's segments, and the members of each campaign's list — those stored, but `listed`'s for the
+        campaigns it names (a simulation's own offers)."""
+        sm, cm = t.segment_members.c, t.campaign_members.c
+        for account_id, segment_id in self.uow.conn.execute(select(sm.account_id, sm.segment_id)):
+            self.segments.setdefault(account_id, set()).add(segment_id)
+        for account_id, campaign_id in self.uow.conn.execute(select(cm.account_id, cm.campaign_id)):
+            if campaign_id not in listed:
+                self.listed.setdefault(account_id, set()).add(campaign_id)
+        for campaign_id, member_ids in listed.items():
+            for member_id in member_ids:
+                self.listed.setdefault(member_id, set()).add(campaign_id)
 
     def at(self, version: ProgramVersion, member_id: int | None, at: datetime) -> offerings.Offerings:
         """`offerings.offerings` for the member's order at `at`, from what the replay holds."""

@@ -18,7 +18,14 @@ from loyalty.core.errors import InvalidInput, LoyaltyError
 from loyalty.program import service as programs
 from loyalty.storage.database import UnitOfWork, make_engine
 
-FIGURES = ("points_issued", "points_redeemed", "points_expired", "liability_points", "program_cost_share")
+FIGURES = (
+    "points_issued",
+    "campaign_points_issued",
+    "points_redeemed",
+    "points_expired",
+    "liability_points",
+    "program_cost_share",
+)
 
 
 class Format(StrEnum):
