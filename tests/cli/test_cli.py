@@ -468,3 +468,17 @@ def test_imports_read_instants_as_the_api_does(published: str, tmp_path: Path) -
     registered, occurred = _registered_and_occurred(published)
     assert registered == [datetime(2026, 1, 9, 21, 0, tzinfo=UTC)]  # 10 January 00:00 in Moscow
     assert occurred == [datetime(2026, 1, 31, 21, 0, tzinfo=UTC)]
+
+
+def test_a_database_without_tables_is_named_with_the_command_that_fixes_it(tmp_path: Path) -> None:
+    """A real process on a database never upgraded: one line saying so and what to run, no traceback."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "loyalty.cli", "summary", "--database", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "run `loyalty db upgrade` first" in done.stderr and "no such table" in done.stderr
+    assert "Traceback" not in done.stderr

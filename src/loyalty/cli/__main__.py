@@ -1,3 +1,3 @@
-from loyalty.cli.main import app
+from loyalty.cli.main import main
 
-app(prog_name="loyalty")
+main()

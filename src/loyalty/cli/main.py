@@ -4,6 +4,7 @@ and print its result. Each area's commands live in a module of their own; this o
 from __future__ import annotations
 
 import typer
+from sqlalchemy import exc
 
 from loyalty.cli import (
     accounting,
@@ -24,6 +25,7 @@ from loyalty.cli import (
     serve,
     simulate,
     stores,
+    terminal,
     worker,
 )
 
@@ -55,3 +57,19 @@ app.command("journal")(accounting.journal_report)
 app.command("charts")(accounting.chart_files)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
+
+
+def main() -> None:
+    """The `loyalty` command: the commands above, with the database errors an operator can fix said plainly
+    instead of a traceback."""
+    try:
+        app(prog_name="loyalty")
+    except exc.DBAPIError as error:
+        problem = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+        if "no such table" in problem or "UndefinedTable" in type(error.orig).__name__:
+            terminal.err.print(
+                f"The database has no tables, or not this version's ({problem}): run `loyalty db upgrade` first."
+            )
+            raise SystemExit(2) from None
+        terminal.err.print(f"The database refused: {problem}")
+        raise SystemExit(1) from None

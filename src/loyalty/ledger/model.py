@@ -75,7 +75,7 @@ class Booking(StrEnum):
         return sorted(lots, key=_soonest_expiring)
 
 
-@dataclass
+@dataclass(slots=True)
 class Lot:
     lot_no: int
     points: int

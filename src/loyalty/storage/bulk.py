@@ -6,14 +6,13 @@ statement. Either way each row is checked by the database as an INSERT's would b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table
 
-from loyalty.storage.database import UnitOfWork
+from loyalty.storage.database import UnitOfWork, json_text
 from loyalty.storage.tables import UTCDateTime
 
 BATCH = 20_000  # rows gathered (over every table) before they are written: memory stays flat
@@ -55,8 +54,18 @@ def _insert_many(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> N
     """INSERT the rows into `table` with one `executemany` (SQLite), each value bound by its column's type as
     SQLAlchemy binds it (the same text for instants and JSON), without SQLAlchemy's cost per row."""
     dialect = uow.conn.dialect
+    instants: dict[datetime, str | None] = {}  # rows share instants (the import's, an order's): each bound once
+
+    def instant(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        found = instants.get(value)
+        if found is None:
+            found = instants[value] = _sqlite_instant(value)
+        return found
+
     binds = {
-        name: _sqlite_instant
+        name: instant
         if isinstance(table.c[name].type, UTCDateTime)
         else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in rows[0]
@@ -89,7 +98,7 @@ def _copy(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             copy.write_row(
                 [
-                    json.dumps(row[name]) if name in json_columns and row[name] is not None else row[name]
+                    json_text(row[name]) if name in json_columns and row[name] is not None else row[name]
                     for name in columns
                 ]
             )

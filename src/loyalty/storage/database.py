@@ -12,6 +12,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Insert, bindparam, create_engine, event, exc, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
@@ -34,11 +35,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as stored: compact, UTF-8, keys that are not text written as text (as `json` does)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str | None = None, *, timeouts: bool = True, **kwargs: Any) -> Engine:
     """An engine for `url` (default: LOYALTY_DATABASE_URL). On PostgreSQL every connection waits for a lock at most
     LOYALTY_DB_LOCK_TIMEOUT_MS and runs a statement at most LOYALTY_DB_STATEMENT_TIMEOUT_MS, so a stuck lock fails
     a request quickly instead of hanging it; `timeouts=False` (migrations) waits as long as it takes."""
     url = normalise_url(database_url(url))
+    kwargs.setdefault("json_serializer", json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
         _configure_sqlite(engine)
