@@ -174,9 +174,13 @@ def test_cdnow_import_jobs_and_audit(published: str, tmp_path: Path) -> None:
     assert code == 0 and "Ledger OK" in output
 
     broken = tmp_path / "broken.txt"
-    broken.write_text(" 00001 0001 19970101 2 10.00\n 00002 0002 1997013 1 5.00\n 00003 0003 19970101 x 5.00\n")
+    broken.write_text(
+        " 00001 0001 19970101 2 10.00\n 00002 0002 1997013 1 5.00\n 00003 0003 19970101 x 5.00\n"
+        " 00004 0004 19970230 1 5.00\n"
+    )
     code, output = loyalty("orders", "import", str(broken), "--format", "cdnow", database=published)
     assert code == 2 and "line 2" in output and "line 3" in output
+    assert "line 4: date: '19970230' is not a date YYYYMMDD" in output
 
 
 def test_cdnow_import_reads_the_published_master_file_with_its_header(published: str, tmp_path: Path) -> None:

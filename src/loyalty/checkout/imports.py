@@ -11,7 +11,7 @@ import gzip
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -317,7 +317,7 @@ def read_cdnow(path: Path, now: datetime, rate: Decimal = Decimal(1)) -> list[tu
             try:
                 if len(day) != 8 or not day.isdigit():
                     raise ValueError(day)
-                occurred = datetime.combine(datetime.strptime(day + "+0000", "%Y%m%d%z").date(), time(12), UTC)
+                occurred = datetime.combine(date(int(day[:4]), int(day[4:6]), int(day[6:])), time(12), UTC)
             except ValueError:
                 errors.append(LineError(line, f"date: {day!r} is not a date YYYYMMDD"))
                 continue
