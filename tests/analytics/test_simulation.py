@@ -26,6 +26,7 @@ from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
 from loyalty.checkout.requests import parse_order
 from loyalty.core.errors import InvalidInput
+from loyalty.segments import service as segments
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 from tests.usecases import NOW, publish, read, run
@@ -155,3 +156,16 @@ def test_a_kept_offer_naming_an_unknown_member_is_refused_with_its_place(engine:
     with pytest.raises(InvalidInput) as bad:
         simulate(engine, draft)
     assert [p.path.split(".")[0] for p in bad.value.problems] == ["offers[0]"]
+
+
+def test_a_campaign_for_a_segment_gives_to_its_members_only(engine: Engine) -> None:
+    """A static segment holding c2, and the draft's bonus of 7 points an order for it: C (c2, February) gets it,
+    A and B (c1) do not."""
+    history(engine)
+    vip = {"segment_id": "vip", "name": "VIP", "kind": "static", "members": [{"external_id": "c2"}]}
+    run(engine, lambda uow: segments.create(uow, vip, NOW))
+    bonus = {"id": "vip-bonus", "name": "VIP bonus", "starts_at": "2026-01-01", "audience": {"segments": ["vip"]}}
+    draft = {**DRAFT, "campaigns": [{**bonus, "earning": {"fixed_points": 7}}]}
+    report = simulate(engine, draft, simulation.Behaviour(Decimal(0), Decimal(0)))
+    given = [m["simulated"]["campaign_points_issued"] for m in report["months"]]
+    assert given == [0, 7, 0]

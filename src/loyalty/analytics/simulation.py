@@ -189,7 +189,8 @@ def simulate(
     offers = None
     if book.campaigns:
         offers = replay.Offers(uow, {c.id: c.budget for c in book.campaigns if c.budget is not None}, book)
-        offers.load_lists(listed)
+        if book.needs_segments or book.needs_lists:
+            offers.load_lists(listed)
     simulated = _replay(uow, draft, behaviour, end, now, offers)
     actual = _actual(uow, program.timezone, end)
     report = _report(program, start, end, behaviour, actual, simulated)
