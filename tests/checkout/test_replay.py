@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -288,13 +288,26 @@ def test_a_file_is_streamed_in_time_order_and_sorted_otherwise_to_the_same_ledge
         assert state(bulk) == state(confirmed)
 
 
-def test_the_lines_of_an_order_must_be_consecutive(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("between", "written"),
+    [
+        (timedelta(0), UTC),  # the order between at the same instant, written alike
+        (timedelta(0), timezone(timedelta(hours=3))),  # at the same instant written otherwise: the replay tells
+        (timedelta(days=1), UTC),  # later: the split order's second part breaks the time order
+    ],
+)
+def test_the_lines_of_an_order_must_be_consecutive(
+    engine: Engine, tmp_path: Path, between: timedelta, written: tzinfo
+) -> None:
+    """A file streamed in time order keeps only the ids of the last instant's orders, yet a split order is still
+    a bad line, however the file is written."""
     publish(engine, seed_program(), effective_from=START)
     path = tmp_path / "orders.csv"
-    at = (START + timedelta(days=1)).isoformat()
+    at = START + timedelta(days=1)
     path.write_text(
         "order_id,member_external_id,occurred_at,line_id,sku,quantity,price\n"
-        f"o1,c1,{at},1,s,1,100\no2,c1,{at},1,s,1,100\no1,c1,{at},2,s,1,100\n"
+        f"o1,c1,{at.isoformat()},1,s,1,100\no2,c1,{(at + between).astimezone(written).isoformat()},1,s,1,100\n"
+        f"o1,c1,{at.isoformat()},2,s,1,100\n"
     )
     with pytest.raises(imports.ImportRejected) as rejected:
         imports.import_order_file(engine, path, NOW, programs.lazy_time_zone(engine, NOW), create_members=True)

@@ -201,12 +201,18 @@ def read_orders(path: Path, now: datetime, zone: Zone) -> list[tuple[int, OrderR
 
 
 def iter_orders(
-    path: Path, now: datetime, zone: Zone, errors: list[LineError]
+    path: Path, now: datetime, zone: Zone, errors: list[LineError], *, in_time_order: bool = False
 ) -> Iterator[tuple[int, OrderRequest, str | None]]:
     """Orders of the generic CSV as they are read: one row per order line, the rows of one order consecutive and
     sharing its order_id. `occurred_at` is read like the API's (a bare date in `zone`, the program's). A bad line is
-    added to `errors` and its order left out; the caller rejects the file when any is."""
+    added to `errors` and its order left out; the caller rejects the file when any is.
+
+    An order whose lines are split by another order is a bad line. To tell, the ids of the orders read so far are
+    kept; with `in_time_order` (a stream the replay checks is in time order) only those of the last `occurred_at`,
+    so memory does not grow with the file: a split order's second part with an earlier `occurred_at` than the
+    orders before it breaks the time order, and the caller reads the file whole instead."""
     seen: set[str] = set()
+    seen_at: str | None = None
     order: _PendingOrder | None = None
     for line, row in _rows(path, ORDER_COLUMNS, {"order_id", "occurred_at", "sku", "quantity", "price"}):
         key = row["order_id"]
@@ -242,6 +248,8 @@ def iter_orders(
                     LineError(line, f"order {key}: its lines must be consecutive, and an order came between them")
                 )
                 continue
+            if in_time_order and row["occurred_at"] != seen_at:
+                seen, seen_at = set(), row["occurred_at"]
             seen.add(key)
             points = row.get("points") or "0"
             data: dict[str, Any] = {
@@ -408,7 +416,7 @@ def import_order_file(
     """`import_orders` of a generic CSV, streamed: a file in time order (as exports and `loyalty generate` write
     them) is replayed as it is read, so memory does not grow with the file; any other is read whole and sorted."""
     errors: list[LineError] = []
-    orders = iter_orders(path, now, zone, errors)
+    orders = iter_orders(path, now, zone, errors, in_time_order=True)
     try:
         return _replayed(engine, orders, now, errors, create_members=create_members, redeem=redeem, progress=progress)
     except replay.NotReplayable:  # rolled back: read it whole, sort it, and replay it or confirm it order by order

@@ -128,12 +128,18 @@ def replay_orders(
     replay = _Replay(uow, now, create_members, redeem)
     outcome = Outcome()
     last: tuple[datetime, int] | None = None
+    keys_then: set[str] = set()  # the ids of the orders at the last instant: an id twice is not replayable
     chunk: list[Order] = []
     with collector_paused():
         for order in orders:
             place = (order[1].occurred_at, order[0])
             if last is not None and place < last:
                 raise NotReplayable(f"the orders are not in time order (line {order[0]})")
+            if last is None or place[0] != last[0]:
+                keys_then = set()
+            if order[1].order_key in keys_then:
+                raise NotReplayable(f"order {order[1].order_key} comes twice (line {order[0]})")
+            keys_then.add(order[1].order_key)
             last = place
             chunk.append(order)
             if len(chunk) == CHUNK_ORDERS:
