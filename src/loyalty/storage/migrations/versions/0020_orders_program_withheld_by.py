@@ -73,5 +73,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_column("program_withheld_by")
+    # Not in batch mode: SQLite (3.35 and later) drops a column in place, where a batch would copy `orders`, which
+    # the order lines' foreign key forbids.
+    op.drop_column("orders", "program_withheld_by")
