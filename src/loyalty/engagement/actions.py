@@ -167,6 +167,8 @@ def credit_action(
         "program_version": version.number,
         "available_at": available_at.isoformat(),
         "expires_at": expires_at.isoformat() if expires_at else None,
+        "withheld_by": None,
+        "reason": None,
     }
     if max_share is not None:
         result["max_share_percent"] = f"{(max_share * 100).normalize():f}"
