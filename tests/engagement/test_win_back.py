@@ -61,7 +61,11 @@ def test_an_inactive_member_gets_the_grant_once_with_its_limit_and_expiry(engine
     member_id = member_with_200_ordinary_points(engine)
     assert grant(engine) == {"granted": 1, "points": 500, "withheld": 0}
     assert grant(engine) == {"granted": 0, "points": 0, "withheld": 0}  # the same instant again
-    assert grant(engine, NOW + timedelta(days=10)) == {"granted": 0, "points": 0, "withheld": 0}  # later, no order in between
+    assert grant(engine, NOW + timedelta(days=10)) == {
+        "granted": 0,
+        "points": 0,
+        "withheld": 0,
+    }  # later, no order in between
     shown = balance(engine, member_id)
     assert (shown["balance"], shown["available"]) == (700, 700)
     assert shown["restricted"] == [{"points": 500, "max_share_percent": "50", "expires_at": GRANT_BURNS.isoformat()}]
