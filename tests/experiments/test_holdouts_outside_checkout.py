@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
-from loyalty.core.errors import Conflict
+from loyalty.checkout import service as checkout
 from loyalty.engagement import actions, birthdays, winback
+from loyalty.engagement.actions import CapReached
 from loyalty.experiments import service as experiments
 from loyalty.experiments.model import in_holdout
 from loyalty.ledger.model import EntryKind
@@ -25,7 +27,19 @@ from loyalty.stores import service as stores
 from loyalty.tiers import service as tiers
 from tests.experiments.test_checkout_holdouts import reads_of, statements
 from tests.tiers.test_service import TIERS
-from tests.usecases import NOW, confirm, entries, order, publish, read, register, run, seed_program, violations
+from tests.usecases import (
+    NOW,
+    confirm,
+    entries,
+    order,
+    publish,
+    read,
+    register,
+    reserve,
+    run,
+    seed_program,
+    violations,
+)
 
 SEED = 7
 SHARE = Decimal("0.5")
@@ -109,11 +123,8 @@ def test_a_program_holdout_gets_no_registration_or_action_bonus_until_it_ends(se
     december = AFTER
     assert event(seeded, h, "review", "r-h4", december)["points"] == 100
     assert event(seeded, h, "review", "r-h5", december)["points"] == 100
-    try:
+    with pytest.raises(CapReached):
         event(seeded, h, "review", "r-h6", december)
-        raise AssertionError("the cap should be reached")
-    except Conflict:
-        pass
     # A member registering after the experiment ended gets the bonus, held out or not.
     late = [register(seeded, f"+7912399{i:04d}", AFTER) for i in range(4)]
     assert all(action_points(seeded, m) == 500 for m in late)
@@ -286,3 +297,16 @@ def test_an_order_at_a_control_store_counts_towards_no_tier(engine: Engine) -> N
     assert tier(engine, member) == "silver"  # 14,000 ₽ in the program: not yet Gold
     confirm(engine, order("m-2", ("hat", "1000", 1), member=ref, store="msk-1"))
     assert tier(engine, member) == "gold"
+
+
+def test_a_reservation_confirmed_in_a_program_holdout_is_marked_and_moves_no_tier(engine: Engine) -> None:
+    publish(engine, seed_program(tiers=TIERS))
+    create(engine)
+    held, kept = split(join(engine, 8))
+    for member in (held[0], kept[0]):
+        reserve(engine, order(f"r-{member}", ("sofa", "16000", 1), member={"member_id": member}))
+        run(engine, lambda uow, m=member: checkout.confirm(uow, None, NOW, order_key=f"r-{m}"))
+    o = t.orders.c
+    marked = read(engine, lambda uow: dict(uow.conn.execute(select(o.order_key, o.program_withheld_by)).all()))
+    assert (marked[f"r-{held[0]}"], marked[f"r-{kept[0]}"]) == ("holdout", None)
+    assert (tier(engine, held[0]), tier(engine, kept[0])) == ("silver", "gold")
