@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from loyalty.checkout import service as checkout
-from loyalty.engagement import actions, birthdays, winback
+from loyalty.engagement import actions, birthdays, surveys, winback
 from loyalty.engagement.actions import CapReached
 from loyalty.experiments import service as experiments
 from loyalty.experiments.model import in_holdout
@@ -310,3 +310,21 @@ def test_a_reservation_confirmed_in_a_program_holdout_is_marked_and_moves_no_tie
     marked = read(engine, lambda uow: dict(uow.conn.execute(select(o.order_key, o.program_withheld_by)).all()))
     assert (marked[f"r-{held[0]}"], marked[f"r-{kept[0]}"]) == ("holdout", None)
     assert (tier(engine, held[0]), tier(engine, kept[0])) == ("silver", "gold")
+
+
+def test_a_survey_answered_in_a_program_holdout_is_recorded_without_its_bonus(engine: Engine) -> None:
+    publish(engine, seed_program(actions={"survey": {"points": 50}}))
+    create(engine)
+    held, kept = split(join(engine, 8))
+
+    def answer(member: int) -> dict[str, Any]:
+        return run(engine, lambda uow: surveys.record_answers(uow, member, "nps", {"recommend": "9"}, NOW, NOW))
+
+    first = answer(held[0])
+    assert (first["points"], first["recorded"], first["withheld_by"]) == (0, True, "experiment:holdout")
+    assert "survey bonus withheld" in first["reason"]
+    again = answer(held[0])  # reported again: answered as the first time, the reason with it
+    assert (again["points"], again["recorded"], again["withheld_by"]) == (0, False, "experiment:holdout")
+    granted = answer(kept[0])
+    assert (granted["points"], "withheld_by" in granted) == (50, False)
+    assert action_points(engine, held[0]) == 0 and action_points(engine, kept[0]) == 50

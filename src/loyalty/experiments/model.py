@@ -63,7 +63,7 @@ class Holdout:
     experiment_id: str
     withholds: Withholds
     reason: str
-    name: str = ""
+    name: str
 
     @property
     def source(self) -> str:
