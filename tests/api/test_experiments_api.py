@@ -4,12 +4,13 @@ program in the control city's stores, the report shows the groups, and bad defin
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from loyalty.experiments.model import in_holdout
 
-from .conftest import Api, order_body
+from .conftest import SEED_PROGRAM, Api, order_body
 
 NOVEMBER = "2026-11-10T12:00:00+03:00"
 HOLDOUT = {
@@ -175,3 +176,75 @@ def test_the_sample_size_calculator(api: Api) -> None:
         )
         assert bad.status_code == 422
         assert [e["path"] for e in bad.json()["errors"]] == ["power"]
+
+
+TIERED_PROGRAM = {
+    **SEED_PROGRAM,
+    "tiers": {
+        "levels": [
+            {"id": "silver", "name": "Silver", "from": "0"},
+            {"id": "gold", "name": "Gold", "from": "15000", "multiplier": "1.5"},
+        ]
+    },
+}
+PROGRAM_HOLDOUT = {**HOLDOUT, "experiment_id": "no-program", "seed": 7}
+
+
+def test_a_program_holdout_gets_no_action_bonus_and_no_tier_over_http_until_it_ends(api: Api) -> None:
+    published = api.admin.post(
+        "/v1/program/versions", json={"document": TIERED_PROGRAM, "effective_from": "2026-10-01T00:00:00+03:00"}
+    )
+    assert published.status_code == 201, published.text
+    assert api.admin.post("/v1/analytics/experiments", json=PROGRAM_HOLDOUT).status_code == 201
+    members = [api.register(phone=f"+7999300{i:04d}") for i in range(8)]  # now: 20 November, while it runs
+    held = [m for m in members if in_holdout(7, Decimal("0.5"), m)]
+    kept = [m for m in members if m not in held]
+    assert held and kept  # eight draws (checked for seed 7)
+    for member in members:
+        assert api.balance(member)["balance"] == (0 if member in held else 500)  # the registration bonus
+
+        event = {"type": "review", "event_id": f"review-{member}", "member": {"member_id": member}}
+        response = api.shop.post("/v1/events", json=event)
+        assert response.status_code == 201, response.text
+        result = response.json()
+        if member in held:
+            assert (result["points"], result["entry_no"], result["available_at"]) == (0, None, None)
+            assert result["withheld_by"] == "experiment:no-program"
+            assert "control group of experiment no-program" in result["reason"]
+            assert "review bonus withheld" in result["reason"]
+        else:
+            assert result["points"] == 50 and result["withheld_by"] is None and result["entry_no"] is not None
+
+        confirmed = api.confirm(order_body(f"o-{member}", member, ("1", 1, "20000.00")))
+        assert confirmed["points_to_earn"] == (0 if member in held else 1000)
+        tier = api.shop.get(f"/v1/members/{member}/tier").json()
+        assert tier["tier"]["id"] == ("silver" if member in held else "gold"), tier
+        assert tier["qualifying_value"] == ("0.00" if member in held else "20000.00")
+
+    job = api.admin.post("/v1/jobs/tiers", json={"as_of": "2026-11-25"})
+    assert job.status_code == 200, job.text
+    assert (job.json()["held"], job.json()["upgraded"]) == (len(held), 0)
+
+    api.server.clock.at = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # the experiment is over
+    for member in held:
+        event = {"type": "review", "event_id": f"december-{member}", "member": {"member_id": member}}
+        assert api.shop.post("/v1/events", json=event).json()["points"] == 50
+        # Still Silver: the order held out of the program counts for nothing, then or later.
+        assert api.shop.get(f"/v1/members/{member}/tier").json()["tier"]["id"] == "silver"
+    assert api.admin.post("/v1/jobs/tiers", json={}).json()["held"] == 0
+    late = api.confirm(order_body("late", held[0], ("1", 1, "15000.00")))
+    assert late["points_to_earn"] == 750
+    assert api.shop.get(f"/v1/members/{held[0]}/tier").json()["tier"]["id"] == "gold"
+
+
+def test_a_campaigns_holdout_still_gets_the_programs_action_bonuses_over_http(api: Api) -> None:
+    body = {**HOLDOUT, "experiment_id": "no-campaigns", "withholds": "campaigns", "seed": 7}
+    assert api.admin.post("/v1/analytics/experiments", json=body).status_code == 201
+    members = [api.register(phone=f"+7999400{i:04d}") for i in range(8)]
+    held = [m for m in members if in_holdout(7, Decimal("0.5"), m)]
+    assert held
+    for member in held:
+        assert api.balance(member)["balance"] == 500
+        event = {"type": "review", "event_id": f"review-{member}", "member": {"member_id": member}}
+        result = api.shop.post("/v1/events", json=event).json()
+        assert (result["points"], result["withheld_by"]) == (50, None)

@@ -77,10 +77,10 @@ def test_a_job_as_of_a_bare_date_runs_as_of_the_end_of_that_day_in_the_program_t
 OWN_FIELDS = {
     "activate": {"lots", "points"},
     "expire": {"accounts", "points"},
-    "tiers": {"members", "upgraded", "downgraded"},
-    "birthdays": {"members", "points"},
+    "tiers": {"members", "upgraded", "downgraded", "held"},
+    "birthdays": {"members", "points", "withheld"},
     "referrals": {"rewarded"},
-    "win-back": {"granted", "points"},
+    "win-back": {"granted", "points", "withheld"},
     "segments": {"segments", "members", "skipped"},
 }
 

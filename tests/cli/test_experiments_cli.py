@@ -12,6 +12,7 @@ from loyalty.cli.main import app
 from loyalty.experiments.model import in_holdout
 from loyalty.storage.database import make_engine
 from tests.cli.test_cli import loyalty, runner
+from tests.experiments.test_holdouts_outside_checkout import BIRTHDAY
 from tests.usecases import confirm, order, publish, register
 
 NOVEMBER = datetime(2026, 11, 10, 9, tzinfo=UTC)
@@ -90,3 +91,25 @@ def test_size_plans_a_test() -> None:
     assert "566 per group, 1132 in all" in result.output
     result = runner.invoke(app, ["experiment", "size", "--mean", "100", "--sd", "0", "--effect", "0.05"])
     assert result.exit_code == 2 and "sd: must be above 0" in result.output
+
+
+def test_the_birthday_job_withholds_the_gift_from_a_program_holdout(database_url: str) -> None:
+    engine = make_engine(database_url)
+    publish(engine, BIRTHDAY)
+    born = [
+        register(engine, f"+7912500{i:04d}", at=datetime(2026, 10, 1, tzinfo=UTC), birth_date="1990-11-02")
+        for i in range(8)
+    ]
+    code, output = loyalty(
+        "experiment", "create", "no-program", "--name", "Holdout", "--kind", "holdout", "--share", "0.5",
+        "--seed", "7", "--from", "2026-11-01", "--to", "2026-12-01", database=database_url,
+    )  # fmt: skip
+    assert code == 0, output
+    held = sum(in_holdout(7, Decimal("0.5"), m) for m in born)
+    assert 0 < held < 8
+    code, output = loyalty("jobs", "run", "birthdays", "--as-of", "2026-11-02", database=database_url)
+    assert code == 0, output
+    assert f"{300 * (8 - held)} points to {8 - held} members, {held} withheld" in " ".join(output.split())
+    code, output = loyalty("jobs", "run", "birthdays", "--as-of", "2027-11-02", database=database_url)
+    assert "2400 points to 8 members, 0 withheld" in " ".join(output.split())
+    engine.dispose()

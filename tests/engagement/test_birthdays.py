@@ -48,13 +48,21 @@ def test_the_birthday_gift_is_granted_once_a_year_and_on_28_february_for_29_febr
     plain = register_born(engine, "+79123450004", "1985-02-28")
     other = register_born(engine, "+79123450005", "1985-03-01")
     day = datetime(2027, 2, 28, 9, tzinfo=UTC)  # 2027 is not a leap year
-    assert birthdays.grant_gifts(engine, day, day) == {"members": 2, "points": 600}
-    assert birthdays.grant_gifts(engine, day, day) == {"members": 0, "points": 0}  # running again gives nothing
+    assert birthdays.grant_gifts(engine, day, day) == {"members": 2, "points": 600, "withheld": 0}
+    assert birthdays.grant_gifts(engine, day, day) == {
+        "members": 0,
+        "points": 0,
+        "withheld": 0,
+    }  # running again gives nothing
     assert balance(engine, leap, day)["balance"] == 800
     assert balance(engine, plain, day)["balance"] == 800
     assert balance(engine, other, day)["balance"] == 500
     leap_year = datetime(2028, 2, 28, 9, tzinfo=UTC)
-    assert birthdays.grant_gifts(engine, leap_year, leap_year) == {"members": 1, "points": 300}  # only the 28th
+    assert birthdays.grant_gifts(engine, leap_year, leap_year) == {
+        "members": 1,
+        "points": 300,
+        "withheld": 0,
+    }  # only the 28th
     feb_29 = datetime(2028, 2, 29, 9, tzinfo=UTC)
-    assert birthdays.grant_gifts(engine, feb_29, feb_29) == {"members": 1, "points": 300}
+    assert birthdays.grant_gifts(engine, feb_29, feb_29) == {"members": 1, "points": 300, "withheld": 0}
     assert balance(engine, leap, feb_29)["balance"] == 1100

@@ -59,9 +59,13 @@ def member_with_200_ordinary_points(engine: Engine, phone: str = "+79123450001")
 
 def test_an_inactive_member_gets_the_grant_once_with_its_limit_and_expiry(engine: Engine) -> None:
     member_id = member_with_200_ordinary_points(engine)
-    assert grant(engine) == {"granted": 1, "points": 500}
-    assert grant(engine) == {"granted": 0, "points": 0}  # the same instant again
-    assert grant(engine, NOW + timedelta(days=10)) == {"granted": 0, "points": 0}  # later, no order in between
+    assert grant(engine) == {"granted": 1, "points": 500, "withheld": 0}
+    assert grant(engine) == {"granted": 0, "points": 0, "withheld": 0}  # the same instant again
+    assert grant(engine, NOW + timedelta(days=10)) == {
+        "granted": 0,
+        "points": 0,
+        "withheld": 0,
+    }  # later, no order in between
     shown = balance(engine, member_id)
     assert (shown["balance"], shown["available"]) == (700, 700)
     assert shown["restricted"] == [{"points": 500, "max_share_percent": "50", "expires_at": GRANT_BURNS.isoformat()}]
@@ -81,7 +85,7 @@ def test_members_active_recently_or_registered_lately_get_nothing(engine: Engine
     )
     newcomer = register(engine, "+79123450002", at=NOW - timedelta(days=29))
     idle = register(engine, "+79123450003")
-    assert grant(engine) == {"granted": 1, "points": 500}
+    assert grant(engine) == {"granted": 1, "points": 500, "withheld": 0}
     assert balance(engine, idle)["restricted"] != []
     assert balance(engine, active)["restricted"] == []
     assert balance(engine, newcomer)["restricted"] == []
@@ -113,7 +117,7 @@ def test_with_repeat_after_days_a_member_still_inactive_gets_another_grant(engin
 def test_a_program_without_win_back_grants_nothing(engine: Engine) -> None:
     publish(engine, seed_program(actions={}))
     register(engine)
-    assert grant(engine) == {"granted": 0, "points": 0}
+    assert grant(engine) == {"granted": 0, "points": 0, "withheld": 0}
 
 
 def test_grant_win_back_works_in_the_callers_transaction(engine: Engine) -> None:

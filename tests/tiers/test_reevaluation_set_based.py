@@ -38,7 +38,7 @@ def tier_state(conn: Connection, after_event: int) -> State:
 
 def one_by_one(engine: Engine, as_of: datetime, now: datetime) -> tuple[State, dict[str, int]]:
     """What re-evaluating one locked member at a time writes (the job before it went set-based), rolled back."""
-    counts = {"members": 0, "upgraded": 0, "downgraded": 0}
+    counts = {"members": 0, "upgraded": 0, "downgraded": 0, "held": 0}
     with UnitOfWork(engine) as uow:
         before = _last_event(uow.conn)
         program = programs.version_at(uow, as_of).program
@@ -110,7 +110,7 @@ def test_members_across_batches_move_and_renew_as_one_at_a_time(engine: Engine) 
     buy("twice-a", 5, "16000.00", at - timedelta(days=120))  # Gold long ago: down at the first run
     buy("twice-b", 6, "14000.00")
 
-    assert reevaluate_and_compare(engine, NOW, batch=3) == {"members": 7, "upgraded": 0, "downgraded": 1}
+    assert reevaluate_and_compare(engine, NOW, batch=3) == {"members": 7, "upgraded": 0, "downgraded": 1, "held": 0}
     # Lower thresholds from now on: held tiers move up, a member without a row reaches Gold.
     lower = {**rolling, "levels": [dict(level) for level in TIERS["levels"]]}
     lower["levels"][1]["from"], lower["levels"][2]["from"] = "10000", "40000"
@@ -119,7 +119,7 @@ def test_members_across_batches_move_and_renew_as_one_at_a_time(engine: Engine) 
     again = order("twice-c", ("sofa", "12000.00", 1), member={"member_id": ids[5]}, occurred_at=later)
     confirm(engine, again, later)  # Gold again at once: a third history line
     counts = reevaluate_and_compare(engine, later, batch=2)
-    assert counts == {"members": 7, "upgraded": 2, "downgraded": 0}
+    assert counts == {"members": 7, "upgraded": 2, "downgraded": 0, "held": 0}
     much_later = at + timedelta(days=101)
     counts = reevaluate_and_compare(engine, much_later, batch=4)
     assert counts["downgraded"] >= 1

@@ -101,7 +101,7 @@ def test_reevaluation_upgrades_members_whose_history_already_qualifies(engine: E
     publish(engine, seed_program(tiers=TIERS), effective_from=NOW - timedelta(days=1))
     assert status(engine, member_id)["tier"]["id"] == "silver"
     counts = tiers.reevaluate(engine, NOW, NOW)
-    assert counts == {"members": 1, "upgraded": 1, "downgraded": 0}
+    assert counts == {"members": 1, "upgraded": 1, "downgraded": 0, "held": 0}
     assert status(engine, member_id)["tier"]["id"] == "platinum"
 
 

@@ -67,9 +67,12 @@ def insert(
     spend_entry: int | None = None,
     earn_lots: list[int] | None = None,
     hold_until: datetime | None = None,
+    *,
+    program_withheld_by: str | None = None,
 ) -> bool:
     """Insert the order and its lines; False, inserting nothing, when its id is taken."""
     row = order_row(request, member_id, version, q, digest, status, result, now, spend_entry, earn_lots, hold_until)
+    row["program_withheld_by"] = program_withheld_by
     inserted = uow.conn.execute(_INSERT_ORDER[uow.conn.dialect.name], row).rowcount
     if not inserted:
         return False

@@ -23,6 +23,7 @@ from loyalty.checkout.quote import Quote, quote
 from loyalty.checkout.requests import OrderRequest, quote_result
 from loyalty.core.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from loyalty.experiments import service as experiments
+from loyalty.experiments.model import Holdout, Withholds
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
@@ -48,7 +49,7 @@ def calculate(uow: UnitOfWork, request: OrderRequest, now: datetime) -> dict[str
     if account is not None:
         held = accounts.held(uow, account, except_order=request.order_key or None)
         available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
-    q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
+    q, _, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key or None, "quote", member_id, version, q, request.occurred_at)
     result["balance_available"] = available
     return result
@@ -71,7 +72,7 @@ def reserve(uow: UnitOfWork, request: OrderRequest, now: datetime, hold: timedel
         return replay if replay is not None else dict(existing.result)
     held = accounts.held(uow, account, except_order=request.order_key)
     available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
-    q, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
+    q, _, _ = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     result = quote_result(request.order_key, "reserved", member_id, version, q, request.occurred_at)
     result["hold_expires_at"] = (now + hold).isoformat()
     raced = orders.insert_new(
@@ -135,6 +136,7 @@ class _Priced(NamedTuple):
     digest: str
     held: int
     result: dict[str, Any]
+    holdout: Holdout | None  # the experiment's control group the order is in, if any
 
 
 def _confirm(
@@ -178,13 +180,13 @@ def _price(
             accounts.load_lots(uow, account)
         held = accounts.held(uow, account, except_order=request.order_key)  # read once, for the quote and the spend
         available, restricted = accounts.spendable_split(uow, account, request.occurred_at, held)
-    q, offer = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
+    q, offer, holdout = _quote(uow, version.program, cart, member_id, available, request.points, restricted=restricted)
     if account is not None and (limits := offerings.lock_budgets(uow, offer, q.earned_by_rule)) is not None:
         # Another order used some of a campaign's budget since this quote read it: quote again with what is left.
         offer = replace(offer, limits=limits)
-        q, offer = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
+        q, offer, holdout = _quote(uow, version.program, cart, member_id, available, request.points, offer, restricted)
     result = quote_result(request.order_key, "confirmed", member_id, version, q, request.occurred_at)
-    return _Priced(request, version, q, offer, digest, held, result)
+    return _Priced(request, version, q, offer, digest, held, result, holdout)
 
 
 def _record(
@@ -192,8 +194,10 @@ def _record(
 ) -> tuple[dict[str, Any], bool] | None:
     """Write the priced order: a new one (None, writing nothing, when its id is taken after all), or the reservation
     `existing` confirmed."""
-    request, version, q, offer, digest, held, result = priced
+    request, version, q, offer, digest, held, result, holdout = priced
     member_id = account.account_id if account is not None else None
+    # An order held out of the whole program is marked so: it earned nothing and counts towards no tier.
+    withheld_by = holdout.experiment_id if holdout is not None and holdout.withholds is Withholds.PROGRAM else None
     spend_entry, earn_lots = None, list[int]()
     if account is not None:
         if q.points_applied:
@@ -201,7 +205,18 @@ def _record(
         spend_entry, earn_lots = post(account, version, q, request, offer, held)
     if existing is None:
         if not orders.insert(
-            uow, request, member_id, version, q, digest, "confirmed", result, now, spend_entry, earn_lots
+            uow,
+            request,
+            member_id,
+            version,
+            q,
+            digest,
+            "confirmed",
+            result,
+            now,
+            spend_entry,
+            earn_lots,
+            program_withheld_by=withheld_by,
         ):
             return None  # the account's changes are dropped unwritten
     else:
@@ -218,6 +233,7 @@ def _record(
                 earn_lots=earn_lots,
                 result=result,
                 updated_at=now,
+                program_withheld_by=withheld_by,
             )
         ).rowcount
         if changed != 1:
@@ -227,7 +243,8 @@ def _record(
     if account:
         accounts.flush(uow, account)
         offerings.record_given(uow, offer, account.account_id, q.earned_by_rule)
-        tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
+        if withheld_by is None:  # a held-out order moves no tier (tiers.service)
+            tiers.after_order(uow, account, version.program, request.occurred_at, request.order_key)
     return result, True
 
 
@@ -240,15 +257,15 @@ def _quote(
     points: int,
     offer: offerings.Offerings | None = None,
     restricted: Mapping[Decimal, int] | None = None,
-) -> tuple[Quote, offerings.Offerings]:
+) -> tuple[Quote, offerings.Offerings, Holdout | None]:
     """The domain's quote, with the campaigns in force and what the program's conditions and the campaigns need
-    to know about the member."""
+    to know about the member; and the experiment's control group the order falls in, if any."""
     if offer is None:
         offer = offerings.offerings(uow, program, member_id, cart.occurred_at)
     attributes = member_attributes(uow, program, member_id, {line.sku for line in cart.lines}, offer.campaigns)
     attributes.update(offer.attributes)
     if (held := experiments.holdout(uow, member_id, cart.store, cart.occurred_at)) is not None:
-        return held_out_quote(held, program, cart, available, points, attributes, offer, restricted)
+        return (*held_out_quote(held, program, cart, available, points, attributes, offer, restricted), held)
     q = quote(
         program,
         cart,
@@ -260,7 +277,7 @@ def _quote(
         campaign_limits=offer.limits,
         restricted=restricted,
     )
-    return q, offer
+    return q, offer, None
 
 
 def member_attributes(

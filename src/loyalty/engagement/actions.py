@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from loyalty.core import limits
 from loyalty.core.errors import Conflict, InvalidInput
 from loyalty.engagement.model import period_start
+from loyalty.experiments import service as experiments
+from loyalty.experiments.model import Holdout
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
@@ -44,17 +46,31 @@ def grant_action(
     occurred_at: datetime,
     request_hash: str | None = None,
 ) -> dict[str, Any]:
-    """Credit the bonus for one action event on a locked account and record the event. Raises CapReached."""
+    """Credit the bonus for one action event on a locked account and record the event. Raises CapReached.
+
+    A member an experiment holds out of the program at `occurred_at` gets nothing: the event is recorded with 0
+    points and the experiment named in its result (`withheld_by`, `reason`), so that a retry answers the same and an
+    auditor sees why. Such an event uses up no cap."""
     program = version.program
     bonus = program.actions.get(action)
     if bonus is None:
         raise InvalidInput.at("action", f"the program (version {version.number}) gives no bonus for {action!r}")
+    request_hash = request_hash or action_hash(account.account_id, occurred_at)
+    held = experiments.program_holdout(uow, account.account_id, occurred_at)
+    if held is not None:
+        row = withheld_action(account.account_id, version, action, event_key, occurred_at, held, request_hash)
+        uow.conn.execute(t.action_events.insert().values(**row))
+        return dict(row["result"])
     if bonus.cap_count is not None:
         since = period_start(bonus.cap_period, occurred_at, program.timezone)
         query = (
             select(func.count())
             .select_from(t.action_events)
-            .where(t.action_events.c.account_id == account.account_id, t.action_events.c.action == action)
+            .where(
+                t.action_events.c.account_id == account.account_id,
+                t.action_events.c.action == action,
+                t.action_events.c.points > 0,  # an event whose bonus an experiment withheld was granted nothing
+            )
         )
         if since is not None:
             # The period has an end too: a late event is counted against its own period, not a later one's.
@@ -74,7 +90,7 @@ def grant_action(
         available_at,
         expires_at,
         rule_id=f"action.{action}",
-        request_hash=request_hash or action_hash(account.account_id, occurred_at),
+        request_hash=request_hash,
     )
 
 
@@ -151,6 +167,8 @@ def credit_action(
         "program_version": version.number,
         "available_at": available_at.isoformat(),
         "expires_at": expires_at.isoformat() if expires_at else None,
+        "withheld_by": None,
+        "reason": None,
     }
     if max_share is not None:
         result["max_share_percent"] = f"{(max_share * 100).normalize():f}"
@@ -160,6 +178,39 @@ def credit_action(
         "account_id": account.account_id,
         "occurred_at": occurred_at,
         "points": points,
+        "request_hash": request_hash,
+        "result": result,
+    }
+
+
+def withheld_action(
+    account_id: int,
+    version: ProgramVersion,
+    action: str,
+    event_key: str,
+    occurred_at: datetime,
+    held: Holdout,
+    request_hash: str,
+) -> dict[str, Any]:
+    """The `action_events` row of an event whose bonus `held` withheld: 0 points, no entry, and why."""
+    result = {
+        "member_id": account_id,
+        "action": action,
+        "event_id": event_key,
+        "points": 0,
+        "entry_no": None,
+        "program_version": version.number,
+        "available_at": None,
+        "expires_at": None,
+        "withheld_by": held.source,
+        "reason": held.withheld(f"the {action} bonus"),
+    }
+    return {
+        "action": action,
+        "event_key": event_key,
+        "account_id": account_id,
+        "occurred_at": occurred_at,
+        "points": 0,
         "request_hash": request_hash,
         "result": result,
     }

@@ -18,12 +18,14 @@ from loyalty.storage.database import UnitOfWork
 
 def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
     """Grant the birthday bonus to every member whose birthday is the local date of `as_of`. Running it again
-    for the same day grants nothing more (the event id is the member's birthday of that year)."""
+    for the same day grants nothing more (the event id is the member's birthday of that year). A member an
+    experiment holds out of the program gets no gift and no `birthday` event: the gift is recorded as withheld
+    (`engagement.actions.grant_action`) and counted apart."""
     with UnitOfWork(engine) as uow:
         version = programs.version_at(uow, as_of)
         program = version.program
         if "birthday" not in program.actions:
-            return {"members": 0, "points": 0}
+            return {"members": 0, "points": 0, "withheld": 0}
         day = as_of.astimezone(program.timezone).date()
         born = t.members.c.birth_date
         same_day: ColumnElement[bool] = (extract("month", born) == day.month) & (extract("day", born) == day.day)
@@ -36,7 +38,7 @@ def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int
             .scalars()
             .all()
         )
-        granted, points = 0, 0
+        granted, points, withheld = 0, 0, 0
         for member_id in member_ids:
             event = f"birthday-{day.year}"
             seen = uow.conn.execute(
@@ -51,10 +53,13 @@ def grant_gifts(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int
                 result = grant_action(uow, account, version, "birthday", f"{member_id}:{event}", as_of)
             except CapReached:
                 continue
+            if result.get("withheld_by") is not None:
+                withheld += 1
+                continue
             accounts.flush(uow, account)
             data = {"points": int(result["points"]), "birthday": day.isoformat(), "balance": account.balance}
             uow.emit(Event(EventKind.BIRTHDAY, member_id, as_of, data, key=event), now)
             granted += 1
             points += int(result["points"])
         uow.commit()
-    return {"members": granted, "points": points}
+    return {"members": granted, "points": points, "withheld": withheld}

@@ -34,7 +34,9 @@ router = APIRouter(prefix="/v1/events", tags=["events"], route_class=BodyRoute)
     response_model=ActionResult,
     summary="Record an action event",
     description="Grants the program's bonus for the action, once per (type, event_id) and within the "
-    "program's caps (409 cap-reached when a cap is reached).",
+    "program's caps (409 cap-reached when a cap is reached). A member in the control group of an experiment "
+    "withholding the program at the event's time gets 0 points: the event is recorded, `withheld_by` and `reason` "
+    "name the experiment, and no cap is used up.",
 )
 def record(body: ActionEvent, request: Request, key: deps.Checkout) -> JSONResponse:
     now = deps.now(request)

@@ -58,11 +58,17 @@ class ActionResult(BaseModel):
     member_id: int
     action: str
     event_id: str
-    points: int
-    entry_no: int
+    points: int = Field(description="The bonus credited; 0 when an experiment withheld it (see `withheld_by`)")
+    entry_no: int | None = Field(description="The ledger entry that credited it; null when nothing was credited")
     program_version: int
-    available_at: Instant
+    available_at: Instant | None
     expires_at: Instant | None
+    withheld_by: str | None = Field(
+        default=None,
+        description="`experiment:<id>` when the member is in the control group of an experiment withholding the "
+        "program at the event's time: the event is recorded, its bonus is not given",
+    )
+    reason: str | None = Field(default=None, description="Why the bonus was withheld, when it was")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -107,8 +113,14 @@ class SurveyAnswers(Strict):
 class SurveyRecorded(BaseModel):
     member_id: int
     survey_id: str
-    points: int = Field(description="The program's `survey` bonus given for it (0: none, or a cap reached)")
+    points: int = Field(
+        description="The program's `survey` bonus given for it (0: none, a cap reached, or withheld by an experiment)"
+    )
     recorded: bool = Field(description="False: this member's answers to this survey were already recorded")
+    withheld_by: str | None = Field(
+        default=None, description="`experiment:<id>` when an experiment's control group went without the bonus"
+    )
+    reason: str | None = Field(default=None, description="Why the bonus was withheld, when it was")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"member_id": 1, "survey_id": "nps-2026-11", "points": 50, "recorded": True}]}

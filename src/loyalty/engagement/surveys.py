@@ -29,8 +29,10 @@ def record_answers(
         select(e.data).where(e.account_id == member_id, e.kind == EventKind.SURVEY_ANSWERED.value, e.key == key)
     ).first()
     if seen is not None:
-        return {"member_id": member_id, "survey_id": survey_id, "points": seen.data.get("points", 0), "recorded": False}
-    points = 0
+        withheld = {k: seen.data[k] for k in _WITHHELD if k in seen.data}
+        points = seen.data.get("points", 0)
+        return {"member_id": member_id, "survey_id": survey_id, "points": points, "recorded": False, **withheld}
+    points, withheld = 0, {}
     version = programs.version_at(uow, occurred_at)
     if ACTION in version.program.actions:
         try:
@@ -38,8 +40,12 @@ def record_answers(
                 uow, member_id, ACTION, f"{survey_id}:{member_id}", occurred_at, now, occurred_at_given=False
             )
             points = int(granted["points"])
+            withheld = {k: granted[k] for k in _WITHHELD if granted.get(k) is not None}  # an experiment's control group
         except Conflict:  # a cap reached: the answers count all the same
             points = 0
-    data = {"survey_id": survey_id, "answers": answers, "points": points}
+    data = {"survey_id": survey_id, "answers": answers, "points": points, **withheld}
     uow.emit(Event(EventKind.SURVEY_ANSWERED, member_id, occurred_at, data, key=key), now)
-    return {"member_id": member_id, "survey_id": survey_id, "points": points, "recorded": True}
+    return {"member_id": member_id, "survey_id": survey_id, "points": points, "recorded": True, **withheld}
+
+
+_WITHHELD = ("withheld_by", "reason")

@@ -6,6 +6,10 @@ another each time the member is still inactive that long after the last one. A g
 `win_back`) whose lot burns `expires_after_days` later and can pay at most `max_share_percent` of an order; it is
 recorded in `action_events` (action `win_back`, event id `<member>:<last activity>[:<n>]`), which is what makes
 running the job again, at the same or a later instant with no new order in between, grant nothing more.
+
+Win-back is the program's own (its `win_back` section), so a member an experiment holds out of the program at the
+job's instant is not granted it, and nothing is recorded for them: once the experiment ends, a member still inactive
+is due as anyone is. The job counts them as `withheld`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
 from loyalty.core.events import Event, EventKind
 from loyalty.engagement import actions
+from loyalty.experiments import service as experiments
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.program import service as programs
@@ -38,15 +43,16 @@ def grant_win_back(uow: UnitOfWork, now: datetime, recorded_at: datetime | None 
     policy = version.program.win_back
     granted, after = 0, None
     while policy is not None and (members := next_ids(uow, _MEMBERS, after)):
-        granted += _grant_batch(uow, version, policy, members, now, recorded_at or now)
+        granted += _grant_batch(uow, version, policy, members, now, recorded_at or now)[0]
         after = members[-1]
     return granted
 
 
 def run(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
     """The job: `grant_win_back` as of `as_of`, one transaction per batch of members, so that a large run neither
-    holds its account locks long nor loses its work to one failure. Returns members granted and points given."""
-    counts = {"granted": 0, "points": 0}
+    holds its account locks long nor loses its work to one failure. Returns members granted, points given and
+    members due whose grant an experiment withheld."""
+    counts = {"granted": 0, "points": 0, "withheld": 0}
     with UnitOfWork(engine, read_only=True) as uow:
         if programs.version_at(uow, as_of).program.win_back is None:
             return counts
@@ -56,9 +62,10 @@ def run(engine: Engine, as_of: datetime, now: datetime) -> dict[str, int]:
         policy = version.program.win_back
         if policy is None:  # a version without win-back took effect since the run began: nobody is due
             return
-        granted = _grant_batch(uow, version, policy, members, as_of, now)
+        granted, withheld = _grant_batch(uow, version, policy, members, as_of, now)
         counts["granted"] += granted
         counts["points"] += granted * policy.points
+        counts["withheld"] += withheld
 
     in_batches(engine, _MEMBERS, grant)
     return counts
@@ -71,14 +78,18 @@ def _grant_batch(
     members: Sequence[int],
     as_of: datetime,
     now: datetime,
-) -> int:
-    """Grant those of `members` (ascending) due one, each under its account's lock; the number granted."""
+) -> tuple[int, int]:
+    """Grant those of `members` (ascending) due one, each under its account's lock, unless an experiment holds them
+    out of the program at `as_of`; the numbers granted and withheld."""
     due = uow.conn.execute(
         _due(policy, as_of).where(t.members.c.member_id.in_(members)).order_by(t.members.c.member_id)
     ).all()
-    granted = 0
+    granted, withheld = 0, 0
     for candidate in due:
         account = accounts.lock(uow, candidate.member_id, now)
+        if experiments.program_holdout(uow, candidate.member_id, as_of) is not None:
+            withheld += 1
+            continue
         # Again under the lock: an order or another run of the job may have come in since the batch was read.
         row = uow.conn.execute(_due(policy, as_of).where(t.members.c.member_id == candidate.member_id)).first()
         if row is None:
@@ -93,7 +104,7 @@ def _grant_batch(
         }
         uow.emit(Event(EventKind.WIN_BACK_GRANTED, account.account_id, as_of, data), now)
         granted += 1
-    return granted
+    return granted, withheld
 
 
 def _due(policy: WinBackPolicy, as_of: datetime) -> Select[Any]:

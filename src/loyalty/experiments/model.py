@@ -25,8 +25,11 @@ class Kind(StrEnum):
 
 
 class Withholds(StrEnum):
-    PROGRAM = "program"  # the control group earns and spends no points at all
-    CAMPAIGNS = "campaigns"  # the control group gets no campaign or offer points; the program's own rules apply
+    # The control group earns and spends no points at all: no order points, no action, birthday, referral or
+    # win-back bonus, no tier move (the README's experiments section lists it all).
+    PROGRAM = "program"
+    # The control group gets no campaign or offer points at the checkout; the program's own rules and bonuses apply.
+    CAMPAIGNS = "campaigns"
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,22 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Holdout:
-    """An order in an experiment's control group: what it goes without, and the words the quote explains it in."""
+    """A member (or an order of theirs) in an experiment's control group: what it goes without, and the words the
+    quote explains it in (`reason`)."""
 
     experiment_id: str
     withholds: Withholds
     reason: str
+    name: str
+
+    @property
+    def source(self) -> str:
+        """How an explanation or a record names the experiment that withheld something: `experiment:<id>`."""
+        return f"experiment:{self.experiment_id}"
+
+    def withheld(self, what: str) -> str:
+        """Why `what` (a bonus, a tier move) was not given: the words an action's result or a job records."""
+        return f"control group of experiment {self.experiment_id} ({self.name}): {what} withheld while it runs"
 
 
 def bucket(seed: int, member_id: int) -> int:

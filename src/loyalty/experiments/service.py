@@ -1,16 +1,19 @@
 """Experiments: create them (checked against the segments and the stores registry), read them, and tell the checkout
-whether an order falls in a control group.
+whether an order falls in a control group, and what gives points or a tier without an order (action bonuses, the
+birthday gift, referrals, win-back, the tier job) whether a member is held out of the program (`program_holdout`,
+`program_holdouts`).
 
 The checkout asks `holdout` on every quote. The experiments are read once per process and kept while their stamp
 (storage.stamps) stays the same, as the campaigns are; the stamp is read along with the member's account, so with
 no experiment in force the answer costs no read at all, and a holdout drawn from a segment costs one indexed read
-of that segment's membership. Creating an experiment, or changing a store, writes a new stamp.
+of that segment's membership. The other use cases read the stamp with the account they lock (ledger.repository),
+so they too pay nothing while no experiment exists. Creating an experiment, or changing a store, writes a new stamp.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -283,10 +286,40 @@ def holdout(uow: UnitOfWork, member_id: int | None, store: str | None, at: datet
                 continue
         elif store not in registry.control_stores[experiment.experiment_id]:
             continue
-        held = Holdout(experiment.experiment_id, experiment.withholds, explanation(experiment))
+        held = Holdout(experiment.experiment_id, experiment.withholds, explanation(experiment), experiment.name)
         if held.withholds is Withholds.PROGRAM:
             return held
         found = found or held
+    return found
+
+
+def program_holdout(uow: UnitOfWork, member_id: int, at: datetime) -> Holdout | None:
+    """The holdout keeping `member_id` out of the whole program at `at`, for what is given without an order (an
+    action's bonus, the birthday gift, a referral's, win-back): a split by store or city withholds nothing that has
+    no store, and a campaigns holdout leaves the program's own bonuses alone. As `holdout`, no read of its own when
+    no experiment was ever created (the stamp comes with the account's lock)."""
+    held = holdout(uow, member_id, None, at)
+    return held if held is not None and held.withholds is Withholds.PROGRAM else None
+
+
+def program_holdouts(uow: UnitOfWork, member_ids: Sequence[int], at: datetime) -> dict[int, Holdout]:
+    """Those of `member_ids` a holdout keeps out of the whole program at `at`, with it (as `program_holdout`, for
+    many members at once): one read of the segment's membership per holdout drawn from a segment, for the members
+    of the batch its hash draws."""
+    stamp = stamps.get(uow, stamps.EXPERIMENTS)
+    if stamp is None:
+        return {}
+    found: dict[int, Holdout] = {}
+    for e in _registry(uow, stamp).experiments:
+        if e.kind is not Kind.HOLDOUT or e.withholds is not Withholds.PROGRAM or not e.active_at(at):
+            continue
+        drawn = [m for m in member_ids if m not in found and e.holds_out(m)]
+        if drawn and e.segment_id is not None:
+            m = t.segment_members.c
+            query = select(m.account_id).where(m.segment_id == e.segment_id, m.account_id.in_(drawn))
+            drawn = list(uow.conn.execute(query).scalars())
+        held = Holdout(e.experiment_id, e.withholds, explanation(e), e.name)
+        found.update((member_id, held) for member_id in drawn)
     return found
 
 

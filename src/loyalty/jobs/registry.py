@@ -78,15 +78,24 @@ JOBS: dict[str, Job] = {
         Job(
             "tiers",
             "re-evaluates every member's tier (downgrades happen only here)",
-            (Count("members", "Members re-evaluated", 2357), Count("upgraded", None, 12), Count("downgraded", None, 3)),
-            "{members} members, {upgraded} up, {downgraded} down",
+            (
+                Count("members", "Members re-evaluated", 2357),
+                Count("upgraded", None, 12),
+                Count("downgraded", None, 3),
+                Count("held", "Members an experiment holds out of the program, left at their tier", 0),
+            ),
+            "{members} members, {upgraded} up, {downgraded} down, {held} held out",
             tiers.reevaluate,
         ),
         Job(
             "birthdays",
             "grants the birthday gift to the members whose birthday it is",
-            (Count("members", "Members who got the birthday gift", 7), Count("points", "Points given", 3500)),
-            "{points} points to {members} members",
+            (
+                Count("members", "Members who got the birthday gift", 7),
+                Count("points", "Points given", 3500),
+                Count("withheld", "Members whose gift an experiment withheld (recorded as such)", 0),
+            ),
+            "{points} points to {members} members, {withheld} withheld",
             birthdays.grant_gifts,
         ),
         Job(
@@ -99,8 +108,12 @@ JOBS: dict[str, Job] = {
         Job(
             "win-back",
             "grants the program's win-back points to the members inactive long enough",
-            (Count("granted", "Members who got win-back points", 12), Count("points", "Points given", 6000)),
-            "{points} points to {granted} members",
+            (
+                Count("granted", "Members who got win-back points", 12),
+                Count("points", "Points given", 6000),
+                Count("withheld", "Members due whom an experiment holds out of the program", 0),
+            ),
+            "{points} points to {granted} members, {withheld} withheld",
             winback.run,
         ),
         Job(

@@ -18,13 +18,21 @@ from loyalty.core.errors import NotFound
 from loyalty.ledger.account import Account, Changes, Spend
 from loyalty.ledger.events import events_of
 from loyalty.ledger.model import Draw, Lot
+from loyalty.storage import stamps
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
 
 def lock(uow: UnitOfWork, account_id: int, now: datetime) -> Account:
-    """The account, locked until the end of the transaction; its lots are loaded when a change needs them."""
-    row = uow.lock_account(account_id)
+    """The account, locked until the end of the transaction; its lots are loaded when a change needs them. The first
+    lock of a unit of work reads the stamps along (storage.stamps), so that asking whether an experiment holds the
+    member out costs no round trip of its own."""
+    if uow.stamps is None:
+        row = uow.conn.execute(_LOCK_WITH_STAMPS, {"account_id": account_id}).first()
+        if row is not None:
+            stamps.remember(uow, row)
+    else:
+        row = uow.lock_account(account_id)
     if row is None:
         raise NotFound(f"no points account {account_id}")
     return of_row(row, now)
@@ -32,13 +40,14 @@ def lock(uow: UnitOfWork, account_id: int, now: datetime) -> Account:
 
 def lock_many(uow: UnitOfWork, account_ids: Sequence[int]) -> None:
     """Lock the accounts `account_ids` until the end of the transaction, in ascending order, as every job locks
-    them, so that it never deadlocks with a checkout or another job (SQLite's writer holds its lock already)."""
-    uow.conn.execute(
-        select(t.accounts.c.account_id)
-        .where(t.accounts.c.account_id.in_(account_ids))
-        .order_by(t.accounts.c.account_id)
-        .with_for_update()
-    ).all()
+    them, so that it never deadlocks with a checkout or another job (SQLite's writer holds its lock already). The
+    stamps are read along, as by `lock`, when the unit of work has not read them yet."""
+    query = select(t.accounts.c.account_id).where(t.accounts.c.account_id.in_(account_ids))
+    if uow.stamps is None:
+        query = query.add_columns(*stamps.COLUMNS)
+    rows = uow.conn.execute(query.order_by(t.accounts.c.account_id).with_for_update(of=t.accounts)).all()
+    if rows and uow.stamps is None:
+        stamps.remember(uow, rows[0])
 
 
 def read(uow: UnitOfWork, account_id: int, now: datetime) -> Account:
@@ -240,6 +249,13 @@ _SPENDABLE_BY_SHARE = (
     .group_by(t.lots.c.max_share)
 )
 _HOLD_UNTIL = update(t.accounts).where(t.accounts.c.account_id == bindparam("a")).values(hold_until=bindparam("h"))
+# `UnitOfWork.lock_account`'s statement with the stamps as extra columns; FOR UPDATE OF accounts locks the account
+# row only, not the settings the stamps are read from.
+_LOCK_WITH_STAMPS = (
+    select(t.accounts, *stamps.COLUMNS)
+    .where(t.accounts.c.account_id == bindparam("account_id"))
+    .with_for_update(of=t.accounts)
+)
 _INSERT_ENTRIES = t.ledger_entries.insert()
 _INSERT_LOTS = t.lots.insert()
 _INSERT_DRAWS = t.lot_draws.insert()

@@ -30,7 +30,8 @@ router = APIRouter(
     description="Creates the member with its identifiers and consents and grants the program's registration "
     "bonus of the version in force at `registered_at` (default: now), dated then. With a `referral_code` (another "
     "member's code), records the referral and grants the new member's referral bonus; an unknown code is refused "
-    "and nothing is stored. Accepts an `Idempotency-Key` header.",
+    "and nothing is stored. A member registering into an experiment's control group without the program gets "
+    "neither bonus (the events record why). Accepts an `Idempotency-Key` header.",
 )
 def create_member(body: NewMember, request: Request, key: deps.Checkout) -> JSONResponse:
     data = body.model_dump(exclude_none=True)

@@ -23,7 +23,7 @@ MONTHLY_CAP_REACHED = "cap reached for the month"
 class ReferralStatus(StrEnum):
     PENDING = "pending"  # waiting for the new member's first order to be past its return window
     REWARDED = "rewarded"  # the referrer got the points
-    VOID = "void"  # qualified, but gives nothing (the referrer's cap was reached)
+    VOID = "void"  # qualified, but gives nothing (the referrer's cap was reached, or an experiment withheld it)
 
 
 def new_code() -> str:

@@ -2,7 +2,12 @@
 at once; the referrer is rewarded by a job once the new member's first order is past its return window.
 
 The terms of a referral — points, window, caps — are those of the program version it was made under. Both sides'
-entries are `action` entries with the rule ids `referral:new_member` and `referral:referrer`."""
+entries are `action` entries with the rule ids `referral:new_member` and `referral:referrer`.
+
+A referral is the program's own: each side's bonus is withheld when an experiment holds that side out of the program
+at the instant it would be credited (the new member's when the referral is recorded, the referrer's when it is
+settled). The referral then records 0 points for that side and the experiment in its `reason`; a referrer's
+withheld reward leaves the referral `void`, so that it counts towards no cap."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sqlalchemy import Engine, exists, func, select, text, update
 from loyalty.core.errors import InvalidInput
 from loyalty.core.events import Event, EventKind
 from loyalty.engagement.model import period_start
+from loyalty.experiments import service as experiments
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.ledger.model import EntryKind, Provenance
@@ -68,6 +74,7 @@ def record(
     """Record that the member of the locked `account` was referred by `referrer_id` and credit the new member's
     bonus (flushed by the caller). The caller has checked that the member may be referred; a new member may."""
     policy = _policy(version, path)
+    held = experiments.program_holdout(uow, account.account_id, at) if policy.new_member_points else None
     row = {
         "account_id": account.account_id,
         "referrer_id": referrer_id,
@@ -77,12 +84,12 @@ def record(
         "created_at": at,
         "settled_at": None,
         "order_key": None,
-        "new_member_points": policy.new_member_points,
+        "new_member_points": policy.new_member_points if held is None else 0,
         "referrer_points": 0,
-        "reason": None,
+        "reason": None if held is None else f"{held.source}: {held.withheld('the new member bonus')}",
     }
     uow.conn.execute(_R.insert().values(**row))
-    if policy.new_member_points:
+    if row["new_member_points"]:
         details = {"referrer_id": referrer_id, "code": code}
         _credit(account, version, policy, policy.new_member_points, at, NEW_MEMBER_RULE, account.account_id, details)
     return referral_json(SimpleNamespace(**row))
@@ -317,7 +324,10 @@ def _settle(uow: UnitOfWork, account: Account, version: ProgramVersion, row: Any
     rewarded, this_month = _rewarded_counts(uow, account.account_id, now, version)
     values: dict[str, Any] = {"settled_at": now, "order_key": order_key}
     refusal = cap_reached(policy, rewarded, this_month)
-    if refusal is not None:
+    held = experiments.program_holdout(uow, account.account_id, now) if policy.referrer_points else None
+    if held is not None:
+        values.update(status=ReferralStatus.VOID.value, reason=f"{held.source}: {held.withheld('the referral reward')}")
+    elif refusal is not None:
         values.update(status=ReferralStatus.VOID.value, reason=refusal)
     elif policy.referrer_points:
         details = {"referee_id": row.account_id, "order_id": order_key}

@@ -2,8 +2,10 @@
 versions, the campaigns), so that a process may go on using what it read while the stamp stays the same.
 
 The checkout reads the stamps along with the member's account, in the statement that locks it (`COLUMNS`, then
-`remember`), so that knowing whether its caches are current costs no round trip of its own; any other unit of work
-reads them once, when first asked (`get`). Whoever changes what a stamp covers writes a new one (`renew`) in the
+`remember`), so that knowing whether its caches are current costs no round trip of its own; so does the first
+account lock of any other unit of work (`ledger.repository.lock`, `lock_many`: action bonuses and the jobs ask
+whether an experiment holds a member out). A unit of work that locks no account first reads them once, when first
+asked (`get`). Whoever changes what a stamp covers writes a new one (`renew`) in the
 same transaction: the other processes see it, and reload, from their first transaction after it commits.
 """
 

@@ -245,6 +245,9 @@ orders = Table(
     Column("result", JSON),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The experiment whose control group the confirmed order was in, when it withheld the whole program: such an
+    # order earned nothing and counts towards no tier. Null for every other order.
+    Column("program_withheld_by", String(limits.EXPERIMENT_ID)),
     Index("ix_orders_account_status", "account_id", "status"),
     Index("ix_orders_occurred_at", "occurred_at"),  # the orders of a period (KPIs)
 )

@@ -1,5 +1,9 @@
 """Members' tiers: the level each holds, its history, upgrades when an order crosses a threshold and the
-re-evaluation job that moves members down once their level is no longer kept."""
+re-evaluation job that moves members down once their level is no longer kept.
+
+Experiments: an order an experiment held out of the program (`orders.program_withheld_by`) counts towards no tier,
+then or later; and while a holdout keeps a member out of the program, the re-evaluation leaves their tier as it is —
+neither up nor down nor renewed. Once it ends, they are re-evaluated as anyone is, on the orders that count."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlalchemy import Engine, Row, Select, bindparam, case, func, select
 
 from loyalty.core.events import Event, EventKind
 from loyalty.core.money import format_money
+from loyalty.experiments import service as experiments
 from loyalty.ledger import repository as accounts
 from loyalty.ledger.account import Account
 from loyalty.program import service as programs
@@ -23,7 +28,8 @@ from loyalty.storage.database import UnitOfWork
 
 
 def qualifying_value(uow: UnitOfWork, account_id: int, tiers: TierPolicy, at: datetime, program: Program) -> int:
-    """Spend (net of returns, minor units) or the number of orders not wholly returned, within the window."""
+    """Spend (net of returns, minor units) or the number of orders not wholly returned, within the window; an order
+    an experiment held out of the program does not count."""
     spend, orders = uow.conn.execute(_qualifying(tiers, at, program).where(t.orders.c.account_id == account_id)).one()
     return int(spend) if tiers.basis is TierBasis.SPEND else int(orders)
 
@@ -51,7 +57,7 @@ def _qualifying(tiers: TierPolicy, at: datetime, program: Program) -> Select[Any
             func.count(func.distinct(case((lines.c.returned_quantity < lines.c.quantity, o.c.order_key)))),
         )
         .select_from(o.join(lines, lines.c.order_key == o.c.order_key))
-        .where(o.c.status.in_(["confirmed", "cancelled"]), o.c.occurred_at <= at)
+        .where(o.c.status.in_(["confirmed", "cancelled"]), o.c.occurred_at <= at, o.c.program_withheld_by.is_(None))
     )
     start = tiers.window_start(at, program.timezone)
     return query if start is None else query.where(o.c.occurred_at >= start)
@@ -230,10 +236,11 @@ def reevaluate(
     engine: Engine, as_of: datetime, now: datetime, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """Re-evaluate every member as of `as_of`: up where the value reaches higher, down where the level is no
-    longer kept (keep-until plus grace passed). Batches of BATCH accounts, each one transaction that locks its
-    accounts in ascending order, reads their values, tiers and history counts in one query each and writes the
-    moves and renewals in a few multi-row statements."""
-    counts = {"members": 0, "upgraded": 0, "downgraded": 0}
+    longer kept (keep-until plus grace passed); a member an experiment holds out of the program at `as_of` is left
+    as they are and counted as `held`. Batches of BATCH accounts, each one transaction that locks its accounts in
+    ascending order, reads their values, tiers and history counts in one query each and writes the moves and
+    renewals in a few multi-row statements."""
+    counts = {"members": 0, "upgraded": 0, "downgraded": 0, "held": 0}
     with UnitOfWork(engine, read_only=True) as uow:
         if programs.version_at(uow, as_of).program.tiers is None:
             return counts
@@ -243,9 +250,12 @@ def reevaluate(
         if program.tiers is None:  # a version without tiers took effect since the run began: nothing to move
             return
         accounts.lock_many(uow, batch)
-        for moved in _reevaluate_batch(uow, batch, program, program.tiers, as_of, now):
+        held = experiments.program_holdouts(uow, batch, as_of)
+        evaluated = [account_id for account_id in batch if account_id not in held] if held else batch
+        for moved in _reevaluate_batch(uow, evaluated, program, program.tiers, as_of, now):
             counts[moved] += 1
         counts["members"] += len(batch)
+        counts["held"] += len(held)
 
     in_batches(engine, select(t.accounts.c.account_id), evaluate, size=BATCH, progress=progress)
     return counts
