@@ -78,9 +78,10 @@ class KpiReport(BaseModel):
     members: OrderFigures = Field(description="Orders of members")
     non_members: OrderFigures = Field(description="Orders of non-members (no member named at the checkout)")
     messages: MessageFigures | None = Field(default=None, description="Emails of the period and their opens, clicks")
-    by: str | None = Field(default=None, description="The dimension the KPIs are split by; null when not split")
+    by: str | None = Field(default=None, description="The dimension the KPIs are split by; only when split")
     groups: list[KpiGroup] = Field(
-        default_factory=list, description="The figures of each group of `by`, in order of the group (null last)"
+        default_factory=list,
+        description="The figures of each group of `by`, in order of the group (null last); only when split",
     )
 
     model_config = ConfigDict(

@@ -46,8 +46,9 @@ def kpis(
 ) -> dict[str, Any]:
     """The KPIs of [start, end): every figure of all members and orders (`overall`), and the order figures of
     members' and non-members' orders apart. The previous period, for churn, is the same length just before.
-    Split `by` a dimension of `analytics.dimensions`, `groups` holds the figures of each of its groups (of the one
-    group `only` when given), member dimensions as they stand at `now`.
+    Split `by` a dimension of `analytics.dimensions`, the report also names it (`by`) and `groups` holds the figures
+    of each of its groups (of the one group `only` when given), member dimensions as they stand at `now`; without a
+    split it has neither key.
 
     Ready for JSON: money is a decimal string in the program's currency, ratios are decimal strings ("0.7000"),
     counts and points are integers, and a figure without a denominator is null. The currency and the point value
@@ -67,10 +68,9 @@ def kpis(
         "members": _presented(order_figures(*orders[True]), program.exponent),
         "non_members": _presented(order_figures(*orders[False]), program.exponent),
         "messages": messages(uow, start, end),
-        "by": by,
-        "groups": [],
     }
     if split is not None:
+        report["by"] = split.name
         report["groups"] = _groups(uow, start, end, split, only, at, program)
     return report
 
@@ -133,7 +133,8 @@ def _groups(
     for name in sorted(names, key=lambda n: (n is None, n or "")):
         counts, orders = by_group.get(name) or (_nothing(program.point_value), _NO_ORDERS)
         if isinstance(split, MemberDimension):  # a member group's orders are its members' orders
-            shown.append({"group": name, "figures": _presented(figures(counts), exponent)})
+            figured = _presented(figures(counts), exponent)
+            shown.append({"group": name, "figures": figured, "members": None, "non_members": None})
             continue
         every = figures(counts)
         shown.append(
