@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from loyalty.analytics import cohorts, journal, liability
 from loyalty.analytics.kpi import divide_half_even
 from loyalty.core.errors import InvalidInput
-from loyalty.storage.database import UnitOfWork
 from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
 from tests.analytics import accounting_history as h
 from tests.usecases import read
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Ratio = str | None  # a decimal string with four places; null when its denominator is zero
 MoneyOrNone = str | None
@@ -60,6 +60,13 @@ class KpiGroup(BaseModel):
     non_members: OrderFigures | None = Field(
         default=None, description="An order group's orders of non-members; null for a member dimension"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parts_shown(cls, data: Any) -> Any:
+        """A member group's parts are null, not left out: the endpoint leaves out only what was not set (`by` and
+        `groups` when no split was asked), and a member group has no parts to set."""
+        return {"members": None, "non_members": None, **data} if isinstance(data, dict) else data
 
 
 class MessageFigures(BaseModel):
