@@ -16,8 +16,7 @@ What it measures, in one run:
   read-only unit of work as the endpoint opens it: the whole program (with members vs non-members and the emails)
   and split by every dimension (segment, tier, store, channel, city); `{db}_kpis_by_seconds` gives each report's
   seconds (`overall` is the report without a split; each split report holds the whole program's figures too).
-  `{db}_kpis_peak_mb`: this process's peak resident memory right after them (`resource.getrusage`, before DuckDB
-  or the export ran).
+  They run in a process of their own: `{db}_kpis_peak_mb` is its peak resident memory (`resource.getrusage`).
 * `{db}_export_seconds` — the facts (orders, order lines, ledger entries: the columns the KPIs read) read through
   SQLAlchemy and written as Parquet with pyarrow, a chunk at a time.
 * `{db}_duckdb_seconds` — the baseline: one DuckDB statement over those Parquet files computing the year's core
@@ -26,12 +25,13 @@ What it measures, in one run:
   `{db}_duckdb_agrees` says whether DuckDB's figures equal the product's (they must).
 * `load_before`, `load_after`: the 1-minute load average around the run; `peak_mb`: this process's peak at the end.
 
-`--database URL` measures a database loaded before (by `--keep`, which keeps the PostgreSQL one) instead of
-generating and loading one. Nothing here asserts on time; tests/bench/test_bench_kpis_smoke.py runs it small."""
+`--database URL` measures a database loaded before (by `--keep`, which keeps the databases and logs their URLs)
+instead of generating and loading one. Nothing here asserts on time; tests/bench/test_bench_kpis_smoke.py runs it small."""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import resource
@@ -39,6 +39,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,7 +146,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgresql", action="store_true")
     parser.add_argument("--database", default=None, help="measure this database, loaded before, instead")
-    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database (its name is logged)")
+    parser.add_argument("--keep", action="store_true", help="keep the databases (their URLs are logged)")
     args = parser.parse_args(argv)
     members = args.members or max(10, args.orders // 10)
     return Config(
@@ -178,7 +179,10 @@ def run(config: Config) -> dict[str, Any]:
                     result.update(load("postgresql", url, here))
                     result.update(measure("postgresql", url, here))
             if config.sqlite:
-                url = f"sqlite:///{here / 'kpis.db'}"
+                kept = Path(tempfile.mkdtemp(prefix="loyalty-bench-kpis-")) if config.keep else here
+                url = f"sqlite:///{kept / 'kpis.db'}"
+                if config.keep:
+                    log(f"kept {url}")
                 upgrade(url)
                 result.update(load("sqlite", url, here))
                 result.update(measure("sqlite", url, here))
@@ -254,18 +258,12 @@ def child(command: list[str]) -> int:
 
 
 def measure(name: str, url: str, folder: Path) -> dict[str, Any]:
-    """Every KPI report of the year on `url`, then the export and the DuckDB baseline."""
-    engine = make_engine(url)
-    by_seconds: dict[str, float] = {}
-    reports: dict[str, dict[str, Any]] = {}
-    for split in (None, *DIMENSIONS):
-        began = time.perf_counter()
-        with UnitOfWork(engine, read_only=True) as uow:
-            reports[split or "overall"] = analytics.kpis(uow, START, END, by=split, now=END)
-        by_seconds[split or "overall"] = round(time.perf_counter() - began, 3)
-        log(f"{name}: KPIs {split or 'overall'} in {by_seconds[split or 'overall']} s")
+    """Every KPI report of the year on `url` (in a process of its own, so that its peak memory is the KPIs'
+    alone), then the export and the DuckDB baseline."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        by_seconds, reports, kpis_peak = pool.submit(every_kpi, name, url).result()
     kpis_seconds = sum(by_seconds.values())
-    kpis_peak = peak_mb()
+    engine = make_engine(url)
     began = time.perf_counter()
     files = export(engine, folder / name)
     export_seconds = time.perf_counter() - began
@@ -288,6 +286,22 @@ def measure(name: str, url: str, folder: Path) -> dict[str, Any]:
         f"{name}_kpis_vs_duckdb_ratio": round(kpis_seconds / max(duckdb_seconds, 1e-6), 1),
         f"{name}_duckdb_agrees": agrees,
     }
+
+
+def every_kpi(name: str, url: str) -> tuple[dict[str, float], dict[str, dict[str, Any]], int]:
+    """Each KPI report of the year, timed: without a split, then split by every dimension; the reports, and this
+    process's peak memory after them."""
+    engine = make_engine(url)
+    by_seconds: dict[str, float] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for split in (None, *DIMENSIONS):
+        began = time.perf_counter()
+        with UnitOfWork(engine, read_only=True) as uow:
+            reports[split or "overall"] = analytics.kpis(uow, START, END, by=split, now=END)
+        by_seconds[split or "overall"] = round(time.perf_counter() - began, 3)
+        log(f"{name}: KPIs {split or 'overall'} in {by_seconds[split or 'overall']} s")
+    engine.dispose()
+    return by_seconds, reports, peak_mb()
 
 
 def product_figures(report: dict[str, Any]) -> dict[str, int]:
@@ -316,7 +330,7 @@ def export(engine: Any, folder: Path) -> dict[str, Path]:
         query = select(*(source.c[column] for column, _ in columns))
         with engine.connect() as conn, pq.ParquetWriter(path, schema) as writer:
             for rows in chunks(conn.execution_options(stream_results=True, yield_per=200_000).execute(query)):
-                arrays = [pa.array(values, type=kind) for values, (_, kind) in zip(zip(*rows), columns, strict=True)]
+                arrays = [pa.array([row[i] for row in rows], type=kind) for i, (_, kind) in enumerate(columns)]
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
         files[table] = path
     return files
