@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs bench-import bench-simulate clean
+.PHONY: install demo test test-moved-clock lint bench bench-campaigns bench-http bench-jobs bench-import bench-simulate bench-kpis clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -57,6 +57,12 @@ bench-import: install
 # The economics simulator over a year of generated history on PostgreSQL, next to reading what it reads.
 bench-simulate: install
 	@.venv/bin/python -m bench.simulate $(ARGS)
+
+# Every KPI of a generated year (200,000 orders by default) on PostgreSQL and SQLite next to one DuckDB aggregation
+# over a Parquet export of the same facts (README, "Performance"); e.g. `make bench-kpis ARGS="--orders 1000000
+# --no-sqlite"`.
+bench-kpis: install
+	@.venv/bin/python -m bench.kpis $(ARGS)
 
 # wrk (installed with apt-get when missing, as root) against the product and a bare FastAPI ceiling (README,
 # "Performance"); its options go in ARGS, e.g. `make bench-http ARGS="--duration 20 --no-inprocess"`.

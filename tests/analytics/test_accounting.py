@@ -14,6 +14,7 @@ from loyalty.analytics import cohorts, journal, liability
 from loyalty.analytics.kpi import divide_half_even
 from loyalty.core.errors import InvalidInput
 from loyalty.storage import tables as t
+from loyalty.storage.database import UnitOfWork
 from tests.analytics import accounting_history as h
 from tests.usecases import read
 
@@ -106,7 +107,8 @@ def test_the_liability_after_everything_is_the_sum_of_the_balances(history: Engi
 
 def test_the_lot_register_lists_the_lots_that_hold_points(history: Engine) -> None:
     as_of = datetime(2026, 11, 1, tzinfo=UTC)
-    register = read(history, lambda uow: list(liability.lot_register(uow, as_of)))
+    with UnitOfWork(history, snapshot=True) as uow:  # streamed: PostgreSQL's server-side cursor needs a transaction
+        register = list(liability.lot_register(uow, as_of))
     expected = {key: state["held"] for key, state in h.lots_at(history, as_of).items() if state["held"]}
     assert {(row["account_id"], row["lot"]): row["held"] for row in register} == expected
     assert all(kopecks(row["money"]) == row["held"] * 200 for row in register)

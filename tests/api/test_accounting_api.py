@@ -7,7 +7,10 @@ import csv
 import io
 from datetime import datetime
 
-from loyalty.analytics import cohorts, journal, liability
+import pytest
+
+from loyalty.analytics import cohorts, journal, liability, router
+from loyalty.storage.database import UnitOfWork
 from tests.analytics import accounting_history as h
 from tests.api.conftest import Server
 from tests.usecases import read
@@ -50,6 +53,38 @@ def test_the_reports_as_json_and_csv(server: Server) -> None:
             "/v1/analytics/journal", params={**PERIOD, "format": "json"}, headers={"Accept": "text/csv"}
         )
         assert explicit_json.json() == report
+
+
+def test_the_lot_register_is_streamed_in_chunks_in_account_and_lot_order(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fetched and sent a few lots at a time (so a register of millions of lots keeps memory flat): every lot is
+    there once, in order, whatever the chunk boundaries; no Content-Length, as the size is not known up front."""
+    h.build(server.engine)
+    as_of = datetime(2026, 11, 1, 23, 59, 59, 999999, tzinfo=h.MOSCOW)
+    with UnitOfWork(server.engine, snapshot=True) as uow:
+        expected = [
+            [str(v) if v is not None else "" for v in row]
+            for row in liability.lot_rows(liability.lot_register(uow, as_of))
+        ]
+    assert len(expected) >= 3  # more than one chunk of each size below
+    monkeypatch.setattr(liability, "STREAMED", 2)
+    monkeypatch.setattr(router, "CSV_CHUNK", 2)
+    with server.client(server.analytics) as client:
+        lots = client.get("/v1/analytics/liability", params={"as_of": "2026-11-01", "format": "csv"})
+    assert lots.status_code == 200, lots.text
+    assert "content-length" not in lots.headers
+    assert lots.headers["content-disposition"] == 'attachment; filename="lots.csv"'
+    rows = list(csv.reader(io.StringIO(lots.text)))
+    assert tuple(rows[0]) == liability.LOT_COLUMNS
+    assert rows[1:] == expected
+
+
+def test_a_lot_register_without_a_program_is_refused_before_streaming(server: Server) -> None:
+    with server.client(server.analytics) as client:
+        lots = client.get("/v1/analytics/liability", params={"as_of": "2026-11-01", "format": "csv"})
+    assert lots.status_code != 200
+    assert lots.headers["content-type"].startswith("application/problem+json")
 
 
 def test_a_bad_period_is_422_naming_the_field_and_other_scopes_are_refused(server: Server) -> None:

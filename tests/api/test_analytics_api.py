@@ -38,6 +38,7 @@ def test_the_kpis_of_october_in_the_program_time_zone(server: Server) -> None:
     assert overall["churn"] is None  # nobody was active in September
     assert kpis["members"] == {"orders": 1, "revenue": "2000.00", "average_check": "2000.00"}
     assert kpis["non_members"] == {"orders": 1, "revenue": "1000.00", "average_check": "1000.00"}
+    assert "by" not in kpis and "groups" not in kpis  # only a split report names its dimension and groups
 
 
 def test_a_bad_period_is_422_naming_the_field_and_a_checkout_key_is_refused(server: Server) -> None:

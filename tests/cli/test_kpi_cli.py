@@ -40,6 +40,7 @@ def test_kpi_prints_json_csv_and_a_table(history: str) -> None:
     assert report["overall"]["engagement"] == "1.0000"
     assert report["overall"]["points_issued"] == 600  # 500 for registering, 100 on 2,000 RUB
     assert report["members"] == {"orders": 1, "revenue": "2000.00", "average_check": "2000.00"}
+    assert "by" not in report and "groups" not in report  # as the endpoint: no split asked, none given
 
     code, output = loyalty("kpi", "--from", "2026-10-01", "--to", "2026-11-01", "--format", "csv", database=history)
     assert code == 0, output

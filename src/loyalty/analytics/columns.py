@@ -50,7 +50,7 @@ def kpi_table(report: dict[str, Any]) -> pa.Table:
     add(None, None, "all", report["overall"])
     for part in _PARTS:
         add(None, None, part, report[part])
-    for group in report["groups"]:
+    for group in report.get("groups", []):  # a report without a split has none
         add(report["by"], group["group"], "all", group["figures"])
         for part in _PARTS:
             if group.get(part) is not None:

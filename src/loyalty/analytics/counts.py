@@ -92,75 +92,108 @@ def _group_of(nets: Subquery) -> ColumnElement[Any] | None:
     return nets.c.grp if "grp" in nets.c else None
 
 
-def orders(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, dict[bool, tuple[int, int]]]:
-    """Per group: (orders, net revenue) of members' orders (True) and non-members' (False)."""
-    nets = _order_nets(start, end, scope)
-    grp = _group_of(nets)
-    is_member = case((nets.c.account_id.is_(None), 0), else_=1).label("is_member")
-    query = select(is_member, func.sum(nets.c.bought), func.coalesce(func.sum(nets.c.net), 0)).group_by(is_member)
-    found: dict[Any, dict[bool, tuple[int, int]]] = {}
-    for name, (member, orders, revenue) in _keyed(uow.conn.execute(_grouped(query, grp)), grp):
-        found.setdefault(name, dict(NO_ORDERS))[bool(member)] = (int(orders or 0), int(revenue))
-    return found
+@dataclass(frozen=True)
+class OrderCounts:
+    """The order counts of one group: (orders, net revenue) of members' orders (True) and non-members' (False), the
+    members with one order or more and with two or more; in an order scope also the revenue to date and the points
+    outstanding of those buying members (None in other scopes, where `member_revenue_to` and `points` read them)."""
+
+    by_member: dict[bool, tuple[int, int]]
+    buying: int
+    repeat: int
+    buyers_revenue_to_date: int | None = None
+    buyers_outstanding: int | None = None
 
 
-def buyers(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, tuple[int, int, int]]:
-    """Per group: members with one order or more in the period, with two or more, and their orders."""
+def orders(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, OrderCounts]:
+    """Per group: the order counts of `OrderCounts`, in one statement that aggregates the period's orders once
+    (their nets, from every line, are the costly part): by order, then by account within the group (non-members
+    are one row, account null), then by group. In an order scope the buying members' revenue to date and
+    outstanding points are joined to their rows in the same statement, one row per account each."""
     nets = _order_nets(start, end, scope)
     grp = _group_of(nets)
     keys = [nets.c.account_id] + ([] if grp is None else [grp])
-    per_member = (
-        select(*keys, func.sum(nets.c.bought).label("n"))
-        .where(nets.c.account_id.is_not(None))
+    per_account = (
+        select(*keys, func.sum(nets.c.bought).label("n"), func.sum(nets.c.net).label("net"))
         .group_by(*keys)
-        .subquery("per_member")
+        .subquery("per_account")
     )
-    n = per_member.c.n
-    query = select(func.sum(case((n >= 1, 1), else_=0)), func.sum(case((n >= 2, 1), else_=0)), func.sum(n))
-    grouped = None if grp is None else per_member.c.grp
-    rows = uow.conn.execute(_grouped(query, grouped))
-    return {name: (int(a or 0), int(b or 0), int(c or 0)) for name, (a, b, c) in _keyed(rows, grouped)}
+    p = per_account.c
+    member = p.account_id.is_not(None)
+    buyer = and_(member, p.n >= 1)
+    columns: list[ColumnElement[Any]] = [
+        func.sum(case((member, p.n), else_=0)),
+        func.sum(case((member, p.net), else_=0)),
+        func.sum(case((member, 0), else_=p.n)),
+        func.sum(case((member, 0), else_=p.net)),
+        func.sum(case((buyer, 1), else_=0)),
+        func.sum(case((and_(member, p.n >= 2), 1), else_=0)),
+    ]
+    grouped = None if grp is None else p.grp
+    query = select(*columns)
+    if scope.orders is not None:
+        to_date, held = _revenue_by_account(end), _outstanding_by_account(end)
+        query = select(
+            *columns,
+            func.sum(case((buyer, func.coalesce(to_date.c.net, 0)), else_=0)),
+            func.sum(case((buyer, func.coalesce(held.c.points, 0)), else_=0)),
+        ).select_from(
+            per_account.outerjoin(to_date, to_date.c.account_id == p.account_id).outerjoin(
+                held, held.c.account_id == p.account_id
+            )
+        )
+    found: dict[Any, OrderCounts] = {}
+    for name, row in _keyed(uow.conn.execute(_grouped(query, grouped)), grouped):
+        values = [int(v or 0) for v in row]
+        members, others = (values[0], values[1]), (values[2], values[3])
+        extra = values[6:] if scope.orders is not None else [None, None]
+        found[name] = OrderCounts({True: members, False: others}, values[4], values[5], *extra)
+    return found
 
 
-def _buying_members(start: datetime, end: datetime, scope: Scope) -> Subquery:
-    """(account_id, grp) of the members with an order in the period in each group of an order scope."""
-    nets = _order_nets(start, end, scope)
-    return (
-        select(nets.c.account_id, nets.c.grp)
-        .where(nets.c.account_id.is_not(None), nets.c.bought == 1)
-        .distinct()
-        .subquery("buying")
-    )
+def _kept() -> ColumnElement[Any]:
+    """A line's amount net of its returned units (the returned part rounded down to a whole minor unit)."""
+    lines = t.order_lines
+    return lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
 
 
-def member_revenue_to(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, int]:
-    """Per group: the members' net revenue from the start of the history to the period's end; in an order scope,
-    the revenue (in every group) of the members who ordered in the group in the period. Summed line by line, not
-    order by order: the whole history is read, and the net of an order is the sum of its lines' anyway."""
+def _revenue_by_account(end: datetime) -> Subquery:
+    """(account_id, net) of every member with sold orders before `end`: the member's net revenue to date."""
     o, lines = t.orders, t.order_lines
-    kept = lines.c.amount - (lines.c.amount * lines.c.returned_quantity) // lines.c.quantity
+    return (
+        select(o.c.account_id, func.sum(_kept()).label("net"))
+        .select_from(o.join(lines, lines.c.order_key == o.c.order_key))
+        .where(o.c.status.in_(_SOLD), o.c.occurred_at < end, o.c.account_id.is_not(None))
+        .group_by(o.c.account_id)
+        .subquery("to_date")
+    )
+
+
+def _outstanding_by_account(end: datetime) -> Subquery:
+    """(account_id, points) of every account with entries before `end`: what it held then."""
+    e = t.ledger_entries.c
+    return (
+        select(e.account_id, func.sum(e.points).label("points"))
+        .where(e.occurred_at < end)
+        .group_by(e.account_id)
+        .subquery("held")
+    )
+
+
+def member_revenue_to(uow: UnitOfWork, end: datetime, scope: Scope) -> dict[Any, int]:
+    """Per group of a member scope (or for the whole): the members' net revenue from the start of the history to
+    the period's end (an order scope reads its buyers' in `orders`). Summed line by line, not order by order: the
+    whole history is read, and the net of an order is the sum of its lines' anyway."""
+    o, lines = t.orders, t.order_lines
     joined: FromClause = o.join(lines, lines.c.order_key == o.c.order_key)
     grp: ColumnElement[Any] | None = None
     if scope.members is not None:
         joined = joined.join(scope.members, scope.members.c.account_id == o.c.account_id)
         grp = scope.members.c.grp
     sold = (o.c.status.in_(_SOLD), o.c.occurred_at < end, o.c.account_id.is_not(None))
-    if scope.orders is None:
-        query = select(func.coalesce(func.sum(kept), 0)).select_from(joined).where(*sold)
-        rows = uow.conn.execute(_grouped(query, grp))
-        return {name: int(total) for name, (total,) in _keyed(rows, grp)}
-    per_member = (
-        select(o.c.account_id, func.sum(kept).label("net"))
-        .select_from(joined)
-        .where(*sold)
-        .group_by(o.c.account_id)
-        .subquery("to_date")
-    )
-    buying = _buying_members(start, end, scope)
-    query = select(buying.c.grp, func.coalesce(func.sum(per_member.c.net), 0)).select_from(
-        buying.outerjoin(per_member, per_member.c.account_id == buying.c.account_id)
-    )
-    return {name: int(total) for name, total in uow.conn.execute(query.group_by(buying.c.grp))}
+    query = select(func.coalesce(func.sum(_kept()), 0)).select_from(joined).where(*sold)
+    rows = uow.conn.execute(_grouped(query, grp))
+    return {name: int(total) for name, (total,) in _keyed(rows, grp)}
 
 
 def registered(uow: UnitOfWork, end: datetime, scope: Scope) -> dict[Any, int]:
@@ -207,8 +240,8 @@ def activity(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> d
 def points(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, dict[str, int]]:
     """Per group: the period's points by what happened to them, the value of those redeemed, and what is
     outstanding at the end. Grouped by kind, program version and group: a few rows whatever the size of the
-    ledger. In an order scope, the points of entries about the group's orders (earned, spent, returned) and the
-    outstanding points of the members who ordered in it in the period."""
+    ledger. In an order scope, the points of entries about the group's orders (earned, spent, returned); the
+    outstanding points of the members who ordered in it in the period come with `orders` (0 here)."""
     e = t.ledger_entries.c
     joined: FromClause = t.ledger_entries
     grp: ColumnElement[Any] | None = None
@@ -233,26 +266,23 @@ def points(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dic
     by_group: dict[Any, list[tuple[Any, ...]]] = {}
     for name, row in _keyed(uow.conn.execute(_grouped(query, grp)), grp):
         by_group.setdefault(name, []).append(row)
-    outstanding = _outstanding(uow, start, end, scope)
+    outstanding = {} if scope.orders is not None else _outstanding(uow, end, scope)
     names = set(by_group) | set(outstanding) if grp is not None else {None}
+    values: dict[int, int] = {}  # point value by program version, read once per report rather than per group
     return {
-        name: {**_points_of(uow, by_group.get(name, [])), "points_outstanding": outstanding.get(name, 0)}
+        name: {**_points_of(uow, by_group.get(name, []), values), "points_outstanding": outstanding.get(name, 0)}
         for name in names
     }
 
 
-def _outstanding(uow: UnitOfWork, start: datetime, end: datetime, scope: Scope) -> dict[Any, int]:
-    """Per group: the points outstanding at the period's end (in an order scope, of the group's buyers)."""
+def _outstanding(uow: UnitOfWork, end: datetime, scope: Scope) -> dict[Any, int]:
+    """Per group of a member scope (or for the whole): the points outstanding at the period's end."""
     e = t.ledger_entries.c
     joined: FromClause = t.ledger_entries
     grp: ColumnElement[Any] | None = None
     if scope.members is not None:
         joined = joined.join(scope.members, scope.members.c.account_id == e.account_id)
         grp = scope.members.c.grp
-    elif scope.orders is not None:
-        buying = _buying_members(start, end, scope)
-        joined = joined.join(buying, buying.c.account_id == e.account_id)
-        grp = buying.c.grp
     query = select(func.coalesce(func.sum(e.points), 0)).select_from(joined).where(e.occurred_at < end)
     return {name: int(n) for name, (n,) in _keyed(uow.conn.execute(_grouped(query, grp)), grp)}
 
@@ -267,7 +297,7 @@ NO_POINTS = {
 }
 
 
-def _points_of(uow: UnitOfWork, rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
+def _points_of(uow: UnitOfWork, rows: Iterable[tuple[Any, ...]], values: dict[int, int]) -> dict[str, int]:
     """The points figures of one group from its (kind, version, added, removed) rows."""
     added: dict[str, int] = {}
     removed: dict[str, int] = {}
@@ -283,8 +313,15 @@ def _points_of(uow: UnitOfWork, rows: Iterable[tuple[Any, ...]]) -> dict[str, in
         "points_expired": -removed.get(EntryKind.EXPIRE, 0),
         "points_taken_back": -removed.get(EntryKind.RETURN_EARNED, 0) - removed.get(EntryKind.ADJUST, 0),
         "redeemed_value": sum(
-            points * programs.version(uow, version).program.point_value
+            points * _point_value(uow, version, values)
             for version, points in redeemed_by_version.items()
             if points and version is not None  # the checkout records every spend under its version
         ),
     }
+
+
+def _point_value(uow: UnitOfWork, version: int, values: dict[int, int]) -> int:
+    """The money one point is worth under program `version`, from `values` once read."""
+    if version not in values:
+        values[version] = programs.version(uow, version).program.point_value
+    return values[version]

@@ -155,10 +155,17 @@ def liability(uow: UnitOfWork, as_of: datetime) -> dict[str, Any]:
     }
 
 
+STREAMED = 5_000  # lots fetched from the database at a time
+
+
 def lot_register(uow: UnitOfWork, as_of: datetime) -> Iterator[dict[str, Any]]:
     """Every lot holding points (or, see above, a negative amount) at `as_of`, for the subledger: account, lot,
-    source, expiry, points credited and held, and the money value of what it holds. Ordered by account and lot;
-    each row is made as it is consumed (a register can hold millions of lots): consume it inside the unit of work."""
+    source, expiry, points credited and held, and the money value of what it holds. Ordered by account and lot.
+
+    A register can hold millions of lots, so it is streamed: fetched `STREAMED` rows at a time (on PostgreSQL
+    through a server-side cursor, which lives in a transaction: give a `snapshot` unit of work) and each row made as
+    it is consumed, so memory stays flat whatever its size; consume it inside the unit of work. The program is read
+    before the first row, so a missing one fails here, not half-way through."""
     program = program_before(uow, as_of)
     lots = lots_at(as_of).c
     rows = uow.conn.execute(
@@ -173,6 +180,7 @@ def lot_register(uow: UnitOfWork, as_of: datetime) -> Iterator[dict[str, Any]]:
         )
         .where(lots.held != 0)
         .order_by(lots.account_id, lots.lot_no)
+        .execution_options(yield_per=STREAMED)
     )
     return (
         {

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from datetime import datetime
+from itertools import islice
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Engine
 
 from loyalty.analytics import cohorts, journal, liability, simulation
 from loyalty.analytics import launch as launches
@@ -43,6 +47,7 @@ BOUND = (
     "/kpis",
     response_model=KpiReport,
     response_model_by_alias=True,
+    response_model_exclude_unset=True,  # `by` and `groups` only when split
     summary="Get the KPIs of a period",
     description="Engagement (active / registered members, with the 70% line), churn, repeat purchase rate, purchase "
     "frequency, average check, revenue, historical LTV, points issued, redeemed, expired and taken back, redemption "
@@ -50,7 +55,8 @@ BOUND = (
     "orders, revenue and average check also for members' and non-members' orders apart. The period is [from, to): "
     "`to` is not part of it, so `from=2026-10-01&to=2026-11-01` is October. `to` must be after `from`, at most "
     "3653 days later. The README defines every figure. With `by`, the same figures for each group of a dimension "
-    f"({', '.join(DIMENSIONS)}); a filter named after a dimension (`segment=vip`) keeps one of its groups.",
+    f"({', '.join(DIMENSIONS)}) in `groups`, and the dimension in `by` (both only when split); a filter named after a "
+    "dimension (`segment=vip`) keeps one of its groups.",
     openapi_extra={"parameters": FILTERS},
 )
 def kpis(
@@ -133,8 +139,46 @@ def _csv(columns: Sequence[str], rows: Iterable[Sequence[str]], name: str) -> Re
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(rows)
-    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(buffer.getvalue(), media_type=CSV_TYPE, headers=_attachment(name))
+
+
+CSV_TYPE = "text/csv; charset=utf-8"
+CSV_CHUNK = 2_000  # rows of a streamed CSV sent at a time
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+
+
+def _lot_register_csv(engine: Engine, at: datetime) -> StreamingResponse:
+    """The lot register as CSV, streamed as it is read (it can hold millions of lots), so memory stays flat. Its
+    unit of work (a snapshot: PostgreSQL streams through a server-side cursor, in a transaction) stays open while
+    the rows go out and closes after the last one; what can fail (no program) fails before the first byte."""
+    stack = ExitStack()
+    try:
+        uow = stack.enter_context(UnitOfWork(engine, snapshot=True))
+        rows = liability.lot_rows(liability.lot_register(uow, at))
+    except BaseException:
+        stack.close()
+        raise
+    chunks = _csv_chunks(liability.LOT_COLUMNS, rows, stack)
+    return StreamingResponse(chunks, media_type=CSV_TYPE, headers=_attachment("lots"))
+
+
+def _csv_chunks(columns: Sequence[str], rows: Iterator[Sequence[str]], closing: ExitStack) -> Iterator[str]:
+    """The header and the rows as CSV text, `CSV_CHUNK` rows at a time; `closing` closed at the end (or when the
+    client goes away and the response is dropped)."""
+    with closing:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        while chunk := list(islice(rows, CSV_CHUNK)):
+            writer.writerows(chunk)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        if buffer.tell():  # the header of a register without lots
+            yield buffer.getvalue()
 
 
 def _period(request: Request, start: str, end: str) -> tuple[datetime, datetime]:
@@ -196,9 +240,9 @@ def liability_report(
         if as_of is None
         else parse_instant(as_of, "as_of", zone=deps.program_zone(request), day="end")
     )
+    if _wants_csv(request, output):
+        return _lot_register_csv(deps.engine(request), at)
     with UnitOfWork(deps.engine(request), read_only=True) as uow:
-        if _wants_csv(request, output):
-            return _csv(liability.LOT_COLUMNS, liability.lot_rows(liability.lot_register(uow, at)), "lots")
         return liability.liability(uow, at)
 
 

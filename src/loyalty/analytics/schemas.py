@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Ratio = str | None  # a decimal string with four places; null when its denominator is zero
 MoneyOrNone = str | None
@@ -61,6 +61,13 @@ class KpiGroup(BaseModel):
         default=None, description="An order group's orders of non-members; null for a member dimension"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _parts_shown(cls, data: Any) -> Any:
+        """A member group's parts are null, not left out: the endpoint leaves out only what was not set (`by` and
+        `groups` when no split was asked), and a member group has no parts to set."""
+        return {"members": None, "non_members": None, **data} if isinstance(data, dict) else data
+
 
 class MessageFigures(BaseModel):
     emails_delivered: int = Field(description="Emails the mail server accepted in the period")
@@ -78,9 +85,10 @@ class KpiReport(BaseModel):
     members: OrderFigures = Field(description="Orders of members")
     non_members: OrderFigures = Field(description="Orders of non-members (no member named at the checkout)")
     messages: MessageFigures | None = Field(default=None, description="Emails of the period and their opens, clicks")
-    by: str | None = Field(default=None, description="The dimension the KPIs are split by; null when not split")
+    by: str | None = Field(default=None, description="The dimension the KPIs are split by; only when split")
     groups: list[KpiGroup] = Field(
-        default_factory=list, description="The figures of each group of `by`, in order of the group (null last)"
+        default_factory=list,
+        description="The figures of each group of `by`, in order of the group (null last); only when split",
     )
 
     model_config = ConfigDict(

@@ -46,8 +46,9 @@ def kpis(
 ) -> dict[str, Any]:
     """The KPIs of [start, end): every figure of all members and orders (`overall`), and the order figures of
     members' and non-members' orders apart. The previous period, for churn, is the same length just before.
-    Split `by` a dimension of `analytics.dimensions`, `groups` holds the figures of each of its groups (of the one
-    group `only` when given), member dimensions as they stand at `now`.
+    Split `by` a dimension of `analytics.dimensions`, the report also names it (`by`) and `groups` holds the figures
+    of each of its groups (of the one group `only` when given), member dimensions as they stand at `now`; without a
+    split it has neither key.
 
     Ready for JSON: money is a decimal string in the program's currency, ratios are decimal strings ("0.7000"),
     counts and points are integers, and a figure without a denominator is null. The currency and the point value
@@ -67,10 +68,9 @@ def kpis(
         "members": _presented(order_figures(*orders[True]), program.exponent),
         "non_members": _presented(order_figures(*orders[False]), program.exponent),
         "messages": messages(uow, start, end),
-        "by": by,
-        "groups": [],
     }
     if split is not None:
+        report["by"] = split.name
         report["groups"] = _groups(uow, start, end, split, only, at, program)
     return report
 
@@ -131,7 +131,7 @@ def _groups(
         names |= set(split.known(uow, now))  # every segment or tier, those without members too
     shown = []
     for name in sorted(names, key=lambda n: (n is None, n or "")):
-        counts, orders = by_group.get(name) or (_nothing(program.point_value), _NO_ORDERS)
+        counts, orders = by_group.get(name) or (_nothing(program.point_value), _NO_ORDERS.by_member)
         if isinstance(split, MemberDimension):  # a member group's orders are its members' orders
             shown.append({"group": name, "figures": _presented(figures(counts), exponent)})
             continue
@@ -147,7 +147,7 @@ def _groups(
     return shown
 
 
-_NO_ORDERS = read.NO_ORDERS
+_NO_ORDERS = read.OrderCounts(read.NO_ORDERS, 0, 0)
 
 
 def _nothing(point_value: int | None) -> PeriodCounts:
@@ -172,23 +172,27 @@ def _counts(
     are those of the members who ordered in the group in the period, and activity and registration, which the
     group's own orders decide, are left at 0 (`ORDER_DIMENSION_FIGURES` leaves their figures out)."""
     orders = read.orders(uow, start, end, scope)
-    buyers = read.buyers(uow, start, end, scope)
     points = read.points(uow, start, end, scope)
-    to_date = read.member_revenue_to(uow, start, end, scope)
     program = _program_at(uow, end)
     if scope.orders is None:
+        to_date = read.member_revenue_to(uow, end, scope)
         registered = read.registered(uow, end, scope)
         activity = read.activity(uow, start, end, scope)
-    else:  # the members of an order group are its buyers
-        registered, activity = {g: b[0] for g, b in buyers.items()}, {}
+    else:  # the members of an order group are its buyers, whose revenue to date and points come with its orders
+        to_date = {g: o.buyers_revenue_to_date or 0 for g, o in orders.items()}
+        registered, activity = {g: o.buying for g, o in orders.items()}, {}
+        for name, counted_orders in orders.items():
+            held = points.setdefault(name, dict(read.NO_POINTS))
+            held["points_outstanding"] = counted_orders.buyers_outstanding or 0
     counted: dict[Any, tuple[PeriodCounts, dict[bool, tuple[int, int]]]] = {}
-    names = set(orders) | set(buyers) | set(points) | set(registered) | set(activity) | set(to_date)
+    names = set(orders) | set(points) | set(registered) | set(activity) | set(to_date)
     for name in names:
-        by_member = {**_NO_ORDERS, **orders.get(name, {})}
+        counted_orders = orders.get(name, _NO_ORDERS)
+        by_member = dict(counted_orders.by_member)
         if scope.members is not None:  # a member group has no non-members' orders
             by_member[False] = (0, 0)
         (members_orders, members_revenue), (others_orders, others_revenue) = by_member[True], by_member[False]
-        buying, repeat, _ = buyers.get(name, (0, 0, 0))
+        buying, repeat = counted_orders.buying, counted_orders.repeat
         active, active_previous, churned = activity.get(name, (0, 0, 0))
         counts = PeriodCounts(
             registered=registered.get(name, 0),

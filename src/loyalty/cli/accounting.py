@@ -91,10 +91,11 @@ def liability_report(
     engine = make_engine(database)
     at = as_of(as_of_option, engine, now())
     try:
-        with UnitOfWork(engine, read_only=True) as uow:
-            if output is Format.CSV:
+        if output is Format.CSV:  # streamed as it is read: a snapshot (PostgreSQL's server-side cursor)
+            with UnitOfWork(engine, snapshot=True) as uow:
                 _csv(liability.LOT_COLUMNS, liability.lot_rows(liability.lot_register(uow, at)))
-                return
+            return
+        with UnitOfWork(engine, read_only=True) as uow:
             report = liability.liability(uow, at)
     except LoyaltyError as error:
         fail(error)

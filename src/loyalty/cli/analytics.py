@@ -79,7 +79,7 @@ def kpi(
         print_json(report)
     elif launch is not None:
         _print(output, ["kpi", *MOVES], _moves(report, blank=_blank(output)), _launch_title(report))
-    elif report["by"] is None:
+    elif "by" not in report:  # not split
         _print(output, ["kpi", *GROUPS], _rows(report, blank=_blank(output)), _title(report))
     else:
         names = [_group_name(g["group"]) for g in report["groups"]]

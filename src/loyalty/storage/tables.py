@@ -249,7 +249,13 @@ orders = Table(
     # order earned nothing and counts towards no tier. Null for every other order.
     Column("program_withheld_by", String(limits.EXPERIMENT_ID)),
     Index("ix_orders_account_status", "account_id", "status"),
-    Index("ix_orders_occurred_at", "occurred_at"),  # the orders of a period (KPIs)
+    # The orders of a period (KPIs); on PostgreSQL with the columns they read, so that the wide rows (their request
+    # and result documents) stay unread: an index-only scan (migration 0020).
+    Index(
+        "ix_orders_occurred_at",
+        "occurred_at",
+        postgresql_include=["order_key", "status", "account_id", "channel", "store"],
+    ),
 )
 
 order_lines = Table(
