@@ -386,3 +386,31 @@ def test_a_history_during_an_experiment_is_confirmed_one_by_one_and_its_holdout_
         earned = dict(conn.execute(select(t.orders.c.order_key, t.orders.c.points_earned)).all())
     assert 0 in earned.values() and any(earned.values())  # the control group earned nothing, the others earned
     assert violations(engine) == []
+
+
+def test_orders_held_out_by_an_experiment_that_ended_count_towards_no_tier_in_the_import_either(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A program holdout over days 0-100 (confirmed one by one, held-out orders marked); then orders after it,
+    imported in bulk and one by one: the tiers reached are the same (held-out spending does not count)."""
+    with twin_databases(template, tmp_path_factory.mktemp("twins")) as (bulk, confirmed):
+        data = {
+            "experiment_id": "half-out",
+            "name": "Half held out",
+            "kind": "holdout",
+            "share": "0.5",
+            "starts_at": START.isoformat(),
+            "ends_at": (START + timedelta(days=100)).isoformat(),
+        }
+        during = [(10 + n, 1, EXTERNAL_IDS[n % 6], 1, 40_000, 0) for n in range(12)]
+        for engine in (bulk, confirmed):
+            run(engine, lambda uow: experiments.create(uow, data, NOW, lambda: UTC))
+            imports.one_by_one(engine, requests_of(during, "a"), NOW, create_members=True)
+        with bulk.connect() as conn:
+            marked = conn.execute(select(t.orders.c.order_key).where(t.orders.c.program_withheld_by.is_not(None)))
+            assert marked.first() is not None  # some members were held out
+        after = [(101 + n, 1, EXTERNAL_IDS[n % 6], 1, 30_000, 0) for n in range(12)]
+        outcome, expected = import_both(bulk, confirmed, requests_of(after, "b"), False)
+        assert outcome.reason is None and outcome.created == expected.created == 12
+        assert state(bulk) == state(confirmed)
+        assert violations(bulk) == []

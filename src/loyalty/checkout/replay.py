@@ -338,7 +338,11 @@ def _load_tier_orders(uow: UnitOfWork, chunk: Sequence[int], members: dict[int, 
             func.sum(case((lines.c.returned_quantity < lines.c.quantity, 1), else_=0)),
         )
         .select_from(o.join(lines, lines.c.order_key == o.c.order_key))
-        .where(o.c.account_id.in_(chunk), o.c.status.in_(["confirmed", "cancelled"]))
+        .where(
+            o.c.account_id.in_(chunk),
+            o.c.status.in_(["confirmed", "cancelled"]),
+            o.c.program_withheld_by.is_(None),  # held out of the program by an experiment: counts towards no tier
+        )
         .group_by(o.c.account_id, o.c.order_key, o.c.occurred_at)
     )
     for account_id, occurred_at, spend, counted in uow.conn.execute(query):

@@ -250,7 +250,7 @@ orders = Table(
     Column("program_withheld_by", String(limits.EXPERIMENT_ID)),
     Index("ix_orders_account_status", "account_id", "status"),
     # The orders of a period (KPIs); on PostgreSQL with the columns they read, so that the wide rows (their request
-    # and result documents) stay unread: an index-only scan (migration 0020).
+    # and result documents) stay unread: an index-only scan (migration 0021).
     Index(
         "ix_orders_occurred_at",
         "occurred_at",
