@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
@@ -414,3 +414,22 @@ def test_orders_held_out_by_an_experiment_that_ended_count_towards_no_tier_in_th
         assert outcome.reason is None and outcome.created == expected.created == 12
         assert state(bulk) == state(confirmed)
         assert violations(bulk) == []
+
+
+def test_a_large_import_leaves_the_planner_statistics_of_what_it_loaded(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a bulk import of many orders (here: from 3), PostgreSQL knows the tables' new sizes (ANALYZE) rather
+    than planning the next reports on empty tables; SQLite gets `PRAGMA optimize`."""
+    monkeypatch.setattr(imports, "ANALYZED_FROM", 3)
+    publish(engine, seed_program(), effective_from=START)
+    imports.import_orders(
+        engine, requests_of([(10 + n, 1, "c1", 1, 2000, 0) for n in range(4)], "x"), NOW, create_members=True
+    )
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        analysed = conn.execute(
+            text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname")
+        ).scalars()
+        assert {"orders", "order_lines", "ledger_entries", "lots", "accounts", "members"} <= set(analysed)

@@ -27,6 +27,8 @@ from loyalty.core.instants import Zone
 from loyalty.core.money import parse_decimal
 from loyalty.members import service as members
 from loyalty.program import service as programs
+from loyalty.storage import bulk
+from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
 
 Progress = Callable[[int], None]
@@ -444,12 +446,31 @@ def _replayed(
         if errors:
             raise ImportRejected(sorted(errors, key=lambda e: e.line))
         uow.commit()
+    if outcome.created >= ANALYZED_FROM:
+        bulk.refresh_statistics(engine, IMPORTED_TABLES)
     summary = ImportSummary(
         rows=outcome.created + outcome.unchanged, created=outcome.created, unchanged=outcome.unchanged
     )
     if outcome.members_created:
         summary.details["members_created"] = outcome.members_created
     return summary
+
+
+ANALYZED_FROM = 10_000  # orders imported from which the tables' statistics are refreshed after the import
+IMPORTED_TABLES = (
+    t.members,
+    t.member_identifiers,
+    t.accounts,
+    t.ledger_entries,
+    t.lots,
+    t.lot_draws,
+    t.orders,
+    t.order_lines,
+    t.member_tiers,
+    t.tier_history,
+    t.action_events,
+    t.events,
+)
 
 
 def one_by_one(

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Engine, Table, text
 
 from loyalty.storage.database import UnitOfWork, json_text
 from loyalty.storage.tables import UTCDateTime
@@ -102,3 +102,15 @@ def _copy(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> None:
                     for name in columns
                 ]
             )
+
+
+def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
+    """After a large load, let the planner know the tables' new sizes (as PostgreSQL's documentation advises after
+    a bulk load): PostgreSQL `ANALYZE` of `tables` (a sample of each), SQLite `PRAGMA optimize` (it analyses what
+    needs it, within a limit). Otherwise a query planned on the old statistics may scan where it should seek, until
+    autovacuum (when it runs at all) catches up."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE " + ", ".join(f'"{table.name}"' for table in tables)))
+        else:
+            conn.exec_driver_sql("PRAGMA optimize")
