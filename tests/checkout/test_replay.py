@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 
 from loyalty.campaigns import service as campaigns
-from loyalty.checkout import imports
+from loyalty.checkout import imports, replay
 from loyalty.checkout.requests import parse_order
 from loyalty.experiments import service as experiments
 from loyalty.program import service as programs
@@ -182,6 +182,29 @@ def import_both(bulk: Engine, confirmed: Engine, requests: list[Any], redeem: bo
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(earlier=orders, history=orders, redeem=st.booleans())
 def test_bulk_import_leaves_the_ledger_one_by_one_confirmation_leaves(
+    template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory, earlier: Any, history: Any, redeem: bool
+) -> None:
+    compare_imports(template, tmp_path_factory, earlier, history, redeem)
+
+
+@settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(earlier=orders, history=orders, redeem=st.booleans())
+def test_members_let_go_between_chunks_and_read_back_leave_the_same_ledger(
+    template: tuple[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    earlier: Any,
+    history: Any,
+    redeem: bool,
+) -> None:
+    """Chunks of 3 orders and 2 members kept: members are written and let go after nearly every chunk, and read
+    back when they buy again — the ledger is still the one confirming order by order leaves."""
+    monkeypatch.setattr(replay, "CHUNK_ORDERS", 3)
+    monkeypatch.setattr(replay, "KEPT_MEMBERS", 2)
+    compare_imports(template, tmp_path_factory, earlier, history, redeem)
+
+
+def compare_imports(
     template: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory, earlier: Any, history: Any, redeem: bool
 ) -> None:
     with twin_databases(template, tmp_path_factory.mktemp("twins")) as (bulk, confirmed):

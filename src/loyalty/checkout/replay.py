@@ -61,6 +61,7 @@ from loyalty.tiers import service as tiers
 Order = tuple[int, OrderRequest, str | None]  # line of the file, the order, the member's canonical external id
 CHUNK = 5000  # ids per IN (...) list when reading what the file's members and orders already have
 CHUNK_ORDERS = 20_000  # orders taken at a time from the stream
+KEPT_MEMBERS = 50_000  # members kept in memory; beyond, those not seen for longest are written and let go
 
 
 def in_batches(values: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
@@ -109,6 +110,7 @@ class Member:
     spend: int = 0
     count: int = 0
     sliding: bool = True
+    seen: int = 0  # the last chunk with an order of theirs: who is written and let go first (`_Replay.let_go`)
 
 
 def replay_orders(
@@ -183,10 +185,13 @@ class _Replay:
         self.members: dict[int, Member] = {}
         self.checked: set[int] = set()
         self.offers = Offers(uow, _budgets_left(uow)) if stamps.get(uow, stamps.CAMPAIGNS) is not None else None
+        self.let_go: set[int] = set()  # members written and dropped from memory: read back if they order again
+        self.chunks = 0
 
     def run(self, chunk: list[Order], outcome: Outcome) -> None:
         if not chunk:
             return
+        self.chunks += 1
         uow, now, version_at, writer = self.uow, self.now, self.version_at, self.writer
         _check_program(uow, chunk, version_at, self.checked, self.offers)
         known = set(self.ids)
@@ -196,11 +201,17 @@ class _Replay:
         self.members.update(_load(uow, fresh, now))
         if self.offers is not None:
             self.offers.load(fresh)
+        back = sorted({self.ids[e] for _, _, e in chunk if e is not None and self.ids.get(e, 0) in self.let_go})
+        if back:  # their rows were all written when they were let go
+            self.members.update(_load(uow, back, now))
+            self.let_go.difference_update(back)
         new_members = _register(uow, writer, chunk, self.ids, self.members, now)
         outcome.members_created += len(new_members)
         for line, request, external_id in chunk:
             member_id = self.ids[external_id] if external_id is not None else None
             member = self.members.get(member_id) if member_id is not None else None
+            if member is not None:
+                member.seen = self.chunks
             try:
                 stored = existing_orders.get(request.order_key)
                 if stored is not None:
@@ -213,6 +224,17 @@ class _Replay:
                     outcome.created += 1
             except LoyaltyError as error:
                 outcome.errors.append((line, f"order {request.order_key}: {error}"))
+        if len(self.members) > KEPT_MEMBERS and not outcome.errors:
+            self.keep(KEPT_MEMBERS // 2)
+
+    def keep(self, n: int) -> None:
+        """Keep the `n` members seen last; write the others as `_finish` would (accounts, tiers, every row
+        gathered so far, lot remainders) and let them go, so memory holds the members buying now, not all."""
+        by_age = sorted(self.members, key=lambda i: self.members[i].seen)
+        gone = {i: self.members.pop(i) for i in by_age[: len(by_age) - n]}
+        _finish(self.uow, self.writer, gone)
+        self.writer.remainders.clear()
+        self.let_go.update(gone)
 
 
 def _versions(uow: UnitOfWork) -> Callable[[datetime], ProgramVersion]:
