@@ -219,6 +219,10 @@ def referral_bonus_changed(conn: Connection, _ids: dict[str, int]) -> None:
     conn.execute(text("UPDATE referrals SET referrer_points = 600"))
 
 
+def held_out_but_earned(conn: Connection, _ids: dict[str, int]) -> None:
+    conn.execute(text("UPDATE orders SET program_withheld_by = 'half-out' WHERE order_key = 'A7'"))
+
+
 TAMPERING: dict[str, tuple[Callable[[Connection, dict[str, int]], None], str]] = {
     "an order's points_earned changed": (earned_changed, "order-entries: order A7"),
     "an earn entry and its lot deleted, the balance adjusted": (earn_removed, "order-entries: order A7"),
@@ -234,6 +238,10 @@ TAMPERING: dict[str, tuple[Callable[[Connection, dict[str, int]], None], str]] =
     ),
     "a line's returned quantity changed": (returned_quantity_changed, "returned-lines: order A2"),
     "a referral's bonus changed": (referral_bonus_changed, "event referral:2: its events and referrals gave 600"),
+    "an order that earned marked as held out of the program": (
+        held_out_but_earned,
+        "held-out-orders: order A7: held out by experiment half-out, yet paid 0 and earned",
+    ),
 }
 
 

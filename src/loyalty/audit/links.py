@@ -301,3 +301,20 @@ def entry_versions(c: Connection) -> list[Violation]:
             .where(v.c.number.is_(None))
         )
     ]
+
+
+def held_out_orders(c: Connection) -> list[Violation]:
+    """An order an experiment held out of the program (`program_withheld_by`) neither paid with points nor earned
+    any: its control group gets no program benefit (together with order-entries, no entry gave it one either)."""
+    query = select(ORD.c.order_key, ORD.c.program_withheld_by, ORD.c.points_applied, ORD.c.points_earned).where(
+        ORD.c.program_withheld_by.is_not(None), or_(ORD.c.points_applied != 0, ORD.c.points_earned != 0)
+    )
+    return [
+        Violation(
+            "held-out-orders",
+            f"order {r.order_key}",
+            f"held out by experiment {r.program_withheld_by}, yet paid {r.points_applied} and earned "
+            f"{r.points_earned} points",
+        )
+        for r in c.execute(query)
+    ]

@@ -49,6 +49,7 @@ CHECKS: tuple[Check, ...] = tuple(
         links.returned_lines,
         links.action_entries,
         links.entry_versions,
+        links.held_out_orders,
     )
 )
 
