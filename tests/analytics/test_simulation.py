@@ -26,6 +26,7 @@ from loyalty.campaigns import service as campaigns
 from loyalty.checkout import imports
 from loyalty.checkout.requests import parse_order
 from loyalty.core.errors import InvalidInput
+from loyalty.members import service as members
 from loyalty.segments import service as segments
 from loyalty.storage import tables as t
 from loyalty.storage.database import UnitOfWork
@@ -169,3 +170,24 @@ def test_a_campaign_for_a_segment_gives_to_its_members_only(engine: Engine) -> N
     report = simulate(engine, draft, simulation.Behaviour(Decimal(0), Decimal(0)))
     given = [m["simulated"]["campaign_points_issued"] for m in report["months"]]
     assert given == [0, 7, 0]
+
+
+def test_an_order_dated_before_its_member_registered_is_theirs_in_the_simulation_too(engine: Engine) -> None:
+    """c3 registered on 03-01 (a members file with their sign-up dates), their order of 02-10 confirmed for them:
+    the ledger credited it, and so does the simulation (10%: 60 points in February)."""
+    history(engine)
+    member = members.MemberInput({"external_id": "c3"}, registered_at=datetime(2026, 3, 1, tzinfo=UTC))
+    run(engine, lambda uow: members.register(uow, member, NOW))
+    late = parse_order(
+        {
+            "order_id": "E",
+            "occurred_at": "2026-02-10T12:00:00+00:00",
+            "member": {"external_id": "c3"},
+            "lines": [{"sku": "x", "quantity": 1, "price": "600"}],
+        },
+        NOW,
+    )
+    imports.import_orders(engine, [(1, late, "c3")], NOW)
+    report = simulate(engine, DRAFT, simulation.Behaviour(Decimal(0), Decimal(0)))
+    assert month(report, "2026-02", "actual")["points_issued"] == 25 + 30  # C's 5%, and E's
+    assert month(report, "2026-02", "simulated")["points_issued"] == 50 + 60

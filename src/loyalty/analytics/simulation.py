@@ -239,12 +239,18 @@ def _run(
         if n % replay.CHUNK_ORDERS == 0:
             gc.collect(1)  # the collector is paused (replay.collector_paused)
         if kind == "member":
-            account = replay.new_account(item, now)
-            members[item] = replay.Member(account, registered_at=at)
-            replay.registration(tally, members[item], now, version_at)
+            member = members.get(item)
+            if member is None:
+                member = members[item] = replay.Member(replay.new_account(item, now))
+            member.registered_at = at
+            replay.registration(tally, member, now, version_at)
             continue
         member_id, request = item
-        buyer = members.get(member_id) if member_id is not None else None
+        buyer = None
+        if member_id is not None:
+            buyer = members.get(member_id)
+            if buyer is None:  # an order recorded before the member's registration date: it was theirs all the same
+                buyer = members[member_id] = replay.Member(replay.new_account(member_id, now))
         redeems = member_id is not None and behaviour.redeems(member_id, request.order_key)
         replay.confirm(tally, replace(request, points=0), member_id, buyer, now, version_at, redeems, offers)
 
