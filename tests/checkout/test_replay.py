@@ -456,3 +456,18 @@ def test_a_large_import_leaves_the_planner_statistics_of_what_it_loaded(
             text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname")
         ).scalars()
         assert {"orders", "order_lines", "ledger_entries", "lots", "accounts", "members"} <= set(analysed)
+
+
+def test_a_large_member_import_leaves_the_planner_statistics_too(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(imports, "ANALYZED_FROM", 3)
+    publish(engine, seed_program(), effective_from=START)
+    path = tmp_path / "members.csv"
+    path.write_text("external_id,consent_email\nm1,true\nm2,false\nm3,true\n")
+    assert imports.import_members(engine, path, NOW).created == 3
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        analysed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"))
+        assert {"members", "member_identifiers", "consents", "accounts"} <= set(analysed.scalars())

@@ -145,6 +145,8 @@ def import_members(engine: Engine, path: Path, now: datetime, progress: Progress
         summary = members_one_by_one(engine, rows, now, progress)
         summary.reason = str(reason)
         return summary
+    if created >= ANALYZED_FROM:
+        bulk.refresh_statistics(engine, IMPORTED_TABLES)
     if progress:
         progress(len(rows))
     return ImportSummary(rows=len(rows), created=created, unchanged=unchanged)
@@ -456,7 +458,7 @@ def _replayed(
     return summary
 
 
-ANALYZED_FROM = 10_000  # orders imported from which the tables' statistics are refreshed after the import
+ANALYZED_FROM = 10_000  # orders (or members) imported from which the statistics of what was filled are refreshed
 IMPORTED_TABLES = (
     t.members,
     t.member_identifiers,
@@ -470,6 +472,7 @@ IMPORTED_TABLES = (
     t.tier_history,
     t.action_events,
     t.events,
+    t.consents,
 )
 
 
