@@ -162,9 +162,10 @@ def replay_orders(
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a replay runs. The replay keeps every member's account and lots: a full
-    collection walks them all, again and again as they grow, and took about half of an import's time. The caller
-    collects the young generations between chunks (`gc.collect(1)`), so garbage in cycles does not pile up."""
+    """Python's cycle collector off while a replay runs. The replay keeps up to KEPT_MEMBERS accounts and their
+    lots: a full collection walks them all, again and again as they grow, and took about half of an import's time.
+    The caller collects the young generations between chunks (`gc.collect(1)`), so garbage in cycles does not pile
+    up."""
     enabled = gc.isenabled()
     gc.disable()
     try:
