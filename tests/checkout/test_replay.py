@@ -471,3 +471,30 @@ def test_a_large_member_import_leaves_the_planner_statistics_too(
     with engine.connect() as conn:
         analysed = conn.execute(text("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"))
         assert {"members", "member_identifiers", "consents", "accounts"} <= set(analysed.scalars())
+
+
+@pytest.mark.postgres
+def test_statistics_that_cannot_be_refreshed_do_not_fail_a_committed_import(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's ANALYZE waiting past the lock timeout (another session holds the table, as a running autovacuum
+    would): the import is committed and reported, not failed."""
+    if not PG_URL:
+        pytest.skip(SKIP_REASON)
+    monkeypatch.setattr(imports, "ANALYZED_FROM", 3)
+    monkeypatch.setenv("LOYALTY_DB_LOCK_TIMEOUT_MS", "200")
+    url, name = _fresh_pg_database(template=request.getfixturevalue("_pg_template"))
+    engine = make_engine(url)
+    try:
+        publish(engine, seed_program(), effective_from=START)
+        with engine.connect() as holder:
+            holder.execute(text("LOCK TABLE lots IN SHARE UPDATE EXCLUSIVE MODE"))  # ANALYZE's own lock
+            summary = imports.import_orders(
+                engine, requests_of([(10 + n, 1, "c1", 1, 2000, 0) for n in range(4)], "x"), NOW, create_members=True
+            )
+            holder.rollback()
+        assert summary.created == 4
+        assert len(state(engine)["orders"]) == 4
+    finally:
+        engine.dispose()
+        _drop_pg_database(name)

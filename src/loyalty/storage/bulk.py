@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Table, text
+from sqlalchemy import JSON, Engine, Table, exc, text
 
 from loyalty.storage.database import UnitOfWork, json_text
 from loyalty.storage.tables import UTCDateTime
@@ -109,8 +109,13 @@ def refresh_statistics(engine: Engine, tables: Iterable[Table]) -> None:
     a bulk load): PostgreSQL `ANALYZE` of `tables` (a sample of each), SQLite `PRAGMA optimize` (it analyses what
     needs it, within a limit). Otherwise a query planned on the old statistics may scan where it should seek, until
     autovacuum (when it runs at all) catches up."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE " + ", ".join(f'"{table.name}"' for table in tables)))
-        else:
-            conn.exec_driver_sql("PRAGMA optimize")
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("ANALYZE " + ", ".join(f'"{table.name}"' for table in tables)))
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
+    except exc.DBAPIError:
+        # The import is committed already; statistics only help the planner, and autovacuum (or the next import)
+        # refreshes them. A lock wait past the timeout, say behind a running autovacuum, must not fail the import.
+        pass
